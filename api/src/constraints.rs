@@ -1,0 +1,403 @@
+//! Constrained value types: each one states its limits once, and those limits are used both for
+//! the CRD's OpenAPI schema and for deserializing what a producer sends. This is how the schema a
+//! real API server enforces and the controller's own validation can never drift apart.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::ops::Deref;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Characters that must never reach a terminal: C0 controls, DEL and C1 controls.
+pub const SINGLE_LINE_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+/// As [`SINGLE_LINE_PATTERN`] but allowing line feeds, for paragraphs.
+pub const MULTI_LINE_PATTERN: &str = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$";
+/// RFC 1123 label, the form of Kubernetes names, insight uids and informer names.
+pub const DNS_LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+/// RFC 1123 subdomain (a dotted series of labels), the form of API groups and most object names.
+pub const DNS_SUBDOMAIN_PATTERN: &str =
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+/// An anchored semantic version, as OpenShift release versions are (`4.15.0-ec.2`).
+pub const SEMVER_PATTERN: &str = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$";
+/// A condition type: an optional DNS subdomain prefix and a name, as in `metav1.Condition`.
+pub const CONDITION_TYPE_PATTERN: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$";
+/// A condition reason: CamelCase, as in `metav1.Condition`; empty when the source gave none.
+pub const REASON_PATTERN: &str = r"^([A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?)?$";
+/// An absolute http(s) URL without spaces or control characters.
+pub const URL_PATTERN: &str = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$";
+
+/// Why a constrained value was refused; the message names the limit so a producer can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConstraintError {
+    /// Shorter than the minimum length (in characters).
+    #[error("must be at least {min} characters long, got {len}")]
+    TooShort { min: usize, len: usize },
+    /// Longer than the maximum length (in characters).
+    #[error("must be at most {max} characters long, got {len}")]
+    TooLong { max: usize, len: usize },
+    /// Did not match the pattern.
+    #[error("{what}")]
+    Pattern { what: &'static str },
+    /// A number outside its range.
+    #[error("must be between {min} and {max}, got {value}")]
+    OutOfRange { min: i64, max: i64, value: i64 },
+    /// A list with too many items.
+    #[error("must have at most {max} items, got {len}")]
+    TooManyItems { max: usize, len: usize },
+}
+
+/// Compiles `pattern` once per call site. Patterns are constants of this crate, checked by tests.
+#[doc(hidden)]
+pub fn compiled(
+    cell: &'static std::sync::OnceLock<Option<regex::Regex>>,
+    pattern: &str,
+) -> Option<&'static regex::Regex> {
+    cell.get_or_init(|| regex::Regex::new(pattern).ok())
+        .as_ref()
+}
+
+/// Declares a string newtype whose length and pattern are enforced on deserialization and
+/// emitted into the JSON schema.
+macro_rules! constrained_string {
+    ($(#[$meta:meta])* $name:ident, min = $min:expr, max = $max:expr, pattern = $pattern:expr, what = $what:expr $(, format = $format:expr)?) => {
+        $(#[$meta])*
+        #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(String);
+
+        impl $name {
+            /// Shortest accepted value, in characters.
+            pub const MIN_LEN: usize = $min;
+            /// Longest accepted value, in characters.
+            pub const MAX_LEN: usize = $max;
+            /// The regular expression every value matches.
+            pub const PATTERN: &'static str = $pattern;
+
+            /// Checks `value` against the limits and wraps it.
+            pub fn new(value: impl Into<String>) -> Result<Self, $crate::constraints::ConstraintError> {
+                let value = value.into();
+                let len = value.chars().count();
+                if len < Self::MIN_LEN {
+                    return Err($crate::constraints::ConstraintError::TooShort { min: Self::MIN_LEN, len });
+                }
+                if len > Self::MAX_LEN {
+                    return Err($crate::constraints::ConstraintError::TooLong { max: Self::MAX_LEN, len });
+                }
+                static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+                match $crate::constraints::compiled(&RE, Self::PATTERN) {
+                    Some(re) if re.is_match(&value) => Ok(Self(value)),
+                    _ => Err($crate::constraints::ConstraintError::Pattern { what: $what }),
+                }
+            }
+
+            /// The value as a string slice.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The value, consumed.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl std::ops::Deref for $name {
+            type Target = str;
+            fn deref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = $crate::constraints::ConstraintError;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::new(s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::constraints::ConstraintError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::new(s)
+            }
+        }
+
+        impl TryFrom<&str> for $name {
+            type Error = $crate::constraints::ConstraintError;
+            fn try_from(s: &str) -> Result<Self, Self::Error> {
+                Self::new(s)
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = String::deserialize(d)?;
+                Self::new(s).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                #[allow(unused_mut)]
+                let mut schema = schemars::json_schema!({
+                    "type": "string",
+                    "minLength": Self::MIN_LEN,
+                    "maxLength": Self::MAX_LEN,
+                    "pattern": Self::PATTERN,
+                });
+                $(schema.insert("format".into(), $format.into());)?
+                schema
+            }
+        }
+    };
+}
+pub(crate) use constrained_string;
+
+/// A list with an upper bound on its length, enforced on deserialization and emitted as
+/// `maxItems`. Keeps one producer from growing the object without limit.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct BoundedVec<T, const MAX: usize>(Vec<T>);
+
+impl<T, const MAX: usize> BoundedVec<T, MAX> {
+    /// The longest accepted list.
+    pub const MAX_ITEMS: usize = MAX;
+
+    /// Checks the length and wraps the list.
+    pub fn new(items: Vec<T>) -> Result<Self, ConstraintError> {
+        if items.len() > MAX {
+            return Err(ConstraintError::TooManyItems {
+                max: MAX,
+                len: items.len(),
+            });
+        }
+        Ok(Self(items))
+    }
+
+    /// An empty list.
+    pub fn empty() -> Self {
+        Self(Vec::new())
+    }
+
+    /// The items, consumed.
+    pub fn into_vec(self) -> Vec<T> {
+        self.0
+    }
+}
+
+impl<T, const MAX: usize> Default for BoundedVec<T, MAX> {
+    fn default() -> Self {
+        Self(Vec::new())
+    }
+}
+
+impl<T, const MAX: usize> Deref for BoundedVec<T, MAX> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T: fmt::Debug, const MAX: usize> fmt::Debug for BoundedVec<T, MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl<T: Serialize, const MAX: usize> Serialize for BoundedVec<T, MAX> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for BoundedVec<T, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items = Vec::<T>::deserialize(d)?;
+        Self::new(items).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<T: JsonSchema, const MAX: usize> JsonSchema for BoundedVec<T, MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        format!("BoundedVec_{}_{}", T::schema_name(), MAX).into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "array",
+            "items": generator.subschema_for::<T>(),
+            "maxItems": MAX,
+        })
+    }
+}
+
+/// Declares an integer newtype with an inclusive range, enforced on deserialization and emitted
+/// as `minimum`/`maximum`.
+macro_rules! bounded_int {
+    ($(#[$meta:meta])* $name:ident($inner:ty), min = $min:expr, max = $max:expr) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Debug)]
+        pub struct $name($inner);
+
+        impl $name {
+            /// Smallest accepted value.
+            pub const MIN: $inner = $min;
+            /// Largest accepted value.
+            pub const MAX: $inner = $max;
+
+            /// Checks the range and wraps the value.
+            pub fn new(value: $inner) -> Result<Self, $crate::constraints::ConstraintError> {
+                if (Self::MIN..=Self::MAX).contains(&value) {
+                    Ok(Self(value))
+                } else {
+                    Err($crate::constraints::ConstraintError::OutOfRange {
+                        min: i64::from(Self::MIN),
+                        max: i64::from(Self::MAX),
+                        value: i64::from(value),
+                    })
+                }
+            }
+
+            /// The value.
+            pub fn get(self) -> $inner {
+                self.0
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize(s)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let v = <$inner>::deserialize(d)?;
+                Self::new(v).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl schemars::JsonSchema for $name {
+            fn inline_schema() -> bool {
+                true
+            }
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                stringify!($name).into()
+            }
+            fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                schemars::json_schema!({
+                    "type": "integer",
+                    "format": "int32",
+                    "minimum": Self::MIN,
+                    "maximum": Self::MAX,
+                })
+            }
+        }
+    };
+}
+pub(crate) use bounded_int;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    constrained_string!(
+        /// test type
+        Label, min = 1, max = 5, pattern = DNS_LABEL_PATTERN, what = "must be a DNS label"
+    );
+
+    #[test]
+    fn every_pattern_compiles() {
+        for p in [
+            SINGLE_LINE_PATTERN,
+            MULTI_LINE_PATTERN,
+            DNS_LABEL_PATTERN,
+            DNS_SUBDOMAIN_PATTERN,
+            SEMVER_PATTERN,
+            CONDITION_TYPE_PATTERN,
+            REASON_PATTERN,
+            URL_PATTERN,
+        ] {
+            assert!(regex::Regex::new(p).is_ok(), "{p}");
+        }
+    }
+
+    #[test]
+    fn constrained_string_checks_length_then_pattern() {
+        assert!(Label::new("ab-c").is_ok());
+        assert_eq!(
+            Label::new(""),
+            Err(ConstraintError::TooShort { min: 1, len: 0 })
+        );
+        assert_eq!(
+            Label::new("abcdef"),
+            Err(ConstraintError::TooLong { max: 5, len: 6 })
+        );
+        assert!(matches!(
+            Label::new("A"),
+            Err(ConstraintError::Pattern { .. })
+        ));
+        let err = serde_json::from_str::<Label>("\"-a\"").unwrap_err();
+        assert!(err.to_string().contains("DNS label"), "{err}");
+    }
+
+    #[test]
+    fn control_characters_are_refused_but_newlines_only_in_paragraphs() {
+        let single = regex::Regex::new(SINGLE_LINE_PATTERN).unwrap();
+        let multi = regex::Regex::new(MULTI_LINE_PATTERN).unwrap();
+        assert!(single.is_match("Node a is degraded ✓"));
+        assert!(!single.is_match("a\nb"));
+        assert!(multi.is_match("a\nb"));
+        for bad in ["\u{1b}[31m", "\u{7}", "\u{9b}", "a\rb", "\u{0}"] {
+            assert!(!single.is_match(bad) && !multi.is_match(bad), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn semver_is_anchored() {
+        let re = regex::Regex::new(SEMVER_PATTERN).unwrap();
+        for ok in [
+            "4.15.0",
+            "4.15.0-ec.2",
+            "4.14.0-rc.3",
+            "4.16.0-0.nightly-2024-02-01-000000",
+        ] {
+            assert!(re.is_match(ok), "{ok}");
+        }
+        for bad in ["", "4.15", "x4.15.0", "4.15.0 ", "<none>", "4.15.0-"] {
+            assert!(!re.is_match(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bounded_vec_refuses_long_lists() {
+        let ok: BoundedVec<u8, 2> = serde_json::from_str("[1,2]").unwrap();
+        assert_eq!(ok.len(), 2);
+        assert!(serde_json::from_str::<BoundedVec<u8, 2>>("[1,2,3]").is_err());
+    }
+}

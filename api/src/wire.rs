@@ -1,0 +1,239 @@
+//! Wire types of the informer HTTP API (`/v1alpha1/...`) and the one function that turns a
+//! request body into a validated report. The server and any Rust producer share them.
+
+use std::collections::HashSet;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::v1alpha1::{Insight, InsightPayload, InsightScope, ScopeType, Uid};
+
+/// What a producer POSTs: its complete current set of insights.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    /// Every insight the informer currently has; those it held before and omits now are removed.
+    pub insights: Vec<ReportedInsight>,
+}
+
+/// One insight as a producer sends it; the controller stamps `acquiredAt`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportedInsight {
+    /// The producer's stable id for this fact.
+    pub uid: Uid,
+    /// The fact.
+    pub insight: InsightPayload,
+}
+
+/// The answer to an accepted report.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ReportResult {
+    /// The informer the report was for.
+    pub informer: String,
+    /// How many insights were accepted (and are now held).
+    pub accepted: u32,
+    /// How many insights held before were removed because the report no longer lists them.
+    pub removed: u32,
+    /// True when the report changed nothing the controller held.
+    pub unchanged: bool,
+    /// Each refused insight, with where and why.
+    pub rejected: Vec<Rejection>,
+}
+
+/// One insight that was refused while the rest of its report was accepted.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Rejection {
+    /// Its position in `insights`.
+    pub index: usize,
+    /// Its uid, when it had a readable one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
+    /// The offending field, as a JSON path below the insight (`insight.health.impact.summary`).
+    pub field: String,
+    /// What is wrong, for a person.
+    pub reason: String,
+}
+
+/// What the controller holds for one informer (`GET .../insights`), so a restarted producer can
+/// reconcile.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InsightsResponse {
+    /// The informer.
+    pub informer: String,
+    /// Its insights.
+    pub insights: Vec<Insight>,
+}
+
+/// `GET /v1alpha1/discovery`: what a producer needs to know before reporting.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Discovery {
+    /// The API versions served.
+    pub api_versions: Vec<String>,
+    /// The audience producer tokens must carry.
+    pub audience: String,
+    /// The limits the server enforces.
+    pub limits: Limits,
+}
+
+/// The limits a report must stay within.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: u64,
+    /// Most insights in one report (an UpdateInformer may lower it).
+    pub max_insights_per_report: u32,
+    /// Longest uid.
+    pub max_uid_length: u32,
+    /// Longest health summary.
+    pub max_summary_length: u32,
+    /// Longest description.
+    pub max_description_length: u32,
+    /// Longest reference URL.
+    pub max_reference_length: u32,
+}
+
+/// Every error the API returns has this shape.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    /// The HTTP status code.
+    pub code: u16,
+    /// A CamelCase reason a program can branch on (`Unauthorized`, `BodyTooLarge`, ...).
+    pub reason: String,
+    /// What went wrong and what to do, for a person.
+    pub message: String,
+}
+
+/// Why a whole report was refused. Nothing the controller held changes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReportError {
+    /// The body is not JSON of the report's shape.
+    #[error("the body is not a valid report: {0}")]
+    Malformed(String),
+    /// More insights than allowed.
+    #[error("the report has {count} insights but at most {max} are allowed")]
+    TooManyInsights { count: usize, max: usize },
+}
+
+/// A report split into what can be kept and what cannot.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedReport {
+    /// Valid insights, in report order.
+    pub accepted: Vec<ReportedInsight>,
+    /// Refused insights.
+    pub rejected: Vec<Rejection>,
+}
+
+/// The shape a report is first read into, so one bad insight cannot spoil the others.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawReport {
+    insights: Vec<serde_json::Value>,
+}
+
+/// Parses and validates a report body. A body that is not a report, or has too many insights, is
+/// refused whole; each insight that breaks a rule is refused alone and listed.
+pub fn parse_report(body: &[u8], max_insights: usize) -> Result<ParsedReport, ReportError> {
+    let raw: RawReport =
+        serde_json::from_slice(body).map_err(|e| ReportError::Malformed(e.to_string()))?;
+    if raw.insights.len() > max_insights {
+        return Err(ReportError::TooManyInsights {
+            count: raw.insights.len(),
+            max: max_insights,
+        });
+    }
+    let mut accepted = Vec::with_capacity(raw.insights.len());
+    let mut rejected = Vec::new();
+    let mut seen = HashSet::new();
+    for (index, value) in raw.insights.into_iter().enumerate() {
+        let uid = value.get("uid").and_then(|u| u.as_str()).map(str::to_owned);
+        let reject = |field: String, reason: String| Rejection {
+            index,
+            uid: uid.clone(),
+            field,
+            reason,
+        };
+        match serde_path_to_error::deserialize::<_, ReportedInsight>(value) {
+            Err(e) => {
+                let path = e.path().to_string();
+                let field = if path == "." { String::new() } else { path };
+                rejected.push(reject(field, e.into_inner().to_string()));
+            }
+            Ok(insight) => {
+                if let Some((field, reason)) = rule_violations(&insight.insight).into_iter().next()
+                {
+                    rejected.push(reject(field, reason));
+                } else if !seen.insert(insight.uid.clone()) {
+                    rejected.push(reject(
+                        "uid".into(),
+                        format!("uid {} appears more than once in the report", insight.uid),
+                    ));
+                } else {
+                    accepted.push(insight);
+                }
+            }
+        }
+    }
+    Ok(ParsedReport { accepted, rejected })
+}
+
+/// The rules that span fields (the CRD's CEL rules and keyed-list uniqueness), as `(field, reason)`.
+pub fn rule_violations(payload: &InsightPayload) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut unique = |field: &str, keys: Vec<String>| {
+        let mut seen = HashSet::new();
+        for k in keys {
+            if !seen.insert(k.clone()) {
+                out.push((field.to_owned(), format!("duplicate entry with key {k}")));
+            }
+        }
+    };
+    let condition_keys =
+        |c: &[crate::v1alpha1::Condition]| c.iter().map(|c| c.type_.to_string()).collect();
+    match payload {
+        InsightPayload::ClusterVersion(cv) => unique(
+            "insight.clusterVersion.conditions",
+            condition_keys(&cv.conditions),
+        ),
+        InsightPayload::ClusterOperator(co) => unique(
+            "insight.clusterOperator.conditions",
+            condition_keys(&co.conditions),
+        ),
+        InsightPayload::MachineConfigPool(p) => {
+            unique(
+                "insight.machineConfigPool.conditions",
+                condition_keys(&p.conditions),
+            );
+            unique(
+                "insight.machineConfigPool.summaries",
+                p.summaries
+                    .iter()
+                    .map(|s| format!("{:?}", s.type_))
+                    .collect(),
+            );
+        }
+        InsightPayload::Node(n) => unique("insight.node.conditions", condition_keys(&n.conditions)),
+        InsightPayload::Health(h) => {
+            if let Some(reason) = scope_violation(&h.scope) {
+                out.push(("insight.health.scope".into(), reason.into()));
+            }
+        }
+    }
+    out
+}
+
+/// The health-scope CEL rule: `pool` is set exactly when the scope is a worker pool.
+pub fn scope_violation(scope: &InsightScope) -> Option<&'static str> {
+    match (scope.type_, scope.pool.is_some()) {
+        (ScopeType::WorkerPool, false) | (ScopeType::ControlPlane, true) => {
+            Some("pool must be set exactly when type is WorkerPool")
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,10 @@
+//! update-status-controller: collects insights about a running OpenShift update, from remote
+//! producers and from its own built-in informers, and publishes them as `UpgradeStatus/cluster`.
+//!
+//! Data flows one way: cluster source or report → informer (objects + now → insights) → store
+//! (validate, key by informer and uid, budget) → publisher and renderer.
+
+pub mod cli;
+pub mod crds;
+
+pub use update_status_api as api;
