@@ -90,7 +90,11 @@ pub struct TlsArgs {
 #[derive(Args, Debug, Clone)]
 pub struct AuthArgs {
     /// The audience producer tokens must carry.
-    #[arg(long, env = "USC_AUDIENCE", default_value = "update-status-controller.openshift.io")]
+    #[arg(
+        long,
+        env = "USC_AUDIENCE",
+        default_value = "update-status-controller.openshift.io"
+    )]
     pub audience: String,
     /// Offline mode: the PEM public key producer tokens are verified against.
     #[arg(long, env = "USC_TOKEN_KEY_FILE")]
@@ -223,13 +227,21 @@ pub struct TokenArgs {
     #[arg(long, env = "USC_SERVICE_ACCOUNT")]
     pub service_account: String,
     /// The audience.
-    #[arg(long, env = "USC_AUDIENCE", default_value = "update-status-controller.openshift.io")]
+    #[arg(
+        long,
+        env = "USC_AUDIENCE",
+        default_value = "update-status-controller.openshift.io"
+    )]
     pub audience: String,
     /// How long the token is valid (Go duration: 10m, 1h).
     #[arg(long, env = "USC_EXPIRES", default_value = "1h", value_parser = parse_duration)]
     pub expires: std::time::Duration,
     /// The PEM private key that signs it.
-    #[arg(long, env = "USC_TOKEN_SIGNING_KEY_FILE", default_value = "certs-dev/token-signing.key")]
+    #[arg(
+        long,
+        env = "USC_TOKEN_SIGNING_KEY_FILE",
+        default_value = "certs-dev/token-signing.key"
+    )]
     pub key_file: PathBuf,
     /// The service account's UID, to test UID pinning.
     #[arg(long, env = "USC_SERVICE_ACCOUNT_UID")]
@@ -239,7 +251,9 @@ pub struct TokenArgs {
 /// Parses a Go-style duration (`90s`, `10m`, `1h30m`).
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
     let d: update_status_api::time::GoDuration = s.parse().map_err(|e| format!("{e}"))?;
-    u64::try_from(d.as_nanos()).map(std::time::Duration::from_nanos).map_err(|_| format!("{s} is negative"))
+    u64::try_from(d.as_nanos())
+        .map(std::time::Duration::from_nanos)
+        .map_err(|_| format!("{s} is negative"))
 }
 
 #[cfg(test)]
@@ -254,7 +268,10 @@ mod tests {
 
     #[test]
     fn durations_parse_as_go_writes_them() {
-        assert_eq!(parse_duration("1m30s"), Ok(std::time::Duration::from_secs(90)));
+        assert_eq!(
+            parse_duration("1m30s"),
+            Ok(std::time::Duration::from_secs(90))
+        );
         assert!(parse_duration("ten").is_err());
     }
 }
