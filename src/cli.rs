@@ -19,7 +19,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the controller: the HTTPS informer endpoint, the built-in informers and the publisher.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Compute the UpgradeStatus from a directory of objects (or an `oc` mock `<case>-cv.yaml`)
     /// once and print it as YAML.
     Snapshot(SnapshotArgs),
