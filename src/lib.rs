@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod crds;
+pub mod http;
 pub mod informers;
 pub mod store;
 
