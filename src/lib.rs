@@ -8,6 +8,7 @@ pub mod cli;
 pub mod crds;
 pub mod http;
 pub mod informers;
+pub mod publish;
 pub mod store;
 
 pub use update_status_api as api;
