@@ -25,6 +25,10 @@ fn crds_directory_matches_the_generated_crds() {
             path.display()
         );
     }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/0000_00_update-status-controller_01_crds.yaml");
+    if update {
+        std::fs::write(&manifest, yaml_stream().unwrap()).unwrap();
+    }
     let mut listed: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())

@@ -1776,7 +1776,7 @@ fn example_update_informers_say_what_the_brief_asks() {
         third.spec.allowed_scopes.as_deref(),
         Some([ScopeType::WorkerPool].as_slice())
     );
-    assert_eq!(third.spec.max_insights, Some(20));
+    assert_eq!(third.spec.max_insights.map(|m| m.get()), Some(20));
 }
 
 // ---------------------------------------------------------------------------------------------
