@@ -25,7 +25,8 @@ fn crds_directory_matches_the_generated_crds() {
             path.display()
         );
     }
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifests/0000_00_update-status-controller_01_crds.yaml");
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("manifests/0000_00_update-status-controller_01_crds.yaml");
     if update {
         std::fs::write(&manifest, yaml_stream().unwrap()).unwrap();
     }

@@ -21,7 +21,9 @@ pub struct DirSink {
 impl DirSink {
     /// A sink writing into `dir`.
     pub fn new(dir: &Path) -> Self {
-        Self { path: dir.join(FILE_NAME) }
+        Self {
+            path: dir.join(FILE_NAME),
+        }
     }
 
     /// The file it writes.
@@ -31,12 +33,18 @@ impl DirSink {
 }
 
 impl Sink for DirSink {
-    fn write<'a>(&'a self, status: &'a UpgradeStatusStatus) -> Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>> {
+    fn write<'a>(
+        &'a self,
+        status: &'a UpgradeStatusStatus,
+    ) -> Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>> {
         Box::pin(async move {
             let yaml = serde_saphyr::to_string(&upgrade_status(status.clone()))
                 .map_err(|e| PublishError::Serialize(e.to_string()))?;
             let tmp = self.path.with_extension("yaml.tmp");
-            let io = |source| PublishError::Io { target: self.path.display().to_string(), source };
+            let io = |source| PublishError::Io {
+                target: self.path.display().to_string(),
+                source,
+            };
             tokio::fs::write(&tmp, yaml).await.map_err(io)?;
             tokio::fs::rename(&tmp, &self.path).await.map_err(io)
         })
@@ -45,8 +53,14 @@ impl Sink for DirSink {
 
 /// Reads a published UpgradeStatus back (YAML or JSON).
 pub fn read(path: &Path) -> Result<UpgradeStatus, ReadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io { path: path.to_owned(), source })?;
-    serde_saphyr::from_str(&text).map_err(|e| ReadError::Parse { path: path.to_owned(), message: e.to_string() })
+    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_saphyr::from_str(&text).map_err(|e| ReadError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
 }
 
 /// Why a published object could not be read.
@@ -54,7 +68,10 @@ pub fn read(path: &Path) -> Result<UpgradeStatus, ReadError> {
 pub enum ReadError {
     /// The file could not be read.
     #[error("cannot read {}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The file is not an UpgradeStatus.
     #[error("{} is not a valid UpgradeStatus: {message}", path.display())]
     Parse { path: PathBuf, message: String },
