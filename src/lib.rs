@@ -5,6 +5,7 @@
 //! (validate, key by informer and uid, budget) → publisher and renderer.
 
 pub mod cli;
+pub mod clock;
 pub mod crds;
 pub mod http;
 pub mod informers;
