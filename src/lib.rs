@@ -6,5 +6,6 @@
 
 pub mod cli;
 pub mod crds;
+pub mod render;
 
 pub use update_status_api as api;
