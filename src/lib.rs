@@ -6,6 +6,8 @@
 
 pub mod cli;
 pub mod crds;
+pub mod informers;
 pub mod render;
+pub mod store;
 
 pub use update_status_api as api;

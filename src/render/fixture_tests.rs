@@ -80,7 +80,7 @@ fn paused_worker_pool() -> UpgradeStatusStatus {
         12,
     );
     version.started_at = Some(ts("2024-02-07T16:31:03Z"));
-    version.estimated_completed_at = Some(now.add(GoDuration::from_mins(72)));
+    version.estimated_completed_at = Some(now.plus(GoDuration::from_mins(72)));
 
     let updated = [
         "config-operator",

@@ -117,7 +117,7 @@ pub(crate) fn write(
     out.push_str("= Update Health =\n");
     let rows = sorted(insights);
     if rows.is_empty() {
-        let started = now.add(GoDuration::from_nanos(
+        let started = now.plus(GoDuration::from_nanos(
             updating_for.as_nanos().saturating_neg(),
         ));
         let well = Row {
