@@ -417,3 +417,229 @@ fn health_insights_are_gathered_in_contract_order() {
         ]
     );
 }
+
+const PDB: &str = "4.16.0-ec2-control-plane-updated-pdb-prohibits-draining";
+const PDB_NOW: &str = "2024-02-27T16:16:13.000368975Z";
+const MCO_DOCS: &str = "https://docs.openshift.com/container-platform/latest/post_installation_configuration/machine-configuration-tasks.html#understanding-the-machine-config-operator";
+
+/// Node insights for the 59 worker rows of `oc`'s detailed output, encoded back as the contract says.
+/// Draining rows that are not degraded are unavailable while updating (the pool row counts 44
+/// available), so their `Available` condition is False with reason `Updating`.
+fn pdb_worker_nodes(detailed: &str) -> Vec<update_status_api::v1alpha1::NodeInsight> {
+    let table = detailed
+        .split("Worker Pool Nodes: worker\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").next())
+        .unwrap();
+    table
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let mut cells = line.split_whitespace();
+            let mut next = || cells.next().unwrap().to_owned();
+            let (name, assessment, phase, version, est) = (next(), next(), next(), next(), next());
+            let mut rest = line;
+            for _ in 0..5 {
+                rest = rest.trim_start();
+                rest = rest.find(' ').map_or("", |end| &rest[end..]);
+            }
+            let message =
+                Some(rest.trim_start().replace("<node>", &name)).filter(|m| !m.is_empty());
+            let updating: (&str, ConditionStatus, &str) = match phase.as_str() {
+                "Updated" => ("Updating", False, "Completed"),
+                "Pending" => ("Updating", False, "Pending"),
+                "Paused" => ("Updating", False, "Paused"),
+                other => ("Updating", True, other),
+            };
+            let available = match (assessment.as_str(), phase.as_str()) {
+                ("Unavailable", _) => ("Available", False, "Unavailable"),
+                ("Progressing", "Draining") => ("Available", False, "Updating"),
+                _ => ("Available", True, "AsExpected"),
+            };
+            let degraded = if assessment == "Degraded" {
+                ("Degraded", True, "Degraded")
+            } else {
+                ("Degraded", False, "AsExpected")
+            };
+            let estimate = match est.as_str() {
+                "?" => None,
+                "-" => Some(GoDuration::from_nanos(0)),
+                plus => Some(plus.trim_start_matches('+').parse().unwrap()),
+            };
+            let version = (version != "?").then_some(version.as_str());
+            node(
+                &name,
+                "worker",
+                version,
+                estimate,
+                message.as_deref(),
+                &[updating, available, degraded],
+            )
+        })
+        .collect()
+}
+
+/// `4.16.0-ec2-control-plane-updated-pdb-prohibits-draining`: control plane done, 59 workers, seven
+/// of them degraded because a PodDisruptionBudget blocks draining.
+fn pdb_case(detailed: &str) -> UpgradeStatusStatus {
+    let now = ts(PDB_NOW);
+    let mut version = cv(
+        False,
+        ClusterVersionAssessment::Completed,
+        Some("4.16.0-ec.3"),
+        Some(("4.16.0-ec.2", false)),
+        100,
+    );
+    version.started_at = Some(ts("2024-02-27T12:12:27Z"));
+    version.completed_at = Some(ts("2024-02-27T15:42:58Z"));
+    let failing = health(
+        Some("2024-02-27T16:16:13Z"),
+        ImpactLevel::Warning,
+        ImpactType::UpdateStalled,
+        "Cluster Version version is failing to proceed with the update (ClusterOperatorDegraded)",
+        "Cluster operator machine-config is degraded",
+        Some(
+            "https://github.com/openshift/runbooks/blob/master/alerts/cluster-monitoring-operator/ClusterOperatorDegraded.md",
+        ),
+        &[("config.openshift.io", "clusterversions", None, "version")],
+    );
+    let cluster_version = vec![
+        insight(
+            "cv-version",
+            now,
+            InsightPayload::ClusterVersion(Box::new(version)),
+        ),
+        insight("cv-failing", now, InsightPayload::Health(Box::new(failing))),
+    ];
+    let done = [
+        ("Updating", False, "Completed"),
+        ("Available", True, "AsExpected"),
+        ("Degraded", False, "AsExpected"),
+    ];
+    let mut master = vec![insight(
+        "mcp-master",
+        now,
+        InsightPayload::MachineConfigPool(mcp(
+            "master",
+            PoolAssessment::Completed,
+            Some(100),
+            [3, 3, 0, 0, 0, 0, 0],
+        )),
+    )];
+    for name in ["master-0", "master-1", "master-2"] {
+        master.push(insight(
+            &uid("node", name),
+            now,
+            InsightPayload::Node(node(
+                name,
+                "master",
+                Some("4.16.0-ec.3"),
+                Some(GoDuration::from_nanos(0)),
+                None,
+                &done,
+            )),
+        ));
+    }
+
+    let nodes = pdb_worker_nodes(detailed);
+    let mut worker = vec![insight(
+        "mcp-worker",
+        now,
+        InsightPayload::MachineConfigPool(mcp(
+            "worker",
+            PoolAssessment::Degraded,
+            Some(37),
+            [59, 44, 5, 37, 12, 0, 7],
+        )),
+    )];
+    let mut node_health = Vec::new();
+    // Node names of this case reach 63 characters, so `node-<name>` would not be a valid uid;
+    // these tests number them instead.
+    for (index, n) in nodes.iter().enumerate() {
+        let name = n.name.as_str();
+        let mut scoped = |mut h: HealthInsight| {
+            h.scope.type_ = ScopeType::WorkerPool;
+            h.scope.pool = Some("worker".parse().unwrap());
+            node_health.push(insight(
+                &format!("health-node-{index:03}"),
+                now,
+                InsightPayload::Health(Box::new(h)),
+            ));
+        };
+        if name == "build0-gstfj-ci-tests-worker-b-d9vz2" {
+            scoped(health(
+                Some("2024-02-27T15:53:29Z"),
+                ImpactLevel::Warning,
+                ImpactType::UpdateSpeed,
+                &format!("Node {name} is not ready"),
+                "Node has a Ready!=True condition with Reason \"Not ready\" and message \"kubelet is still setting up stuff\"",
+                Some(MCO_DOCS),
+                &[("", "nodes", None, name)],
+            ));
+        }
+        if let Some(message) = n
+            .message
+            .as_ref()
+            .filter(|m| m.as_str().starts_with("failed to drain"))
+        {
+            scoped(health(
+                None,
+                ImpactLevel::Error,
+                ImpactType::UpdateStalled,
+                &format!("Node {name} is degraded"),
+                message.as_str(),
+                Some(MCO_DOCS),
+                &[("", "nodes", None, name)],
+            ));
+        }
+    }
+    // Stored by name (the node list order), as oc gathers them.
+    node_health.sort_by(|a, b| a.uid.as_str().cmp(b.uid.as_str()));
+    worker.extend(
+        nodes
+            .into_iter()
+            .enumerate()
+            .map(|(index, n)| insight(&format!("node-{index:03}"), now, InsightPayload::Node(n))),
+    );
+    worker.extend(node_health);
+
+    UpgradeStatusStatus {
+        observed_at: Some(now),
+        control_plane: Some(ControlPlane {
+            pool_resource: Some(pool_ref("master")),
+            informers: BoundedVec::new(vec![
+                informer("cluster-version", cluster_version),
+                informer("machine-config", master),
+            ])
+            .unwrap(),
+            ..ControlPlane::default()
+        }),
+        worker_pools: BoundedVec::new(vec![WorkerPool {
+            name: "worker".parse().unwrap(),
+            resource: Some(pool_ref("worker")),
+            conditions: Default::default(),
+            informers: BoundedVec::new(vec![informer("machine-config", worker)]).unwrap(),
+        }])
+        .unwrap(),
+        ..UpgradeStatusStatus::default()
+    }
+}
+
+#[test]
+fn control_plane_updated_pdb_case_matches_oc_outputs() {
+    // The node rows come from the expected file itself, so without it there is nothing to build.
+    let (Some(output), Some(detailed)) =
+        (expected(PDB, ".output"), expected(PDB, ".detailed-output"))
+    else {
+        return;
+    };
+    let status = pdb_case(&detailed);
+    assert_eq!(
+        render(&status, ts(PDB_NOW), &Details::none()).unwrap(),
+        output
+    );
+    assert_eq!(
+        render(&status, ts(PDB_NOW), &Details::all()).unwrap(),
+        detailed
+    );
+}
