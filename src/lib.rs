@@ -6,7 +6,9 @@
 
 pub mod cli;
 pub mod crds;
+pub mod http;
 pub mod informers;
+pub mod publish;
 pub mod render;
 pub mod store;
 
