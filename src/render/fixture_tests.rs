@@ -643,3 +643,116 @@ fn control_plane_updated_pdb_case_matches_oc_outputs() {
         detailed
     );
 }
+
+/// Reads `oc`'s detailed health blocks back into insights, dated so that SINCE prints the same.
+fn health_blocks(section: &str, now: Timestamp) -> Vec<HealthInsight> {
+    let mut insights = Vec::new();
+    for block in section.split("\n\nMessage: ") {
+        let block = block.trim_start_matches("Message: ");
+        let mut lines = block.lines();
+        let summary = lines.next().unwrap();
+        let mut field = |label: &str| {
+            let line = lines.next().unwrap();
+            line.strip_prefix(&format!("  {label:<13}"))
+                .unwrap()
+                .to_owned()
+        };
+        let (since, level, impact, reference) = (
+            field("Since:"),
+            field("Level:"),
+            field("Impact:"),
+            field("Reference:"),
+        );
+        let rest: Vec<&str> = lines.collect();
+        let mut resources: Vec<(String, String, Option<String>, String)> = Vec::new();
+        let mut description = String::new();
+        for line in rest {
+            if let Some(text) = line.strip_prefix("  Description: ") {
+                description = text.to_owned();
+            } else if let Some(more) = line.strip_prefix(&format!("{}, ", " ".repeat(15))) {
+                description = format!("{description}\n{more}");
+            } else if let Some(entry) = line.strip_prefix("    ") {
+                let (kind, names) = entry.split_once(": ").unwrap();
+                let (resource, group) = kind.split_once('.').unwrap_or((kind, ""));
+                if resources.iter().any(|r| r.1 == resource && r.0 == group) {
+                    continue;
+                }
+                for name in names.split(", ") {
+                    let (namespace, name) = match name.split_once('/') {
+                        Some((ns, n)) => (Some(ns.to_owned()), n.to_owned()),
+                        None => (None, name.to_owned()),
+                    };
+                    resources.push((group.to_owned(), resource.to_owned(), namespace, name));
+                }
+            }
+        }
+        let started = match since.as_str() {
+            "-" => None,
+            "now" => Some(now),
+            s => Some(
+                Timestamp::from_nanos(
+                    now.as_nanos() - i128::from(s.parse::<GoDuration>().unwrap().as_nanos()),
+                )
+                .unwrap(),
+            ),
+        };
+        let level = match level.as_str() {
+            "Critical" => ImpactLevel::Critical,
+            "Error" => ImpactLevel::Error,
+            "Warning" => ImpactLevel::Warning,
+            _ => ImpactLevel::Info,
+        };
+        let impact: ImpactType = serde_json::from_value(serde_json::Value::String(impact)).unwrap();
+        let refs: Vec<(&str, &str, Option<&str>, &str)> = resources
+            .iter()
+            .map(|(g, r, ns, n)| (g.as_str(), r.as_str(), ns.as_deref(), n.as_str()))
+            .collect();
+        let mut h = health(None, level, impact, summary, &description, None, &refs);
+        h.started_at = started;
+        h.remediation.reference = (!reference.starts_with('<')).then(|| reference.parse().unwrap());
+        insights.push(h);
+    }
+    insights
+}
+
+#[test]
+fn health_sections_of_every_case_match_oc() {
+    let now = ts("2024-01-01T00:00:00.000368975Z");
+    let Ok(dir) = std::fs::read_dir(examples_dir()) else {
+        eprintln!("skipping: no {}", examples_dir().display());
+        return;
+    };
+    let mut checked = 0;
+    for entry in dir {
+        let path = entry.unwrap().path();
+        let Some(case) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".detailed-output"))
+        else {
+            continue;
+        };
+        let (Some(output), Some(detailed)) = (
+            expected(case, ".output"),
+            expected(case, ".detailed-output"),
+        ) else {
+            continue;
+        };
+        let Some((_, detailed_health)) = detailed.split_once("= Update Health =\n") else {
+            continue;
+        };
+        if !detailed_health.starts_with("Message: ") {
+            continue; // Only the default "Update is proceeding well" row.
+        }
+        let insights = health_blocks(detailed_health.trim_end_matches('\n'), now);
+        let refs: Vec<&HealthInsight> = insights.iter().collect();
+        for (text, detailed) in [(&output, false), (&detailed, true)] {
+            let want = &text[text.find("= Update Health =\n").unwrap()..];
+            let mut got = String::new();
+            super::health::write(&mut got, &refs, now, GoDuration::from_secs(0), detailed);
+            assert_eq!(&got, want, "{case} detailed={detailed}");
+        }
+        checked += 1;
+    }
+    assert!(checked >= 5, "only {checked} cases had health insights");
+}
