@@ -10,6 +10,7 @@ pub mod crds;
 pub mod http;
 pub mod informers;
 pub mod publish;
+pub mod render;
 pub mod store;
 
 pub use update_status_api as api;
