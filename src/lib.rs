@@ -4,6 +4,7 @@
 //! Data flows one way: cluster source or report → informer (objects + now → insights) → store
 //! (validate, key by informer and uid, budget) → publisher and renderer.
 
+pub mod auth;
 pub mod cli;
 pub mod clock;
 pub mod crds;
