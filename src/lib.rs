@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod crds;
+pub mod server;
 pub mod store;
 
 pub use update_status_api as api;
