@@ -644,18 +644,34 @@ async fn header_timeout_also_bounds_idle_http1_connections() {
         ..ListenerConfig::default()
     };
     let (server, pki, _dir) = Server::simple(cfg, TlsProfile::default()).await;
-    let mut conn = connect(server.addr, &pki.client(BOTH, HTTP1))
-        .await
-        .unwrap();
-    assert_eq!(get_on(&mut conn, "/hello").await.unwrap().status, 200);
-    let t = Instant::now();
-    read_until_closed(&mut conn, Duration::from_secs(5)).await;
-    let closed = t.elapsed();
+    let client = pki.client(BOTH, HTTP1);
+    let after_request = async {
+        let mut conn = connect(server.addr, &client).await.unwrap();
+        assert_eq!(get_on(&mut conn, "/hello").await.unwrap().status, 200);
+        let t = Instant::now();
+        read_until_closed(&mut conn, Duration::from_secs(5)).await;
+        t.elapsed()
+    };
+    // A client that completes the handshake and then never sends a request.
+    let after_handshake = async {
+        let mut conn = connect(server.addr, &client).await.unwrap();
+        let t = Instant::now();
+        read_until_closed(&mut conn, Duration::from_secs(5)).await;
+        t.elapsed()
+    };
+    let (after_request, after_handshake) = tokio::join!(after_request, after_handshake);
     println!(
-        "idle HTTP/1.1 connection closed after {} (header timeout 1s)",
-        secs(closed)
+        "idle HTTP/1.1 connection closed {} after its response, silent one {} after its \
+         handshake (header timeout 1s, idle timeout 20s)",
+        secs(after_request),
+        secs(after_handshake)
     );
-    assert!(closed < Duration::from_millis(2500), "{closed:?}");
+    for t in [after_request, after_handshake] {
+        assert!(
+            t >= Duration::from_millis(900) && t < Duration::from_millis(2500),
+            "{t:?}"
+        );
+    }
     server.stop().await;
 }
 

@@ -52,9 +52,11 @@ pub struct ListenerConfig {
     /// sends nothing is dropped after this). Default 10 s.
     pub handshake_timeout: Duration,
     /// Time allowed to receive a request's complete header block, counted from when the server
-    /// starts waiting for it (slowloris). Applies to HTTP/1.1. Note that hyper also starts this
-    /// timer while a keep-alive connection waits for its next request, so an idle HTTP/1.1
-    /// connection is closed after `min(header_read_timeout, idle_timeout)`. Default 10 s.
+    /// starts waiting for it (slowloris), including right after the handshake. Applies to
+    /// HTTP/1.1; an HTTP/2 stream whose headers never complete is bounded by `idle_timeout`.
+    /// hyper also runs this timer while a keep-alive connection waits for its next request, so
+    /// an idle HTTP/1.1 connection is closed after `min(header_read_timeout, idle_timeout)`.
+    /// Default 10 s.
     pub header_read_timeout: Duration,
     /// A connection with no request in flight for this long is closed. A request in flight
     /// (handler running or response being written) is never cut by it. Default 60 s.
@@ -155,6 +157,9 @@ pub async fn serve(
         return Err(ServeError::InvalidConfig(
             "the TLS configuration offers h2 but http2 is off".to_owned(),
         ));
+    }
+    if cfg.http2 && !tls.alpn_protocols.iter().any(|p| p == ALPN_H2) {
+        tracing::warn!("http2 is on but the TLS configuration does not offer h2: serving HTTP/1.1");
     }
     let local = listener.local_addr().map_err(ServeError::LocalAddr)?;
     let shared = Arc::new(Shared::new(&cfg, app, shutdown.clone()));

@@ -2,6 +2,8 @@
 //! loop, and request-level limits. Routes and handlers live elsewhere; this module only decides
 //! how bytes reach them and how long a client may hold the server.
 
+#![deny(missing_docs)]
+
 pub mod certs;
 pub mod limits;
 pub mod listener;
