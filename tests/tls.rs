@@ -86,6 +86,17 @@ impl Pki {
         versions: &[&'static SupportedProtocolVersion],
         alpn: &[&[u8]],
     ) -> TlsConnector {
+        let mut cfg = self.client_config(versions, alpn);
+        // A resumed session would report the certificate of the first handshake.
+        cfg.resumption = rustls::client::Resumption::disabled();
+        TlsConnector::from(Arc::new(cfg))
+    }
+
+    fn client_config(
+        &self,
+        versions: &[&'static SupportedProtocolVersion],
+        alpn: &[&[u8]],
+    ) -> ClientConfig {
         let mut roots = RootCertStore::empty();
         roots.add(self.ca.der().clone()).unwrap();
         let mut cfg =
@@ -95,9 +106,7 @@ impl Pki {
                 .with_root_certificates(roots)
                 .with_no_client_auth();
         cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        // A resumed session would report the certificate of the first handshake.
-        cfg.resumption = rustls::client::Resumption::disabled();
-        TlsConnector::from(Arc::new(cfg))
+        cfg
     }
 }
 
@@ -283,6 +292,18 @@ async fn serves_http1_over_tls_and_negotiates_http1_by_default() {
     let refused = connect(server.addr, &pki.client(BOTH, &[b"h2"])).await;
     assert!(refused.is_err(), "h2-only client was served");
 
+    // The certificate is for `localhost`: a client expecting another name refuses it.
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let other = ServerName::try_from("other.example").unwrap();
+    let refused = timeout(STEP, pki.client(BOTH, HTTP1).connect(other, tcp))
+        .await
+        .unwrap();
+    let err = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        err.contains("not valid for name"),
+        "wrong-name client: {err}"
+    );
+
     // Plain HTTP on the TLS port gets no HTTP response.
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     tcp.write_all(b"GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n")
@@ -356,6 +377,47 @@ async fn h2_in_the_tls_config_without_http2_is_a_config_error() {
     )
     .await;
     assert!(matches!(result, Err(ServeError::InvalidConfig(_))));
+}
+
+/// TLS-07: sessions resume (rustls defaults), but the server's tickets never allow 0-RTT early
+/// data, so requests cannot be replayed; early data offered anyway is not accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_resume_without_early_data() {
+    let (server, pki, _dir) =
+        Server::simple(ListenerConfig::default(), TlsProfile::default()).await;
+    let mut cfg = pki.client_config(TLS13, HTTP1);
+    cfg.enable_early_data = true;
+    let client = TlsConnector::from(Arc::new(cfg));
+
+    // The first connection receives the session tickets (sent after the handshake).
+    let mut first = connect(server.addr, &client).await.unwrap();
+    assert_eq!(get_on(&mut first, "/hello").await.unwrap().status, 200);
+    assert_eq!(
+        first.get_ref().1.handshake_kind(),
+        Some(rustls::HandshakeKind::Full)
+    );
+
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut early_data_allowed = None;
+    let mut second = timeout(
+        STEP,
+        client.connect_with(name, tcp, |conn| {
+            early_data_allowed = Some(conn.early_data().is_some());
+        }),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(
+        second.get_ref().1.handshake_kind(),
+        Some(rustls::HandshakeKind::Resumed),
+        "the session was not resumed, so this test proves nothing about its ticket"
+    );
+    assert_eq!(early_data_allowed, Some(false), "the ticket allowed 0-RTT");
+    assert!(!second.get_ref().1.is_early_data_accepted());
+    assert_eq!(get_on(&mut second, "/hello").await.unwrap().status, 200);
+    server.stop().await;
 }
 
 // ---------------------------------------------------------------------------------------------
