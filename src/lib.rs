@@ -12,6 +12,7 @@ pub mod http;
 pub mod informers;
 pub mod publish;
 pub mod render;
+pub mod server;
 pub mod store;
 
 pub use update_status_api as api;

@@ -1,0 +1,148 @@
+//! Per-request limits, applied as tower layers on the router (the listener bounds connections,
+//! these bound requests): total time, body size, and total body transfer time.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
+
+/// Request-level limits; the defaults follow the design (1 MiB bodies).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RequestLimits {
+    /// A request whose response is not ready after this long is answered 408 and its handler
+    /// dropped. Default 30 s.
+    pub request_timeout: Duration,
+    /// Largest accepted request body in bytes; larger is answered 413, before the body is read
+    /// when `Content-Length` says so. Default 1 MiB.
+    pub body_limit: usize,
+    /// Time allowed for the whole request body to arrive, however it trickles (slow-body
+    /// attacks reset per-chunk idle timers, not this). Default 10 s.
+    pub body_deadline: Duration,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits {
+            request_timeout: Duration::from_secs(30),
+            body_limit: 1024 * 1024,
+            body_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Wraps every route of `router` in the request limits. Call it after all routes are added:
+/// axum layers apply only to routes that exist when `.layer` is called.
+///
+/// Order, outermost first: whole-request timeout (408), body deadline, body size limit (413).
+/// The size limit must be the innermost layer: axum recognises an over-size body error (and
+/// answers 413) only if at most one other layer sits between it and the handler. A body that
+/// misses its deadline fails to read, which axum's body extractors answer with 400.
+/// axum's own extractor limit ([`DefaultBodyLimit`], 2 MiB by default) is set to the same size.
+pub fn harden(router: Router, limits: &RequestLimits) -> Router {
+    router
+        .layer(RequestBodyLimitLayer::new(limits.body_limit))
+        .layer(DefaultBodyLimit::max(limits.body_limit))
+        .layer(RequestBodyDeadlineLayer::new(limits.body_deadline))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::{Body, Bytes};
+    use axum::http::Request;
+    use axum::routing::post;
+    use hyper::body::Frame;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use tower::ServiceExt;
+
+    fn app(limits: &RequestLimits) -> Router {
+        let router = Router::new()
+            .route(
+                "/echo",
+                post(|body: Bytes| async move { body.len().to_string() }),
+            )
+            .route(
+                "/slow",
+                post(|| async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    "late"
+                }),
+            );
+        harden(router, limits)
+    }
+
+    /// A body that sends one byte, then nothing ever again (a stalled trickle).
+    struct Stalled(bool);
+
+    impl hyper::body::Body for Stalled {
+        type Data = Bytes;
+        type Error = std::io::Error;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            if self.0 {
+                Poll::Pending
+            } else {
+                self.0 = true;
+                Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(b"{")))))
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn oversized_body_is_413() {
+        let limits = RequestLimits {
+            body_limit: 16,
+            ..RequestLimits::default()
+        };
+        // Without Content-Length: found while reading.
+        let req = Request::post("/echo")
+            .body(Body::from(vec![b'x'; 17]))
+            .unwrap();
+        let res = app(&limits).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        // With Content-Length: refused before reading.
+        let req = Request::post("/echo")
+            .header("content-length", "17")
+            .body(Body::from(vec![b'x'; 17]))
+            .unwrap();
+        let res = app(&limits).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let req = Request::post("/echo")
+            .body(Body::from(vec![b'x'; 16]))
+            .unwrap();
+        let res = app(&limits).oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn slow_handler_is_408() {
+        let res = app(&RequestLimits::default())
+            .oneshot(Request::post("/slow").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn stalled_body_fails_at_the_deadline() {
+        let limits = RequestLimits::default();
+        let start = tokio::time::Instant::now();
+        let req = Request::post("/echo")
+            .body(Body::new(Stalled(false)))
+            .unwrap();
+        let res = app(&limits).oneshot(req).await.unwrap();
+        assert!(res.status().is_client_error(), "{}", res.status());
+        assert_ne!(res.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(start.elapsed(), limits.body_deadline);
+    }
+}
