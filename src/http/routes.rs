@@ -1,0 +1,272 @@
+//! The informer API routes. Order of checks on a report, each before any more work is done:
+//! informer name → authentication → authorization → rate limit → content type → body (limited)
+//! → validation → store. Nothing the controller holds changes unless the report is accepted.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use sha2::{Digest, Sha256};
+use update_status_api::v1alpha1::{InformerName, InsightType};
+use update_status_api::wire::{
+    Discovery, InsightsResponse, Limits, ReportError, ReportResult, Rejection, parse_report,
+};
+use update_status_api::{VERSION, v1alpha1};
+
+use super::audit::{Audit, Decision};
+use super::errors::ApiError;
+use super::metrics::{InformerLabels, UNREGISTERED};
+use super::state::AppState;
+use crate::auth::{AuthError, Identity, bearer::bearer_token};
+use crate::informers::Grant;
+
+/// The router of the informer API, with JSON errors for unknown routes and methods.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/v1alpha1/informers/{informer}/reports", post(report))
+        .route("/v1alpha1/informers/{informer}/insights", get(read_back))
+        .route("/v1alpha1/discovery", get(discovery))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; see GET /v1alpha1/discovery")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "this endpoint does not accept that method")
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::Relaxed) {
+        "ok".into_response()
+    } else {
+        ApiError::unavailable("not ready", std::time::Duration::from_secs(1)).into_response()
+    }
+}
+
+async fn discovery(State(state): State<Arc<AppState>>) -> Json<Discovery> {
+    Json(Discovery {
+        api_versions: vec![VERSION.to_owned()],
+        audience: state.audience.clone(),
+        limits: Limits {
+            max_body_bytes: state.limits.max_body_bytes as u64,
+            max_insights_per_report: u32::try_from(state.limits.max_insights_per_report).unwrap_or(u32::MAX),
+            max_uid_length: v1alpha1::Uid::MAX_LEN as u32,
+            max_summary_length: v1alpha1::ShortText::MAX_LEN as u32,
+            max_description_length: v1alpha1::Paragraph::MAX_LEN as u32,
+            max_reference_length: v1alpha1::Url::MAX_LEN as u32,
+        },
+    })
+}
+
+async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+    let identity = authenticate(&state, &headers).await?;
+    if !state.metrics_readers.iter().any(|u| *u == identity.username) {
+        return Err(ApiError::forbidden(format!("{} may not read metrics", identity.username)));
+    }
+    let text = state.metrics.encode().map_err(|_| ApiError::internal())?;
+    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
+}
+
+/// Authenticates the caller from the bearer token; never logs the token.
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+    let token = bearer_token(headers).map_err(auth_error)?;
+    state.authenticator.authenticate(token).await.map_err(auth_error)
+}
+
+fn auth_error(e: AuthError) -> ApiError {
+    match e {
+        AuthError::Unavailable { retry_after } => {
+            ApiError::unavailable("the token authority is unavailable; retry later", retry_after)
+        }
+        AuthError::Missing => ApiError::unauthorized("an Authorization: Bearer <service-account token> header is required"),
+        other => ApiError::unauthorized(other.to_string()),
+    }
+}
+
+/// Checks the informer name, authenticates and authorizes: everything before the body.
+async fn admit(state: &AppState, informer: &str, headers: &HeaderMap, audit: &mut Audit) -> Result<Grant, ApiError> {
+    let name = InformerName::new(informer)
+        .map_err(|e| ApiError::not_found(format!("no informer can be named {informer:?}: it {e}")))?;
+    let identity = authenticate(state, headers).await?;
+    audit.identity = Some(identity.username.clone());
+    let grant = state
+        .registry()
+        .authorize(&name, &identity.username, identity.uid.as_deref())
+        .map_err(|d| ApiError::forbidden(d.to_string()))?;
+    audit.informer_label = grant.informer.to_string();
+    Ok(grant)
+}
+
+async fn read_back(
+    State(state): State<Arc<AppState>>,
+    Path(informer): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let mut audit = Audit::new("read", &informer);
+    let result = async {
+        let grant = admit(&state, &informer, &headers, &mut audit).await?;
+        let insights = state
+            .store
+            .lock()
+            .map_err(|_| ApiError::internal())?
+            .insights(&grant.informer)
+            .map(<[_]>::to_vec)
+            .unwrap_or_default();
+        Ok::<_, ApiError>(Json(InsightsResponse { informer: grant.informer.to_string(), insights }))
+    }
+    .await;
+    finish(&state, audit, result)
+}
+
+async fn report(
+    State(state): State<Arc<AppState>>,
+    Path(informer): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    let mut audit = Audit::new("report", &informer);
+    let result = handle_report(&state, &informer, &headers, body, &mut audit).await;
+    state.metrics.latency.observe(started.elapsed().as_secs_f64());
+    finish(&state, audit, result)
+}
+
+async fn handle_report(
+    state: &AppState,
+    informer: &str,
+    headers: &HeaderMap,
+    body: Body,
+    audit: &mut Audit,
+) -> Result<Json<ReportResult>, ApiError> {
+    let grant = admit(state, informer, headers, audit).await?;
+    let identity = audit.identity.clone().unwrap_or_default();
+    if let Err(wait) = state.rate.check(&identity, Instant::now()) {
+        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "report rate limit exceeded; retry later")
+            .retry_after(wait));
+    }
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            "a report must be sent with Content-Type: application/json",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, state.limits.max_body_bytes).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BodyTooLarge",
+            format!("the report body is larger than {} bytes", state.limits.max_body_bytes),
+        )
+    })?;
+    audit.body_sha256 = Some(hex(&Sha256::digest(&bytes)));
+    audit.bytes = bytes.len();
+    let max = grant.max_insights.map_or(state.limits.max_insights_per_report, |m| m.min(state.limits.max_insights_per_report));
+    let parsed = parse_report(&bytes, max).map_err(|e| match e {
+        ReportError::Malformed(m) => ApiError::bad_request("MalformedReport", format!("the body is not a valid report: {m}")),
+        ReportError::TooManyInsights { count, max } => ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "TooManyInsights",
+            format!("the report has {count} insights but informer {} may send at most {max}", grant.informer),
+        ),
+    })?;
+    let mut rejected = parsed.rejected;
+    let mut accepted = Vec::with_capacity(parsed.accepted.len());
+    for (index, insight) in parsed.accepted.into_iter().enumerate() {
+        match grant.check(&insight) {
+            Ok(()) => accepted.push(insight),
+            Err(v) => rejected.push(Rejection {
+                index,
+                uid: Some(insight.uid.to_string()),
+                field: "insight.type".into(),
+                reason: v.to_string(),
+            }),
+        }
+    }
+    rejected.sort_by_key(|r| r.index);
+    let now = (state.now)();
+    let counts = count_types(&accepted);
+    let outcome = {
+        let mut store = state.store.lock().map_err(|_| ApiError::internal())?;
+        store.replace(&grant.informer, false, accepted, now)
+    };
+    if outcome.changed {
+        state.changed.notify_one();
+    }
+    for (kind, n) in counts {
+        state
+            .metrics
+            .insights
+            .get_or_create(&super::metrics::InsightLabels {
+                informer: grant.informer.to_string(),
+                kind: super::metrics::KindLabel { r#type: kind.as_str().to_owned() },
+            })
+            .set(n as i64);
+    }
+    if !rejected.is_empty() {
+        state
+            .metrics
+            .rejected
+            .get_or_create(&InformerLabels { informer: grant.informer.to_string() })
+            .inc_by(rejected.len() as u64);
+    }
+    audit.accepted = outcome.held;
+    audit.rejected = rejected.len();
+    Ok(Json(ReportResult {
+        informer: grant.informer.to_string(),
+        accepted: u32::try_from(outcome.held).unwrap_or(u32::MAX),
+        removed: u32::try_from(outcome.removed).unwrap_or(u32::MAX),
+        unchanged: !outcome.changed,
+        rejected,
+    }))
+}
+
+fn count_types(insights: &[update_status_api::wire::ReportedInsight]) -> Vec<(InsightType, usize)> {
+    InsightType::ALL
+        .iter()
+        .map(|t| (*t, insights.iter().filter(|i| i.insight.insight_type() == *t).count()))
+        .collect()
+}
+
+/// Counts, audits and renders the response.
+fn finish<T: IntoResponse>(state: &AppState, mut audit: Audit, result: Result<T, ApiError>) -> Response {
+    let response = match result {
+        Ok(ok) => ok.into_response(),
+        Err(e) => {
+            audit.decision = Decision::Refused;
+            audit.reason = Some(e.reason);
+            e.into_response()
+        }
+    };
+    audit.code = response.status().as_u16();
+    let label = if audit.informer_label.is_empty() { UNREGISTERED } else { audit.informer_label.as_str() };
+    state.metrics.count_request(label, audit.code);
+    audit.emit();
+    response
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,67 @@
+//! What the informer API handlers share.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, RwLock};
+
+use tokio::sync::Notify;
+use update_status_api::time::Timestamp;
+
+use super::metrics::Metrics;
+use super::ratelimit::RateLimiter;
+use crate::auth::Authenticator;
+use crate::informers::Registry;
+use crate::store::Store;
+
+/// Limits the API enforces on top of the transport's.
+#[derive(Debug, Clone)]
+pub struct ApiLimits {
+    /// Largest report body.
+    pub max_body_bytes: usize,
+    /// Most insights in one report.
+    pub max_insights_per_report: usize,
+}
+
+/// Shared state of the handlers.
+pub struct AppState {
+    /// Every informer's insights.
+    pub store: Arc<Mutex<Store>>,
+    /// The UpdateInformers; replaced whole when they change.
+    pub registry: RwLock<Arc<Registry>>,
+    /// Verifies producer tokens.
+    pub authenticator: Arc<dyn Authenticator>,
+    /// The audience producer tokens must carry (announced by discovery).
+    pub audience: String,
+    /// Body and count limits.
+    pub limits: ApiLimits,
+    /// Usernames allowed to read `/metrics`.
+    pub metrics_readers: Vec<String>,
+    /// Metrics.
+    pub metrics: Metrics,
+    /// Per-identity report rate limit.
+    pub rate: RateLimiter,
+    /// Woken when the store changes, so the publisher writes.
+    pub changed: Arc<Notify>,
+    /// True once the controller can accept and publish.
+    pub ready: AtomicBool,
+    /// The clock (tests pass a fixed one).
+    pub now: fn() -> Timestamp,
+}
+
+impl AppState {
+    /// The current registry.
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.read().map(|r| Arc::clone(&r)).unwrap_or_default()
+    }
+
+    /// Replaces the registry (UpdateInformers changed).
+    pub fn set_registry(&self, registry: Registry) {
+        if let Ok(mut r) = self.registry.write() {
+            *r = Arc::new(registry);
+        }
+    }
+}
+
+/// The wall clock as a [`Timestamp`].
+pub fn wall_clock() -> Timestamp {
+    Timestamp(jiff::Timestamp::now())
+}
