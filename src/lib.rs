@@ -8,3 +8,5 @@ pub mod cli;
 pub mod crds;
 
 pub use update_status_api as api;
+pub mod builtin;
+pub mod cluster;
