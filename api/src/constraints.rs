@@ -326,10 +326,15 @@ pub(crate) use bounded_int;
 mod tests {
     use super::*;
 
-    constrained_string!(
-        /// test type
-        Label, min = 1, max = 5, pattern = DNS_LABEL_PATTERN, what = "must be a DNS label"
-    );
+    #[allow(dead_code)]
+    mod label {
+        use super::super::*;
+        constrained_string!(
+            /// test type
+            Label, min = 1, max = 5, pattern = DNS_LABEL_PATTERN, what = "must be a DNS label"
+        );
+    }
+    use label::Label;
 
     #[test]
     fn every_pattern_compiles() {

@@ -6,6 +6,7 @@ pub mod constraints;
 pub mod crd;
 pub mod time;
 pub mod v1alpha1;
+pub mod validation;
 pub mod wire;
 
 /// The API group of both kinds.

@@ -32,7 +32,7 @@ impl Timestamp {
     }
 
     /// `self + d`, saturating at the limits jiff can represent.
-    pub fn add(self, d: GoDuration) -> Timestamp {
+    pub fn plus(self, d: GoDuration) -> Timestamp {
         let nanos = self.as_nanos() + i128::from(d.as_nanos());
         jiff::Timestamp::from_nanosecond(nanos)
             .map(Self)

@@ -6,7 +6,8 @@ use std::collections::HashSet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::v1alpha1::{Insight, InsightPayload, InsightScope, ScopeType, Uid};
+use crate::v1alpha1::{Insight, InsightPayload, Uid};
+use crate::validation;
 
 /// What a producer POSTs: its complete current set of insights.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -159,16 +160,14 @@ pub fn parse_report(body: &[u8], max_insights: usize) -> Result<ParsedReport, Re
             field,
             reason,
         };
-        match serde_path_to_error::deserialize::<_, ReportedInsight>(value) {
-            Err(e) => {
-                let path = e.path().to_string();
-                let field = if path == "." { String::new() } else { path };
-                rejected.push(reject(field, e.into_inner().to_string()));
-            }
+        match validation::from_value::<ReportedInsight>(value) {
+            Err(v) => rejected.push(reject(v.field, v.reason)),
             Ok(insight) => {
-                if let Some((field, reason)) = rule_violations(&insight.insight).into_iter().next()
+                if let Some(v) = validation::insight_rules(&insight.insight, "insight.")
+                    .into_iter()
+                    .next()
                 {
-                    rejected.push(reject(field, reason));
+                    rejected.push(reject(v.field, v.reason));
                 } else if !seen.insert(insight.uid.clone()) {
                     rejected.push(reject(
                         "uid".into(),
@@ -181,59 +180,4 @@ pub fn parse_report(body: &[u8], max_insights: usize) -> Result<ParsedReport, Re
         }
     }
     Ok(ParsedReport { accepted, rejected })
-}
-
-/// The rules that span fields (the CRD's CEL rules and keyed-list uniqueness), as `(field, reason)`.
-pub fn rule_violations(payload: &InsightPayload) -> Vec<(String, String)> {
-    let mut out = Vec::new();
-    let mut unique = |field: &str, keys: Vec<String>| {
-        let mut seen = HashSet::new();
-        for k in keys {
-            if !seen.insert(k.clone()) {
-                out.push((field.to_owned(), format!("duplicate entry with key {k}")));
-            }
-        }
-    };
-    let condition_keys =
-        |c: &[crate::v1alpha1::Condition]| c.iter().map(|c| c.type_.to_string()).collect();
-    match payload {
-        InsightPayload::ClusterVersion(cv) => unique(
-            "insight.clusterVersion.conditions",
-            condition_keys(&cv.conditions),
-        ),
-        InsightPayload::ClusterOperator(co) => unique(
-            "insight.clusterOperator.conditions",
-            condition_keys(&co.conditions),
-        ),
-        InsightPayload::MachineConfigPool(p) => {
-            unique(
-                "insight.machineConfigPool.conditions",
-                condition_keys(&p.conditions),
-            );
-            unique(
-                "insight.machineConfigPool.summaries",
-                p.summaries
-                    .iter()
-                    .map(|s| format!("{:?}", s.type_))
-                    .collect(),
-            );
-        }
-        InsightPayload::Node(n) => unique("insight.node.conditions", condition_keys(&n.conditions)),
-        InsightPayload::Health(h) => {
-            if let Some(reason) = scope_violation(&h.scope) {
-                out.push(("insight.health.scope".into(), reason.into()));
-            }
-        }
-    }
-    out
-}
-
-/// The health-scope CEL rule: `pool` is set exactly when the scope is a worker pool.
-pub fn scope_violation(scope: &InsightScope) -> Option<&'static str> {
-    match (scope.type_, scope.pool.is_some()) {
-        (ScopeType::WorkerPool, false) | (ScopeType::ControlPlane, true) => {
-            Some("pool must be set exactly when type is WorkerPool")
-        }
-        _ => None,
-    }
 }

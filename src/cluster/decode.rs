@@ -107,10 +107,10 @@ fn parse_documents(path: &Path, text: &str) -> Result<Vec<Value>, SourceError> {
         message,
     };
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Ok(v) = serde_json::from_str::<Value>(trimmed) {
-            return Ok(vec![v]);
-        }
+    if (trimmed.starts_with('{') || trimmed.starts_with('['))
+        && let Ok(v) = serde_json::from_str::<Value>(trimmed)
+    {
+        return Ok(vec![v]);
     }
     // YAML 1.2 core: `n`, `no`, `on` and `0755` stay strings, as Kubernetes names and labels can be.
     let options = serde_saphyr::options! {
@@ -158,11 +158,11 @@ fn decode_value(
     };
     let mut kind = text_field(&map, "kind");
     let mut api_version = text_field(&map, "apiVersion");
-    if kind.is_empty() {
-        if let Some((k, v)) = default_kind {
-            kind = k.to_owned();
-            api_version = v.to_owned();
-        }
+    if kind.is_empty()
+        && let Some((k, v)) = default_kind
+    {
+        kind = k.to_owned();
+        api_version = v.to_owned();
     }
 
     if let Some(item_kind) = list_item_kind(&kind) {

@@ -69,7 +69,7 @@ pub fn mock_now(state: &ClusterState) -> Timestamp {
         .chain(state.cos.iter().flat_map(|co| co.status.conditions.iter()))
         .filter_map(|c| c.last_transition_time)
         .max()
-        .map_or_else(go_zero_time, |latest| latest.add(MOCK_NOW_OFFSET))
+        .map_or_else(go_zero_time, |latest| latest.plus(MOCK_NOW_OFFSET))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{Conditions, ObjectName};
 use super::insight::{InsightType, NodeCount, ScopeType};
-use crate::constraints::{BoundedVec, DNS_LABEL_PATTERN, constrained_string};
+use crate::constraints::{BoundedVec, DNS_LABEL_PATTERN, bounded_int, constrained_string};
 use crate::time::{GoDuration, Timestamp};
 
 constrained_string!(
@@ -22,7 +22,14 @@ constrained_string!(
     what = "must be a lower-case RFC 1123 label"
 );
 
+bounded_int!(
+    /// The most insights one report may hold.
+    MaxInsights(i32), min = 1, max = 8192
+);
+
 /// Who may report for an informer.
+// Each printer column repeats `type_`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
     group = "update.openshift.io",
@@ -61,9 +68,10 @@ pub struct UpdateInformerSpec {
     /// its insights removed.
     pub enabled: bool,
     /// The identities allowed to report for this informer.
+    // `namespace` is a CEL reserved word, which Kubernetes exposes to rules as `__namespace__`.
     #[schemars(extend("x-kubernetes-list-type" = "atomic"))]
     #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "self.all(p, self.exists_one(q, q.serviceAccount.namespace == p.serviceAccount.namespace && q.serviceAccount.name == p.serviceAccount.name))",
+        "rule": "self.all(p, self.exists_one(q, q.serviceAccount.__namespace__ == p.serviceAccount.__namespace__ && q.serviceAccount.name == p.serviceAccount.name))",
         "message": "each service account may be listed only once",
     }]))]
     pub producers: BoundedVec<Producer, 16>,
@@ -73,8 +81,7 @@ pub struct UpdateInformerSpec {
     pub report_interval: Option<GoDuration>,
     /// The most insights one report may hold. Absent means the server's limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 8192))]
-    pub max_insights: Option<i32>,
+    pub max_insights: Option<MaxInsights>,
     /// The scopes its insights may target. Absent means both.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]

@@ -11,6 +11,8 @@ use crate::constraints::BoundedVec;
 use crate::time::Timestamp;
 
 /// The singleton has no configuration; `spec` exists because Kubernetes objects carry one.
+// Each printer column repeats `type_`, which clippy mistakes for a duplicated attribute.
+#[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[kube(
     group = "update.openshift.io",
