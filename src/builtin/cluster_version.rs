@@ -528,3 +528,694 @@ fn versions_from_history(
     };
     (versions, incomplete)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::openshift::{OperandVersion, UpdateHistory};
+    use std::collections::BTreeMap;
+    use update_status_api::v1alpha1::{Condition, HealthInsight, find_condition as find};
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    const NOW: &str = "2024-01-01T12:00:00.000368975Z";
+
+    fn oc(type_: &str, status: &str, ltt: &str, reason: &str, message: &str) -> OperatorCondition {
+        OperatorCondition {
+            type_: type_.into(),
+            status: status.into(),
+            last_transition_time: Some(ts(ltt)),
+            reason: reason.into(),
+            message: message.into(),
+        }
+    }
+
+    fn co(name: &str, version: &str, conditions: Vec<OperatorCondition>) -> ClusterOperator {
+        let mut co = ClusterOperator::default();
+        co.metadata.name = Some(name.into());
+        co.metadata.annotations = Some(BTreeMap::from([(
+            "include.release.openshift.io/self-managed-high-availability".into(),
+            "true".into(),
+        )]));
+        co.status.versions = vec![OperandVersion {
+            name: "operator".into(),
+            version: version.into(),
+        }];
+        co.status.conditions = conditions;
+        co
+    }
+
+    fn healthy(progressing: &str) -> Vec<OperatorCondition> {
+        vec![
+            oc("Available", "True", "2024-01-01T00:00:00Z", "", ""),
+            oc("Degraded", "False", "2024-01-01T00:00:00Z", "", ""),
+            oc(
+                "Progressing",
+                progressing,
+                "2024-01-01T11:00:00Z",
+                "Working",
+                "Working on it",
+            ),
+        ]
+    }
+
+    fn history(entries: &[(&str, &str, &str, Option<&str>)]) -> Vec<UpdateHistory> {
+        entries
+            .iter()
+            .map(|(version, state, started, completed)| UpdateHistory {
+                state: state.to_string(),
+                started_time: Some(ts(started)),
+                completion_time: completed.map(ts),
+                version: version.to_string(),
+                image: format!("quay.io/release:{version}"),
+            })
+            .collect()
+    }
+
+    fn cv(history: Vec<UpdateHistory>, conditions: Vec<OperatorCondition>) -> ClusterVersion {
+        let mut cv = ClusterVersion::default();
+        cv.metadata.name = Some("version".into());
+        cv.status.desired.version = history
+            .first()
+            .map(|h| h.version.clone())
+            .unwrap_or_default();
+        cv.status.history = history;
+        cv.status.conditions = conditions;
+        cv
+    }
+
+    fn updating_cv() -> ClusterVersion {
+        cv(
+            history(&[
+                ("4.15.0", "Partial", "2024-01-01T11:30:00Z", None),
+                (
+                    "4.14.0",
+                    "Completed",
+                    "2023-12-01T00:00:00Z",
+                    Some("2023-12-01T01:00:00Z"),
+                ),
+            ]),
+            vec![
+                oc("Failing", "False", "2024-01-01T00:00:00Z", "", ""),
+                oc(
+                    "Progressing",
+                    "True",
+                    "2024-01-01T11:30:00Z",
+                    "",
+                    "Working towards 4.15.0",
+                ),
+            ],
+        )
+    }
+
+    fn payloads(
+        out: &[ReportedInsight],
+    ) -> (
+        Vec<&ClusterVersionInsight>,
+        Vec<&ClusterOperatorInsight>,
+        Vec<&HealthInsight>,
+    ) {
+        let (mut cvs, mut cos, mut hs) = (Vec::new(), Vec::new(), Vec::new());
+        for r in out {
+            match &r.insight {
+                InsightPayload::ClusterVersion(x) => cvs.push(&**x),
+                InsightPayload::ClusterOperator(x) => cos.push(x),
+                InsightPayload::Health(x) => hs.push(&**x),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        (cvs, cos, hs)
+    }
+
+    fn cond<'a>(c: &'a [Condition], t: &str) -> &'a Condition {
+        find(c, t).unwrap()
+    }
+
+    #[test]
+    fn platform_operators_carry_include_or_exclude_annotations() {
+        let mut c = co("a", "1", vec![]);
+        assert!(is_platform_operator(&c));
+        c.metadata.annotations = Some(BTreeMap::from([(
+            "exclude.release.openshift.io/internal-openshift-hosted".into(),
+            "true".into(),
+        )]));
+        assert!(is_platform_operator(&c));
+        c.metadata.annotations = Some(BTreeMap::from([("other/x".into(), "".into())]));
+        assert!(!is_platform_operator(&c));
+        c.metadata.annotations = None;
+        assert!(!is_platform_operator(&c));
+    }
+
+    #[test]
+    fn updated_needs_the_version_and_for_the_mco_its_image() {
+        let with_image = |name: &str, image: &str| {
+            let mut c = co(name, "4.15.0", vec![]);
+            c.status.versions.push(OperandVersion {
+                name: "operator-image".into(),
+                version: image.into(),
+            });
+            c
+        };
+        let cases = [
+            (co("etcd", "4.15.0", vec![]), "", true),
+            (co("etcd", "4.14.0", vec![]), "", false),
+            (with_image("machine-config", "img-new"), "img-new", true),
+            (with_image("machine-config", "img-old"), "img-new", false),
+            // Without the Deployment the pull spec is "", so the image entry never matches.
+            (with_image("machine-config", "img-new"), "", false),
+            // Only the MCO's image is checked.
+            (with_image("etcd", "img-old"), "img-new", true),
+            (co("machine-config", "4.15.0", vec![]), "", true),
+        ];
+        for (c, image, want) in cases {
+            assert_eq!(
+                is_operator_updated(&c, "4.15.0", image),
+                want,
+                "{:?} {image}",
+                c.status.versions
+            );
+        }
+    }
+
+    #[test]
+    fn mco_image_comes_from_the_operator_container() {
+        let d: Deployment = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "machine-config-operator"},
+            "spec": {"selector": {}, "template": {"spec": {"containers": [
+                {"name": "kube-rbac-proxy", "image": "proxy"},
+                {"name": "machine-config-operator", "image": "mco-image"}
+            ]}}}
+        }))
+        .unwrap();
+        assert_eq!(mco_image_pull_spec(Some(&d)), "mco-image");
+        assert_eq!(mco_image_pull_spec(None), "");
+    }
+
+    #[test]
+    fn operator_conditions_table() {
+        let now = ts(NOW);
+        let t = "2024-01-01T11:00:00Z";
+        type Expect<'a> = (ConditionStatus, &'a str);
+        let rows: Vec<(ClusterOperator, Expect<'_>, Expect<'_>)> = vec![
+            (
+                co("a", "4.15.0", healthy("False")),
+                (ConditionStatus::False, "Updated"),
+                (ConditionStatus::True, "AsExpected"),
+            ),
+            (
+                co("b", "4.14.0", healthy("True")),
+                (ConditionStatus::True, "Working"),
+                (ConditionStatus::True, "AsExpected"),
+            ),
+            (
+                co("c", "4.14.0", healthy("False")),
+                (ConditionStatus::False, "Pending"),
+                (ConditionStatus::True, "AsExpected"),
+            ),
+            (
+                co("d", "4.14.0", healthy("Unknown")),
+                (ConditionStatus::Unknown, "CannotDetermine"),
+                (ConditionStatus::True, "AsExpected"),
+            ),
+            (
+                co("e", "4.14.0", vec![]),
+                (ConditionStatus::Unknown, "CannotDetermine"),
+                (ConditionStatus::False, "Unavailable"),
+            ),
+            (
+                co(
+                    "f",
+                    "4.15.0",
+                    vec![
+                        oc("Available", "False", t, "Down", "down"),
+                        oc("Degraded", "True", t, "Bad", "bad"),
+                    ],
+                ),
+                (ConditionStatus::False, "Updated"),
+                (ConditionStatus::False, "Unavailable"),
+            ),
+            (
+                co(
+                    "g",
+                    "4.15.0",
+                    vec![
+                        oc("Available", "True", t, "", ""),
+                        oc("Degraded", "True", t, "Bad", "bad"),
+                    ],
+                ),
+                (ConditionStatus::False, "Updated"),
+                (ConditionStatus::False, "Degraded"),
+            ),
+        ];
+        for (c, (us, ur), (hs, hr)) in rows {
+            let out = assess_cluster_version(&updating_cv(), std::slice::from_ref(&c), "", now);
+            let (_, cos, _) = payloads(&out);
+            let u = cond(&cos[0].conditions, "Updating");
+            let h = cond(&cos[0].conditions, "Healthy");
+            assert_eq!(
+                (u.status, u.reason.as_str()),
+                (us, ur),
+                "{:?}",
+                c.metadata.name
+            );
+            assert_eq!(
+                (h.status, h.reason.as_str()),
+                (hs, hr),
+                "{:?}",
+                c.metadata.name
+            );
+        }
+    }
+
+    #[test]
+    fn updating_operator_keeps_progressing_reason_message_and_time() {
+        let mut conds = healthy("True");
+        conds[2].reason = String::new();
+        let c = co("kube-apiserver", "4.14.0", conds);
+        let out = assess_cluster_version(&updating_cv(), &[c], "", ts(NOW));
+        let (_, cos, _) = payloads(&out);
+        let u = cond(&cos[0].conditions, "Updating");
+        assert_eq!(u.reason.as_str(), "");
+        assert_eq!(u.message.as_str(), "Working on it");
+        assert_eq!(u.last_transition_time, ts("2024-01-01T11:00:00Z"));
+        assert_eq!(out[1].uid.as_str(), "co-kube-apiserver");
+    }
+
+    #[test]
+    fn operator_health_thresholds() {
+        let now = ts("2024-01-01T12:00:00Z");
+        let at = |mins_before: i64, extra_ns: i64| {
+            now.plus(GoDuration::from_nanos(
+                -(mins_before * GoDuration::MINUTE + extra_ns),
+            ))
+            .to_string()
+        };
+        // (condition, expected (level, summary)); the threshold must be strictly exceeded.
+        let rows: Vec<(OperatorCondition, Option<(ImpactLevel, &str)>)> = vec![
+            (oc("Available", "False", &at(5, 0), "R", "m"), None),
+            (
+                oc("Available", "False", &at(5, 1), "R", "m"),
+                Some((
+                    ImpactLevel::Warning,
+                    "Cluster Operator x is unavailable (R)",
+                )),
+            ),
+            (
+                oc("Available", "False", &at(20, 0), "R", "m"),
+                Some((
+                    ImpactLevel::Warning,
+                    "Cluster Operator x is unavailable (R)",
+                )),
+            ),
+            (
+                oc("Available", "False", &at(20, 1), "R", "m"),
+                Some((ImpactLevel::Error, "Cluster Operator x is unavailable (R)")),
+            ),
+            (oc("Available", "Unknown", &at(60, 0), "R", "m"), None),
+            (
+                oc("Degraded", "True", &at(5, 1), "D", "m"),
+                Some((ImpactLevel::Warning, "Cluster Operator x is degraded (D)")),
+            ),
+            (
+                oc("Degraded", "True", &at(40, 0), "D", "m"),
+                Some((ImpactLevel::Warning, "Cluster Operator x is degraded (D)")),
+            ),
+            (
+                oc("Degraded", "True", &at(40, 1), "D", "m"),
+                Some((ImpactLevel::Error, "Cluster Operator x is degraded (D)")),
+            ),
+        ];
+        for (c, want) in rows {
+            let out = assess_cluster_version(
+                &updating_cv(),
+                &[co("x", "4.15.0", vec![c.clone()])],
+                "",
+                now,
+            );
+            let (_, _, hs) = payloads(&out);
+            let got = hs
+                .first()
+                .map(|h| (h.impact.level, h.impact.summary.as_str()));
+            assert_eq!(got, want, "{c:?}");
+            if let Some(h) = hs.first() {
+                assert_eq!(h.started_at, c.last_transition_time);
+                assert_eq!(h.impact.type_, ImpactType::ApiAvailability);
+                assert_eq!(h.scope.resources[0].resource.as_str(), "clusteroperators");
+            }
+        }
+    }
+
+    #[test]
+    fn empty_operator_message_is_backfilled() {
+        let c = co(
+            "x",
+            "4.15.0",
+            vec![oc("Available", "False", "2023-01-01T00:00:00Z", "R", "")],
+        );
+        let out = assess_cluster_version(&updating_cv(), &[c], "", ts(NOW));
+        let (_, _, hs) = payloads(&out);
+        assert_eq!(hs[0].impact.description.as_deref(), Some("<no message>"));
+        assert!(
+            hs[0]
+                .remediation
+                .reference
+                .as_deref()
+                .unwrap()
+                .ends_with("ClusterOperatorDown.md")
+        );
+    }
+
+    #[test]
+    fn failing_condition_table() {
+        let now = ts(NOW);
+        type Expect<'a> = Option<(&'a str, Option<Timestamp>)>;
+        let rows: Vec<(Option<OperatorCondition>, Expect<'_>)> = vec![
+            (
+                None,
+                Some((
+                    "Cluster Version version has no Failing condition",
+                    Some(now),
+                )),
+            ),
+            (
+                Some(oc("Failing", "False", "2024-01-01T00:00:00Z", "", "")),
+                None,
+            ),
+            (
+                Some(oc(
+                    "Failing",
+                    "True",
+                    "2024-01-01T10:00:00Z",
+                    "ClusterOperatorDegraded",
+                    "etcd is degraded",
+                )),
+                Some((
+                    "Cluster Version version is failing to proceed with the update (ClusterOperatorDegraded)",
+                    Some(ts("2024-01-01T10:00:00Z")),
+                )),
+            ),
+            (
+                Some(oc(
+                    "Failing",
+                    "Unknown",
+                    "2024-01-01T10:00:00Z",
+                    "Slow",
+                    "hmm",
+                )),
+                Some((
+                    "Cluster Version version may be failing to proceed with the update (Slow)",
+                    Some(ts("2024-01-01T10:00:00Z")),
+                )),
+            ),
+            // No message: oc drops the insight as incomplete.
+            (
+                Some(oc("Failing", "True", "2024-01-01T10:00:00Z", "X", "")),
+                None,
+            ),
+        ];
+        for (failing, want) in rows {
+            let mut v = updating_cv();
+            v.status.conditions.retain(|c| c.type_ != "Failing");
+            v.status.conditions.extend(failing.clone());
+            let out = assess_cluster_version(&v, &[co("a", "4.15.0", healthy("False"))], "", now);
+            let (_, _, hs) = payloads(&out);
+            let got = hs
+                .first()
+                .map(|h| (h.impact.summary.as_str(), h.started_at));
+            assert_eq!(got, want, "{failing:?}");
+            if let Some(h) = hs.first() {
+                assert_eq!(
+                    (h.impact.level, h.impact.type_),
+                    (ImpactLevel::Warning, ImpactType::UpdateStalled)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn previous_update_incomplete_table() {
+        let partial_chain = history(&[
+            ("4.15.0-ec.2", "Partial", "2024-01-01T11:58:31Z", None),
+            ("4.14.1", "Partial", "2023-12-01T00:00:00Z", None),
+            (
+                "4.14.0-rc.7",
+                "Completed",
+                "2023-11-01T00:00:00Z",
+                Some("2023-11-01T01:12:22Z"),
+            ),
+            (
+                "4.14.0-rc.6",
+                "Completed",
+                "2023-10-01T00:00:00Z",
+                Some("2023-10-01T01:00:00Z"),
+            ),
+        ]);
+        let progressing = vec![
+            oc("Failing", "False", "2024-01-01T00:00:00Z", "", ""),
+            oc("Progressing", "True", "2024-01-01T11:58:31Z", "", ""),
+        ];
+        let not_done = [co("a", "4.14.1", healthy("False"))];
+        let out = assess_cluster_version(
+            &cv(partial_chain.clone(), progressing.clone()),
+            &not_done,
+            "",
+            ts(NOW),
+        );
+        let (cvs, _, hs) = payloads(&out);
+        assert_eq!(hs.len(), 1);
+        assert_eq!(
+            hs[0].impact.summary.as_str(),
+            "Previous update to 4.14.1 never completed, last complete update was 4.14.0-rc.7"
+        );
+        assert_eq!(
+            hs[0].impact.description.as_deref(),
+            Some(
+                "Current update to 4.15.0-ec.2 was initiated while the previous update to version 4.14.1 was still in progress"
+            )
+        );
+        assert_eq!(hs[0].started_at, Some(ts("2024-01-01T11:58:31Z")));
+        assert_eq!(hs[0].impact.type_, ImpactType::None);
+        let prev = cvs[0].versions.previous.as_ref().unwrap();
+        assert_eq!((prev.version.as_str(), prev.partial), ("4.14.1", true));
+
+        // Done control plane: no insight. No complete update at all: "unknown".
+        let done = [co("a", "4.15.0-ec.2", healthy("False"))];
+        let out = assess_cluster_version(
+            &cv(partial_chain.clone(), progressing.clone()),
+            &done,
+            "",
+            ts(NOW),
+        );
+        assert!(payloads(&out).2.is_empty());
+        let only_partial = partial_chain[..2].to_vec();
+        let out = assess_cluster_version(&cv(only_partial, progressing), &not_done, "", ts(NOW));
+        assert!(payloads(&out).2[0].impact.summary.ends_with("was unknown"));
+    }
+
+    #[test]
+    fn versions_table() {
+        let p = vec![
+            oc("Failing", "False", "2024-01-01T00:00:00Z", "", ""),
+            oc("Progressing", "True", "2024-01-01T11:00:00Z", "", ""),
+        ];
+        let install = history(&[(
+            "4.15.0",
+            "Completed",
+            "2024-01-01T00:00:00Z",
+            Some("2024-01-01T01:00:00Z"),
+        )]);
+        let out = assess_cluster_version(&cv(install, p.clone()), &[], "", ts(NOW));
+        let v = &payloads(&out).0[0].versions;
+        assert_eq!(v.target.version.as_deref(), Some("4.15.0"));
+        assert!(v.previous.is_none() && v.target.architecture.is_none());
+
+        let mut multi = history(&[
+            ("4.18.0-ec.3", "Partial", "2024-01-01T11:00:00Z", None),
+            (
+                "4.18.0-ec.3",
+                "Completed",
+                "2023-12-01T00:00:00Z",
+                Some("2023-12-01T01:00:00Z"),
+            ),
+        ]);
+        multi[0].image = "multi".into();
+        let out = assess_cluster_version(&cv(multi, p.clone()), &[], "", ts(NOW));
+        let v = &payloads(&out).0[0].versions;
+        assert_eq!(v.target.architecture, Some(Architecture::Multi));
+        assert!(!v.previous.as_ref().unwrap().partial);
+
+        let out = assess_cluster_version(&cv(vec![], p), &[], "", ts(NOW));
+        let c = payloads(&out).0[0];
+        assert!(c.versions.target.version.is_none() && c.versions.previous.is_none());
+        assert_eq!(c.started_at, Some(ts("2024-01-01T11:00:00Z")));
+    }
+
+    #[test]
+    fn progress_completion_and_estimate() {
+        let now = ts(NOW);
+        // 1 of 4 updated, 30 minutes in; no operator progressed since the start, so the last
+        // observed progress is "now": 1800s / timewiseComplete(0.25) ≈ 4710s in total,
+        // (4710 - 1800) × 1.2 ≈ 3492s left → rounded to 58m.
+        let cos = [
+            co("a", "4.15.0", healthy("False")),
+            co("b", "4.14.0", healthy("True")),
+            co("c", "4.14.0", healthy("False")),
+            co("d", "4.14.0", healthy("False")),
+        ];
+        let out = assess_cluster_version(&updating_cv(), &cos, "", now);
+        let c = payloads(&out).0[0];
+        assert_eq!(c.completion.get(), 25);
+        assert_eq!(c.assessment, ClusterVersionAssessment::Progressing);
+        assert_eq!(c.started_at, Some(ts("2024-01-01T11:30:00Z")));
+        assert!(c.completed_at.is_none());
+        assert_eq!(
+            c.estimated_completed_at.unwrap().since(now),
+            GoDuration::from_mins(58)
+        );
+        let u = cond(&c.conditions, "Updating");
+        assert_eq!(
+            (u.status, u.reason.as_str()),
+            (ConditionStatus::True, "ClusterVersionProgressing")
+        );
+        assert_eq!(u.message.as_str(), "Working towards 4.15.0");
+
+        // The last progress was 10 minutes after the start, so the update should take about
+        // 600s / timewiseComplete(0.25) ≈ 1570s: far past that it is Stalled (ETA < -10m), a
+        // little past it is Progressing - Slow (ETA < 0).
+        let late = |elapsed_secs: i64| {
+            let start = now.plus(GoDuration::from_secs(-elapsed_secs));
+            let mut v = updating_cv();
+            v.status.history[0].started_time = Some(start);
+            let mut cos = cos.to_vec();
+            for c in &mut cos {
+                c.status.conditions[2].last_transition_time =
+                    Some(start.plus(GoDuration::from_mins(10)));
+            }
+            payloads(&assess_cluster_version(&v, &cos, "", now)).0[0].assessment
+        };
+        assert_eq!(late(3 * 3600), ClusterVersionAssessment::Stalled);
+        assert_eq!(late(1600), ClusterVersionAssessment::ProgressingSlow);
+        assert_eq!(late(1200), ClusterVersionAssessment::Progressing);
+
+        // Every operator updated: Completed at "now" while history is still Partial.
+        let done = [co("a", "4.15.0", healthy("False"))];
+        let out = assess_cluster_version(&updating_cv(), &done, "", now);
+        let c = payloads(&out).0[0];
+        assert_eq!(
+            (c.assessment, c.completion.get()),
+            (ClusterVersionAssessment::Completed, 100)
+        );
+        assert_eq!(c.completed_at, Some(now));
+        assert!(c.estimated_completed_at.is_none());
+    }
+
+    #[test]
+    fn completed_history_gives_completion_time_and_not_progressing() {
+        let v = cv(
+            history(&[
+                (
+                    "4.15.0",
+                    "Completed",
+                    "2024-01-01T08:00:00Z",
+                    Some("2024-01-01T11:31:00Z"),
+                ),
+                (
+                    "4.14.0",
+                    "Completed",
+                    "2023-12-01T00:00:00Z",
+                    Some("2023-12-01T01:00:00Z"),
+                ),
+            ]),
+            vec![
+                oc("Failing", "False", "2024-01-01T00:00:00Z", "", ""),
+                oc(
+                    "Progressing",
+                    "False",
+                    "2024-01-01T11:31:00Z",
+                    "",
+                    "Cluster version is 4.15.0",
+                ),
+            ],
+        );
+        let out = assess_cluster_version(&v, &[co("a", "4.15.0", healthy("False"))], "", ts(NOW));
+        let c = payloads(&out).0[0];
+        assert_eq!(c.completed_at, Some(ts("2024-01-01T11:31:00Z")));
+        let u = cond(&c.conditions, "Updating");
+        assert_eq!(
+            (u.status, u.reason.as_str()),
+            (ConditionStatus::False, "ClusterVersionNotProgressing")
+        );
+        assert_eq!(u.last_transition_time, ts("2024-01-01T11:31:00Z"));
+    }
+
+    #[test]
+    fn missing_progressing_is_unknown() {
+        let mut v = updating_cv();
+        v.status.conditions.retain(|c| c.type_ != "Progressing");
+        let out = assess_cluster_version(&v, &[], "", ts(NOW));
+        let u = cond(&payloads(&out).0[0].conditions, "Updating");
+        assert_eq!(
+            (u.status, u.reason.as_str()),
+            (ConditionStatus::Unknown, "CannotDetermineUpdating")
+        );
+        assert_eq!(u.last_transition_time, ts(NOW));
+    }
+
+    #[test]
+    fn mco_last_to_update_sets_last_observed_progress() {
+        // 32 of 33 updated, the MCO progressing since 40 minutes into a 59-minute update: the
+        // estimate extrapolates from the MCO's start, not from the other operators' flapping.
+        let now = ts("2024-01-01T12:59:00Z");
+        let mut cos: Vec<ClusterOperator> = (0..32)
+            .map(|i| {
+                let mut c = co(&format!("op{i}"), "4.15.0", healthy("False"));
+                c.status.conditions[2].last_transition_time = Some(ts("2024-01-01T12:58:00Z"));
+                c
+            })
+            .collect();
+        let mut mco = co("machine-config", "4.14.0", healthy("True"));
+        mco.status.conditions[2].last_transition_time = Some(ts("2024-01-01T12:40:00Z"));
+        cos.push(mco);
+        let mut v = updating_cv();
+        v.status.history[0].started_time = Some(ts("2024-01-01T12:00:00Z"));
+        let out = assess_cluster_version(&v, &cos, "", now);
+        let c = payloads(&out).0[0];
+        let want = estimate_completion(
+            GoDuration::from_mins(60),
+            GoDuration::from_mins(40),
+            GoDuration::from_mins(59),
+            32.0 / 33.0,
+        );
+        assert_eq!(c.estimated_completed_at.unwrap().since(now), want);
+    }
+
+    #[test]
+    fn insights_come_in_oc_order() {
+        let mut v = updating_cv();
+        v.status.conditions.retain(|c| c.type_ != "Failing");
+        let cos = [
+            co(
+                "z",
+                "4.14.0",
+                vec![oc("Available", "False", "2020-01-01T00:00:00Z", "R", "m")],
+            ),
+            co(
+                "a",
+                "4.14.0",
+                vec![
+                    oc("Degraded", "True", "2020-01-01T00:00:00Z", "R", "m"),
+                    oc("Available", "True", "2020-01-01T00:00:00Z", "", ""),
+                ],
+            ),
+        ];
+        let out = assess_cluster_version(&v, &cos, "", ts(NOW));
+        let uids: Vec<&str> = out.iter().map(|r| r.uid.as_str()).collect();
+        assert_eq!(&uids[..3], ["cv-version", "co-z", "co-a"]);
+        assert!(uids[3].starts_with("cv-no-failing-"));
+        assert!(uids[4].starts_with("co-unavailable-"));
+        assert!(uids[5].starts_with("co-degraded-"));
+        assert_eq!(uids.len(), 6);
+    }
+}
