@@ -619,3 +619,697 @@ pub fn assess_machine_config(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::openshift::{OperatorCondition, UpdateHistory};
+    use k8s_openapi::api::core::v1::{NodeCondition, NodeSpec, NodeStatus};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
+    use update_status_api::v1alpha1::{Condition, HealthInsight, find_condition};
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+    const NOW: &str = "2024-01-01T12:00:00Z";
+    const WALL: &str = "2030-01-01T00:00:00Z";
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn pool(name: &str, role: &str, paused: bool) -> MachineConfigPool {
+        let mut p = MachineConfigPool::default();
+        p.metadata.name = Some(name.into());
+        p.spec.node_selector = Some(LabelSelector {
+            match_labels: Some(map(&[(&format!("node-role.kubernetes.io/{role}"), "")])),
+            ..Default::default()
+        });
+        p.spec.paused = paused;
+        p.spec.configuration.name = format!("rendered-{name}-new");
+        p
+    }
+
+    fn mc(name: &str, version: &str) -> MachineConfig {
+        let mut m = MachineConfig::default();
+        m.metadata.name = Some(name.into());
+        m.metadata.annotations = Some(map(&[(keys::RELEASE_IMAGE_VERSION, version)]));
+        m
+    }
+
+    fn mcs() -> Vec<MachineConfig> {
+        vec![
+            mc("rendered-worker-old", "4.14.0"),
+            mc("rendered-worker-new", "4.15.0"),
+            mc("rendered-master-old", "4.14.0"),
+            mc("rendered-master-new", "4.15.0"),
+        ]
+    }
+
+    fn node(name: &str, roles: &[&str], annotations: &[(&str, &str)]) -> Node {
+        let mut n = Node::default();
+        n.metadata.name = Some(name.into());
+        n.metadata.labels = Some(
+            roles
+                .iter()
+                .map(|r| (format!("node-role.kubernetes.io/{r}"), String::new()))
+                .collect(),
+        );
+        n.metadata.annotations = Some(map(annotations));
+        n.spec = Some(NodeSpec::default());
+        n.status = Some(NodeStatus {
+            conditions: Some(vec![NodeCondition {
+                type_: "Ready".into(),
+                status: "True".into(),
+                last_transition_time: Some(Time(ts("2023-12-01T00:00:00Z").0)),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        });
+        n
+    }
+
+    /// Annotations of a worker node at `current` wanting `desired`, in daemon `state`.
+    fn at(
+        current: &'static str,
+        desired: &'static str,
+        state: &'static str,
+    ) -> Vec<(&'static str, &'static str)> {
+        vec![
+            (keys::CURRENT_CONFIG, current),
+            (keys::DESIRED_CONFIG, desired),
+            (keys::STATE, state),
+        ]
+    }
+
+    fn cv(progressing: &str) -> ClusterVersion {
+        let mut cv = ClusterVersion::default();
+        cv.metadata.name = Some("version".into());
+        cv.status.history = vec![
+            UpdateHistory {
+                state: "Partial".into(),
+                version: "4.15.0".into(),
+                image: "new".into(),
+                started_time: Some(ts("2024-01-01T11:00:00Z")),
+                ..Default::default()
+            },
+            UpdateHistory {
+                state: "Completed".into(),
+                version: "4.14.0".into(),
+                image: "old".into(),
+                ..Default::default()
+            },
+        ];
+        cv.status.conditions = vec![OperatorCondition {
+            type_: "Progressing".into(),
+            status: progressing.into(),
+            ..Default::default()
+        }];
+        cv
+    }
+
+    fn run(pools: &[MachineConfigPool], nodes: &[Node]) -> Vec<ReportedInsight> {
+        assess_machine_config(&cv("True"), pools, &mcs(), nodes, ts(NOW), ts(WALL))
+    }
+
+    fn nodes_of(out: &[ReportedInsight]) -> Vec<&NodeInsight> {
+        out.iter()
+            .filter_map(|r| match &r.insight {
+                InsightPayload::Node(n) => Some(n),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn pools_of(out: &[ReportedInsight]) -> Vec<&MachineConfigPoolInsight> {
+        out.iter()
+            .filter_map(|r| match &r.insight {
+                InsightPayload::MachineConfigPool(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn health_of(out: &[ReportedInsight]) -> Vec<&HealthInsight> {
+        out.iter()
+            .filter_map(|r| match &r.insight {
+                InsightPayload::Health(h) => Some(&**h),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn cond<'a>(c: &'a [Condition], t: &str) -> (ConditionStatus, &'a str) {
+        let c = find_condition(c, t).unwrap();
+        (c.status, c.reason.as_str())
+    }
+
+    #[test]
+    fn pool_membership_master_then_custom_then_worker() {
+        let mut infra = pool("infra", "infra", false);
+        infra.spec.configuration.name = "rendered-worker-new".into();
+        let pools = [
+            infra,
+            pool("master", "master", false),
+            pool("worker", "worker", false),
+        ];
+        let nodes = [
+            node(
+                "m",
+                &["master", "worker", "infra"],
+                &at("rendered-master-old", "rendered-master-old", "Done"),
+            ),
+            node(
+                "i",
+                &["worker", "infra"],
+                &at("rendered-worker-old", "rendered-worker-old", "Done"),
+            ),
+            node(
+                "w",
+                &["worker"],
+                &at("rendered-worker-old", "rendered-worker-old", "Done"),
+            ),
+            node("nobody", &["other"], &[]),
+        ];
+        let out = run(&pools, &nodes);
+        let placed: Vec<(&str, &str, ScopeType)> = nodes_of(&out)
+            .iter()
+            .map(|n| (n.name.as_str(), n.pool_resource.name.as_str(), n.scope_type))
+            .collect();
+        assert_eq!(
+            placed,
+            [
+                ("i", "infra", ScopeType::WorkerPool),
+                ("m", "master", ScopeType::ControlPlane),
+                ("w", "worker", ScopeType::WorkerPool),
+            ]
+        );
+        let uids: Vec<&str> = out.iter().map(|r| r.uid.as_str()).collect();
+        assert_eq!(
+            uids,
+            [
+                "mcp-infra",
+                "node-i",
+                "mcp-master",
+                "node-m",
+                "mcp-worker",
+                "node-w"
+            ]
+        );
+    }
+
+    #[test]
+    fn invalid_or_absent_selectors_select_nothing() {
+        let mut bad = pool("worker", "worker", false);
+        bad.spec.node_selector = Some(LabelSelector {
+            match_expressions: Some(vec![
+                k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement {
+                    key: "a".into(),
+                    operator: "Bogus".into(),
+                    values: None,
+                },
+            ]),
+            ..Default::default()
+        });
+        let mut absent = pool("infra", "infra", false);
+        absent.spec.node_selector = None;
+        let out = run(&[absent, bad], &[node("w", &["worker", "infra"], &[])]);
+        assert!(nodes_of(&out).is_empty());
+        assert_eq!(pools_of(&out).len(), 2);
+    }
+
+    #[test]
+    fn node_phase_table() {
+        let drain = |state: &'static str| {
+            let mut a = at("rendered-worker-old", "rendered-worker-new", state);
+            a.push((keys::DESIRED_DRAIN, "drain-rendered-worker-new"));
+            a.push((keys::LAST_APPLIED_DRAIN, "uncordon-rendered-worker-old"));
+            a
+        };
+        let done_drain = {
+            let mut a = at("rendered-worker-old", "rendered-worker-new", "Done");
+            a.push((keys::DESIRED_DRAIN, "uncordon-x"));
+            a.push((keys::LAST_APPLIED_DRAIN, "uncordon-x"));
+            a
+        };
+        let five = Some(GoDuration::from_mins(5));
+        let zero = Some(GoDuration::default());
+        /// (annotations, paused pool, Updating (status, reason), estimate, version)
+        type Row<'a> = (
+            Vec<(&'a str, &'a str)>,
+            bool,
+            (ConditionStatus, &'a str),
+            Option<GoDuration>,
+            Option<&'a str>,
+        );
+        let rows: Vec<Row<'_>> = vec![
+            (
+                at("rendered-worker-new", "rendered-worker-new", "Done"),
+                false,
+                (ConditionStatus::False, "Completed"),
+                zero,
+                Some("4.15.0"),
+            ),
+            (
+                at("rendered-worker-old", "rendered-worker-new", "Working"),
+                false,
+                (ConditionStatus::True, "Updating"),
+                five,
+                Some("4.14.0"),
+            ),
+            (
+                at("rendered-worker-old", "rendered-worker-new", ""),
+                false,
+                (ConditionStatus::True, "Updating"),
+                five,
+                Some("4.14.0"),
+            ),
+            (
+                at("rendered-worker-old", "rendered-worker-new", "Rebooting"),
+                false,
+                (ConditionStatus::True, "Rebooting"),
+                five,
+                Some("4.14.0"),
+            ),
+            (
+                drain("Working"),
+                false,
+                (ConditionStatus::True, "Draining"),
+                Some(GoDuration::from_mins(10)),
+                Some("4.14.0"),
+            ),
+            // The daemon has not left Done yet: oc counts it as draining.
+            (
+                done_drain,
+                false,
+                (ConditionStatus::True, "Draining"),
+                Some(GoDuration::from_mins(10)),
+                Some("4.14.0"),
+            ),
+            (
+                at("rendered-worker-old", "rendered-worker-old", "Done"),
+                false,
+                (ConditionStatus::False, "Pending"),
+                None,
+                Some("4.14.0"),
+            ),
+            (
+                at("rendered-worker-old", "rendered-worker-old", "Done"),
+                true,
+                (ConditionStatus::False, "Paused"),
+                zero,
+                Some("4.14.0"),
+            ),
+            // Desired config is not the pool's target: not updating yet.
+            (
+                at("rendered-worker-old", "rendered-other", "Working"),
+                false,
+                (ConditionStatus::False, "Pending"),
+                None,
+                Some("4.14.0"),
+            ),
+            // Unknown current MachineConfig: version unknown, pending.
+            (
+                at("rendered-gone", "rendered-gone", "Done"),
+                false,
+                (ConditionStatus::False, "Pending"),
+                None,
+                None,
+            ),
+        ];
+        for (annotations, paused, updating, est, version) in rows {
+            let out = run(
+                &[pool("worker", "worker", paused)],
+                &[node("w", &["worker"], &annotations)],
+            );
+            let n = nodes_of(&out)[0];
+            assert_eq!(cond(&n.conditions, "Updating"), updating, "{annotations:?}");
+            assert_eq!(n.estimated_to_complete, est, "{annotations:?}");
+            assert_eq!(n.version.as_deref(), version, "{annotations:?}");
+        }
+    }
+
+    #[test]
+    fn done_daemon_while_updating_is_finishing() {
+        // isUpdating with state Done and no drain annotations: phase Updated, not completed.
+        let out = run(
+            &[pool("worker", "worker", false)],
+            &[node(
+                "w",
+                &["worker"],
+                &at("rendered-worker-old", "rendered-worker-new", "Done"),
+            )],
+        );
+        let n = nodes_of(&out)[0];
+        assert_eq!(
+            cond(&n.conditions, "Updating"),
+            (ConditionStatus::False, "Finishing")
+        );
+        assert_eq!(n.estimated_to_complete, Some(GoDuration::default()));
+        // Not done (current != desired) and the daemon is not Degraded: unavailable while updating.
+        assert_eq!(
+            cond(&n.conditions, "Available"),
+            (ConditionStatus::False, "Updating")
+        );
+        let p = pools_of(&out)[0];
+        assert_eq!(p.completion.map(|c| c.get()), Some(100));
+    }
+
+    #[test]
+    fn multi_arch_migration_requires_matching_annotations() {
+        let mut v = cv("True");
+        v.status.history[1].version = "4.15.0".into();
+        let mut m = mcs();
+        m.push(mc("rendered-worker-arch", "4.15.0"));
+        let pools = [pool("worker", "worker", false)];
+        let n = node(
+            "w",
+            &["worker"],
+            &at("rendered-worker-arch", "rendered-worker-new", "Working"),
+        );
+        let out =
+            assess_machine_config(&v, &pools, &m, std::slice::from_ref(&n), ts(NOW), ts(WALL));
+        assert_eq!(
+            cond(&nodes_of(&out)[0].conditions, "Updating"),
+            (ConditionStatus::True, "Updating")
+        );
+        // Without Progressing the migration is over: the version alone decides.
+        v.status.conditions[0].status = "False".into();
+        let out = assess_machine_config(&v, &pools, &m, &[n], ts(NOW), ts(WALL));
+        assert_eq!(
+            cond(&nodes_of(&out)[0].conditions, "Updating"),
+            (ConditionStatus::False, "Completed")
+        );
+    }
+
+    #[test]
+    fn unavailable_and_degraded_override_the_row() {
+        let mut not_ready = node(
+            "node-not-ready",
+            &["worker"],
+            &at("rendered-worker-old", "rendered-worker-old", "Done"),
+        );
+        if let Some(c) = not_ready
+            .status
+            .as_mut()
+            .and_then(|s| s.conditions.as_mut())
+        {
+            c[0].status = "False".into();
+            c[0].message = Some("kubelet stopped".into());
+            c[0].last_transition_time = Some(Time(ts("2024-01-01T11:37:16Z").0));
+        }
+        let mut updated_cordoned = node(
+            "node-cordoned",
+            &["worker"],
+            &at("rendered-worker-new", "rendered-worker-new", "Done"),
+        );
+        updated_cordoned.spec = Some(NodeSpec {
+            unschedulable: Some(true),
+            ..Default::default()
+        });
+        let mut degraded = at("rendered-worker-old", "rendered-worker-new", "Degraded");
+        degraded.push((
+            keys::REASON,
+            "failed to drain node: node-degraded after 1 hour",
+        ));
+        let degraded = node("node-degraded", &["worker"], &degraded);
+        let out = run(
+            &[pool("worker", "worker", false)],
+            &[not_ready, updated_cordoned, degraded],
+        );
+        let n = nodes_of(&out);
+
+        assert_eq!(
+            cond(&n[0].conditions, "Available"),
+            (ConditionStatus::False, "Unavailable")
+        );
+        assert_eq!(n[0].message.as_deref(), Some("Not ready"));
+        assert_eq!(n[0].estimated_to_complete, None);
+        let available = find_condition(&n[0].conditions, "Available").unwrap();
+        assert_eq!(
+            available.message.as_str(),
+            "Node node-not-ready is not ready"
+        );
+        assert_eq!(available.last_transition_time, ts("2024-01-01T11:37:16Z"));
+
+        assert_eq!(
+            cond(&n[1].conditions, "Available"),
+            (ConditionStatus::False, "Unavailable")
+        );
+        assert_eq!(
+            cond(&n[1].conditions, "Updating"),
+            (ConditionStatus::False, "Completed")
+        );
+        assert_eq!(
+            n[1].message.as_deref(),
+            Some("Node is marked unschedulable")
+        );
+        assert_eq!(n[1].estimated_to_complete, Some(GoDuration::default()));
+
+        assert_eq!(
+            cond(&n[2].conditions, "Degraded"),
+            (ConditionStatus::True, "Degraded")
+        );
+        assert_eq!(
+            n[2].message.as_deref(),
+            Some("failed to drain node: node-degraded after 1 hour")
+        );
+        assert_eq!(n[2].estimated_to_complete, None);
+
+        // Health: the not-ready node (long ago by the wall clock) and the degraded node; the
+        // cordoned node is not serious.
+        let h = health_of(&out);
+        let summaries: Vec<&str> = h.iter().map(|h| h.impact.summary.as_str()).collect();
+        assert_eq!(
+            summaries,
+            [
+                "Node node-not-ready is not ready",
+                "Node node-degraded is degraded"
+            ]
+        );
+        assert_eq!(
+            (h[0].impact.level, h[0].impact.type_),
+            (ImpactLevel::Warning, ImpactType::UpdateSpeed)
+        );
+        assert_eq!(h[0].started_at, Some(ts("2024-01-01T11:37:16Z")));
+        assert_eq!(
+            h[0].impact.description.as_deref(),
+            Some(
+                "Node has a Ready!=True condition with Reason \"Not ready\" and message \"kubelet stopped\""
+            )
+        );
+        assert_eq!(
+            (h[1].impact.level, h[1].impact.type_),
+            (ImpactLevel::Error, ImpactType::UpdateStalled)
+        );
+        assert_eq!(h[1].started_at, None);
+        assert_eq!(h[1].scope.pool.as_deref(), Some("worker"));
+
+        let p = pools_of(&out)[0];
+        let counts: Vec<(NodeSummaryType, i32)> = p
+            .summaries
+            .iter()
+            .map(|s| (s.type_, s.count.get()))
+            .collect();
+        assert_eq!(
+            counts,
+            [
+                (NodeSummaryType::Total, 3),
+                (NodeSummaryType::Available, 1),
+                (NodeSummaryType::Progressing, 0),
+                (NodeSummaryType::Outdated, 2),
+                (NodeSummaryType::Draining, 0),
+                (NodeSummaryType::Excluded, 0),
+                (NodeSummaryType::Degraded, 1),
+            ]
+        );
+        assert_eq!(p.assessment, PoolAssessment::Degraded);
+        assert_eq!(p.completion.map(|c| c.get()), Some(33));
+    }
+
+    #[test]
+    fn fresh_not_ready_node_and_degraded_node_without_reason_give_no_insight() {
+        let mut fresh = node(
+            "fresh",
+            &["worker"],
+            &at("rendered-worker-old", "rendered-worker-old", "Done"),
+        );
+        if let Some(c) = fresh.status.as_mut().and_then(|s| s.conditions.as_mut()) {
+            c[0].status = "False".into();
+            c[0].last_transition_time = Some(Time(ts("2029-12-31T23:58:00Z").0));
+        }
+        let quiet = node(
+            "quiet",
+            &["worker"],
+            &at("rendered-worker-old", "rendered-worker-new", "Degraded"),
+        );
+        let out = run(&[pool("worker", "worker", false)], &[fresh, quiet]);
+        assert!(health_of(&out).is_empty());
+        assert_eq!(
+            cond(&nodes_of(&out)[1].conditions, "Degraded"),
+            (ConditionStatus::True, "Degraded")
+        );
+    }
+
+    fn assessed(phase: Phase, unavailable: bool, degraded: bool) -> NodeAssessment {
+        NodeAssessment {
+            name: "n".into(),
+            phase,
+            version: String::new(),
+            estimate: None,
+            message: String::new(),
+            is_unavailable: unavailable,
+            is_degraded: degraded,
+            is_updating: false,
+            is_updated: phase == Phase::Updated,
+            unavailable_message: String::new(),
+            unavailable_since: None,
+        }
+    }
+
+    #[test]
+    fn pool_counts_and_assessment_table() {
+        use Phase::*;
+        let rows: Vec<(Vec<NodeAssessment>, PoolAssessment, [usize; 7])> = vec![
+            (vec![], PoolAssessment::Completed, [0, 0, 0, 0, 0, 0, 0]),
+            (
+                vec![assessed(Updated, false, false); 2],
+                PoolAssessment::Completed,
+                [2, 2, 0, 0, 0, 0, 0],
+            ),
+            (
+                vec![assessed(Pending, false, false); 2],
+                PoolAssessment::Pending,
+                [2, 2, 0, 2, 0, 0, 0],
+            ),
+            (
+                vec![
+                    assessed(Paused, false, false),
+                    assessed(Updated, false, false),
+                ],
+                PoolAssessment::Excluded,
+                [2, 2, 0, 1, 0, 1, 0],
+            ),
+            (
+                vec![
+                    assessed(Draining, true, true),
+                    assessed(Draining, false, false),
+                ],
+                PoolAssessment::Degraded,
+                [2, 1, 1, 2, 2, 0, 1],
+            ),
+            (
+                vec![
+                    assessed(Updating, true, false),
+                    assessed(Rebooting, false, false),
+                    assessed(Pending, false, false),
+                ],
+                PoolAssessment::Progressing,
+                [3, 2, 2, 3, 0, 0, 0],
+            ),
+        ];
+        for (
+            nodes,
+            want,
+            [
+                total,
+                available,
+                progressing,
+                outdated,
+                draining,
+                excluded,
+                degraded,
+            ],
+        ) in rows
+        {
+            let (c, a) = count_pool(&nodes);
+            assert_eq!(a, want, "{nodes:?}");
+            assert_eq!(
+                (
+                    c.total,
+                    c.available,
+                    c.progressing,
+                    c.outdated,
+                    c.draining,
+                    c.excluded,
+                    c.degraded
+                ),
+                (
+                    total,
+                    available,
+                    progressing,
+                    outdated,
+                    draining,
+                    excluded,
+                    degraded
+                ),
+                "{nodes:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn paused_pools_with_excluded_nodes_get_an_insight_scoped_to_the_pool() {
+        let pools = [
+            pool("master", "master", true),
+            pool("worker", "worker", true),
+        ];
+        let nodes = [
+            node(
+                "m",
+                &["master"],
+                &at("rendered-master-old", "rendered-master-old", "Done"),
+            ),
+            node(
+                "w",
+                &["worker"],
+                &at("rendered-worker-new", "rendered-worker-new", "Done"),
+            ),
+        ];
+        let out = run(&pools, &nodes);
+        let h = health_of(&out);
+        // The worker pool is paused but has nothing excluded (its node is updated).
+        assert_eq!(h.len(), 1);
+        assert_eq!(
+            h[0].impact.summary.as_str(),
+            "Outdated nodes in a paused pool 'master' will not be updated"
+        );
+        assert_eq!(
+            (h[0].scope.type_, h[0].scope.pool.as_deref()),
+            (ScopeType::WorkerPool, Some("master"))
+        );
+        assert_eq!(
+            h[0].scope.resources[0].resource.as_str(),
+            "machineconfigpools"
+        );
+        assert_eq!(h[0].started_at, None);
+        let uids: Vec<&str> = out.iter().map(|r| r.uid.as_str()).collect();
+        assert_eq!(&uids[..2], ["mcp-master", "node-m"]);
+        assert!(uids[2].starts_with("mcp-paused-"));
+        let p = pools_of(&out);
+        assert_eq!(
+            (p[0].assessment, p[0].completion.map(|c| c.get())),
+            (PoolAssessment::Excluded, Some(0))
+        );
+        assert_eq!(
+            cond(&p[0].conditions, "Updating"),
+            (ConditionStatus::False, "Paused")
+        );
+        assert_eq!(
+            cond(&p[1].conditions, "Updating"),
+            (ConditionStatus::False, "Completed")
+        );
+    }
+
+    #[test]
+    fn empty_pool_has_no_completion() {
+        let out = run(&[pool("zbeast", "zbeast", false)], &[]);
+        let p = pools_of(&out)[0];
+        assert!(p.completion.is_none());
+        assert_eq!(p.assessment, PoolAssessment::Completed);
+        assert_eq!(p.summaries.len(), 7);
+    }
+}
