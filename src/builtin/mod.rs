@@ -134,3 +134,136 @@ pub fn keep_transition_times(previous: &[ReportedInsight], current: &mut [Report
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cluster::openshift::{
+        Alert, AlertData, AlertList, OperatorCondition, UpdateHistory,
+    };
+    use update_status_api::v1alpha1::{ConditionStatus, find_condition as find};
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    fn state() -> ClusterState {
+        let mut s = ClusterState::default();
+        s.cv.metadata.name = Some("version".into());
+        s.cv.status.history = vec![UpdateHistory {
+            state: "Partial".into(),
+            version: "4.15.0".into(),
+            started_time: Some(ts("2024-01-01T11:00:00Z")),
+            ..Default::default()
+        }];
+        s.cv.status.conditions = vec![OperatorCondition {
+            type_: "Progressing".into(),
+            status: "True".into(),
+            last_transition_time: Some(ts("2024-01-01T10:00:00Z")),
+            ..Default::default()
+        }];
+        s
+    }
+
+    /// A state with a platform operator that reports no conditions, so its insight's conditions
+    /// have no source time and are stamped "now".
+    fn state_with_silent_operator() -> ClusterState {
+        let mut s = state();
+        let mut co = crate::cluster::ClusterOperator::default();
+        co.metadata.name = Some("quiet".into());
+        co.metadata.annotations =
+            Some([("include.release.openshift.io/x".to_owned(), String::new())].into());
+        s.cos.push(co);
+        s
+    }
+
+    fn names(out: &[InformerOutput]) -> Vec<&str> {
+        out.iter().map(|o| o.informer.as_str()).collect()
+    }
+
+    #[test]
+    fn informers_and_alerts_only_with_alerts() {
+        let now = ts("2024-01-01T12:00:00Z");
+        let mut s = state();
+        assert_eq!(
+            names(&assess(&s, now, now)),
+            ["cluster-version", "machine-config"]
+        );
+        let firing = |name: &str| Alert {
+            labels: [("alertname", name), ("severity", "warning")]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+            annotations: [("summary".to_owned(), "same".to_owned())].into(),
+            state: "firing".into(),
+            active_at: Some(ts("2024-01-01T11:30:00Z")),
+        };
+        s.alerts = Some(AlertData {
+            data: AlertList {
+                alerts: vec![firing("A"), firing("A")],
+            },
+            ..Default::default()
+        });
+        let out = assess(&s, now, now);
+        assert_eq!(names(&out), ["cluster-version", "machine-config", "alerts"]);
+        // Two identical alerts still get distinct uids.
+        let uids: Vec<&str> = out[2].insights.iter().map(|i| i.uid.as_str()).collect();
+        assert_eq!(uids.len(), 2);
+        assert_ne!(uids[0], uids[1]);
+        assert!(uids[1].ends_with("-2"));
+    }
+
+    #[test]
+    fn update_start_prefers_history() {
+        let mut s = state();
+        assert_eq!(update_started_at(&s.cv), ts("2024-01-01T11:00:00Z"));
+        s.cv.status.history.clear();
+        assert_eq!(update_started_at(&s.cv), ts("2024-01-01T10:00:00Z"));
+        s.cv.status.conditions.clear();
+        assert_eq!(update_started_at(&s.cv), crate::cluster::go_zero_time());
+    }
+
+    #[test]
+    fn unchanged_conditions_keep_their_transition_time() {
+        let s = state_with_silent_operator();
+        let first = assess(&s, ts("2024-01-01T12:00:00Z"), ts("2024-01-01T12:00:00Z"));
+        // One minute later nothing changed, but conditions without a source time say "now".
+        let mut second = assess(&s, ts("2024-01-01T12:01:00Z"), ts("2024-01-01T12:01:00Z"));
+        let cv_updating = |o: &[InformerOutput]| match &o[0].insights[0].insight {
+            InsightPayload::ClusterVersion(cv) => find(&cv.conditions, "Updating").cloned(),
+            _ => None,
+        };
+        assert_eq!(
+            cv_updating(&second).map(|c| c.status),
+            Some(ConditionStatus::True)
+        );
+        // (Times that are not conditions, such as an estimate relative to now, move on.)
+        let all_conditions = |o: &[InformerOutput]| -> Vec<Condition> {
+            o.iter()
+                .flat_map(|x| x.insights.iter())
+                .flat_map(|i| conditions(&i.insight).to_vec())
+                .collect()
+        };
+        assert_ne!(all_conditions(&first), all_conditions(&second));
+        for (old, new) in first.iter().zip(second.iter_mut()) {
+            keep_transition_times(&old.insights, &mut new.insights);
+        }
+        assert!(!all_conditions(&first).is_empty());
+        assert_eq!(all_conditions(&first), all_conditions(&second));
+
+        // A changed status takes the new time.
+        let mut changed = state_with_silent_operator();
+        changed.cv.status.conditions[0].status = "False".into();
+        changed.cv.status.conditions[0].last_transition_time = None;
+        let mut third = assess(
+            &changed,
+            ts("2024-01-01T12:02:00Z"),
+            ts("2024-01-01T12:02:00Z"),
+        );
+        keep_transition_times(&first[0].insights, &mut third[0].insights);
+        assert_eq!(
+            cv_updating(&third).map(|c| c.last_transition_time),
+            Some(ts("2024-01-01T12:02:00Z"))
+        );
+    }
+}
