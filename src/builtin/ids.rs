@@ -50,7 +50,8 @@ fn label(prefix: &str, body: &str) -> Uid {
 
 /// The uid of a status insight: `<prefix>-<name>` with `.` replaced by `-` (`node-ip-10-0-1-2-ec2`).
 pub fn status_uid(prefix: &str, name: &str) -> Uid {
-    label(prefix, name)
+    // A nameless object is reported under the name the insight gives it (see `fit::object_name`).
+    label(prefix, if name.is_empty() { "unknown" } else { name })
 }
 
 /// The uid of a health insight: `<kind>-<16 hex digits>` hashing the resources it is about and
