@@ -4,9 +4,9 @@
 //! Data flows one way: cluster source or report → informer (objects + now → insights) → store
 //! (validate, key by informer and uid, budget) → publisher and renderer.
 
+pub mod builtin;
 pub mod cli;
+pub mod cluster;
 pub mod crds;
 
 pub use update_status_api as api;
-pub mod builtin;
-pub mod cluster;

@@ -33,11 +33,17 @@ const PAUSED_DESCRIPTION: &str = "Pool is paused, which stops all changes to the
 /// Where a node is in its update (`oc`'s phase), in `oc`'s sort order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Phase {
+    /// Being drained before the update.
     Draining,
+    /// The daemon applies the new configuration.
     Updating,
+    /// Rebooting into the new configuration.
     Rebooting,
+    /// Its pool is paused.
     Paused,
+    /// Waiting for its turn.
     Pending,
+    /// At the target (or finishing, when the daemon is Done but the node is not yet counted).
     Updated,
 }
 
@@ -427,14 +433,23 @@ fn node_health(
 /// The node counters of a pool, as `assessMachineConfigPool` counts them.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PoolCounts {
+    /// Nodes in the pool.
     pub total: usize,
+    /// Nodes not unavailable.
     pub available: usize,
+    /// Nodes draining, updating or rebooting that are not degraded.
     pub progressing: usize,
+    /// Nodes not yet updated.
     pub outdated: usize,
+    /// Nodes draining.
     pub draining: usize,
+    /// Nodes of a paused pool.
     pub excluded: usize,
+    /// Nodes whose daemon is Degraded or Unreconcilable.
     pub degraded: usize,
+    /// Nodes in phase Updated.
     pub updated: usize,
+    /// Nodes pending.
     pub pending: usize,
 }
 
