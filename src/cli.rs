@@ -1,6 +1,10 @@
-//! The command line: one binary, clap subcommands, every flag also settable from the environment.
+//! The command line: one binary, clap subcommands, every flag also settable from the environment
+//! (`USC_<FLAG>`), so the Deployment can configure it either way.
 
-use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// update-status-controller: the server-side `oc adm upgrade status`.
 #[derive(Parser, Debug)]
@@ -15,17 +19,241 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the controller: the HTTPS informer endpoint, the built-in informers and the publisher.
-    Serve,
-    /// Compute the UpgradeStatus from a directory of objects once and print it as YAML.
-    Snapshot,
+    Serve(Box<ServeArgs>),
+    /// Compute the UpgradeStatus from a directory of objects (or an `oc` mock `<case>-cv.yaml`)
+    /// once and print it as YAML.
+    Snapshot(SnapshotArgs),
     /// Render an UpgradeStatus as `oc adm upgrade status` does.
-    Status,
+    Status(StatusArgs),
     /// Push a report file to the informer endpoint, as a producer would.
-    Report,
+    Report(ReportArgs),
     /// Mint a development producer token with the development key (offline mode only).
-    Token,
+    Token(TokenArgs),
     /// Print the CustomResourceDefinitions of UpgradeStatus and UpdateInformer.
     Crds,
+}
+
+/// `serve`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Run with no cluster: development TLS and token keys from `certs-dev/`, the cluster state,
+    /// the UpdateInformers and the published UpgradeStatus all in `--cluster-dir`.
+    #[arg(long, env = "USC_DEV")]
+    pub dev: bool,
+    /// The directory of Kubernetes objects standing in for the API server (offline mode).
+    /// In dev mode it defaults to the sample cluster shipped in `samples/cluster`.
+    #[arg(long, env = "USC_CLUSTER_DIR")]
+    pub cluster_dir: Option<PathBuf>,
+    /// The address the HTTPS informer endpoint listens on (default 127.0.0.1:8443 in dev mode,
+    /// 0.0.0.0:8443 otherwise).
+    #[arg(long, env = "USC_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+    #[command(flatten)]
+    pub auth: AuthArgs,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+    #[command(flatten)]
+    pub publish: PublishArgs,
+}
+
+/// The TLS profile of the informer endpoint.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TlsProfileArg {
+    /// TLS 1.2 and 1.3, ECDHE key exchange with AEAD ciphers only.
+    #[default]
+    Intermediate,
+    /// TLS 1.3 only.
+    Modern,
+}
+
+/// Serving certificate and protocol settings.
+#[derive(Args, Debug, Clone)]
+pub struct TlsArgs {
+    /// PEM certificate chain of the informer endpoint (reloaded when it changes).
+    #[arg(long, env = "USC_TLS_CERT_FILE")]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key of the informer endpoint (reloaded when it changes).
+    #[arg(long, env = "USC_TLS_KEY_FILE")]
+    pub tls_key_file: Option<PathBuf>,
+    /// The TLS profile.
+    #[arg(long, env = "USC_TLS_PROFILE", value_enum, default_value_t)]
+    pub tls_profile: TlsProfileArg,
+    /// Offer HTTP/2 (ALPN h2) besides HTTP/1.1. Off by default: reports are small and HTTP/1.1
+    /// keeps the attack surface smaller.
+    #[arg(long, env = "USC_HTTP2")]
+    pub http2: bool,
+}
+
+/// How producer tokens are checked.
+#[derive(Args, Debug, Clone)]
+pub struct AuthArgs {
+    /// The audience producer tokens must carry.
+    #[arg(
+        long,
+        env = "USC_AUDIENCE",
+        default_value = "update-status-controller.openshift.io"
+    )]
+    pub audience: String,
+    /// Offline mode: the PEM public key producer tokens are verified against.
+    #[arg(long, env = "USC_TOKEN_KEY_FILE")]
+    pub token_key_file: Option<PathBuf>,
+    /// Offline mode: the issuer producer tokens must carry.
+    #[arg(long, env = "USC_TOKEN_ISSUER")]
+    pub token_issuer: Option<String>,
+}
+
+/// Limits that keep one producer or one slow client from holding the server.
+#[derive(Args, Debug, Clone)]
+pub struct LimitArgs {
+    /// Largest report body in bytes.
+    #[arg(long, env = "USC_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: u64,
+    /// Most insights in one report (an UpdateInformer may set a lower limit).
+    #[arg(long, env = "USC_MAX_INSIGHTS_PER_REPORT", default_value_t = 1000)]
+    pub max_insights_per_report: u32,
+    /// How long a client may take to complete the TLS handshake.
+    #[arg(long, env = "USC_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: std::time::Duration,
+    /// How long a client may take to send the request headers.
+    #[arg(long, env = "USC_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_timeout: std::time::Duration,
+    /// How long a whole request, body included, may take.
+    #[arg(long, env = "USC_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: std::time::Duration,
+    /// How long an idle keep-alive connection stays open.
+    #[arg(long, env = "USC_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: std::time::Duration,
+    /// Most concurrent connections; further ones are closed at once.
+    #[arg(long, env = "USC_MAX_CONNECTIONS", default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Reports per second one identity may send on average.
+    #[arg(long, env = "USC_RATE_LIMIT", default_value_t = 10.0)]
+    pub rate_limit: f64,
+    /// How many reports one identity may send in a burst.
+    #[arg(long, env = "USC_RATE_BURST", default_value_t = 20)]
+    pub rate_burst: u32,
+    /// On SIGTERM, how long in-flight requests may take to finish.
+    #[arg(long, env = "USC_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
+    pub shutdown_grace: std::time::Duration,
+}
+
+/// How the UpgradeStatus is published.
+#[derive(Args, Debug, Clone)]
+pub struct PublishArgs {
+    /// At most one write of the UpgradeStatus per interval; changes in between are coalesced.
+    #[arg(long, env = "USC_PUBLISH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
+    pub publish_interval: std::time::Duration,
+    /// The largest UpgradeStatus, in bytes of JSON; beyond it the least informative insights are
+    /// left out (and counted).
+    #[arg(long, env = "USC_BUDGET_BYTES", default_value_t = 1024 * 1024)]
+    pub budget_bytes: usize,
+}
+
+/// `snapshot`.
+#[derive(Args, Debug, Clone)]
+pub struct SnapshotArgs {
+    /// A directory of Kubernetes objects, or an `oc` mock `<case>-cv.yaml` (its sibling `-co`,
+    /// `-mcp`, `-mc`, `-node`, `-alerts.json` and `-mco-deployment.yaml` files are read too).
+    pub path: PathBuf,
+    /// The moment to evaluate at (RFC 3339). Default: as `oc` does for mock data, the latest
+    /// condition transition of the ClusterVersion and ClusterOperators plus 368975ns.
+    #[arg(long, env = "USC_NOW")]
+    pub now: Option<String>,
+    /// The largest UpgradeStatus, in bytes of JSON.
+    #[arg(long, env = "USC_BUDGET_BYTES", default_value_t = 1024 * 1024)]
+    pub budget_bytes: usize,
+}
+
+/// Which detailed sections `status` prints.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DetailsArg {
+    /// The summary only.
+    #[default]
+    None,
+    /// Every detailed section.
+    All,
+    /// Every node.
+    Nodes,
+    /// Every health insight in full.
+    Health,
+    /// The updating cluster operators.
+    Operators,
+}
+
+/// `status`.
+#[derive(Args, Debug, Clone)]
+pub struct StatusArgs {
+    /// Render the UpgradeStatus in this YAML or JSON file.
+    #[arg(long, env = "USC_STATUS_FILE", conflicts_with = "cluster_dir")]
+    pub file: Option<PathBuf>,
+    /// Render the UpgradeStatus held in this offline cluster directory (see `serve --dev`).
+    #[arg(long, env = "USC_CLUSTER_DIR")]
+    pub cluster_dir: Option<PathBuf>,
+    /// Which detailed sections to print.
+    #[arg(long, env = "USC_DETAILS", value_enum, default_value_t)]
+    pub details: DetailsArg,
+    /// Render as of this moment (RFC 3339). Default: the object's `status.observedAt` for a file,
+    /// the wall clock otherwise.
+    #[arg(long, env = "USC_NOW")]
+    pub now: Option<String>,
+}
+
+/// `report`.
+#[derive(Args, Debug, Clone)]
+pub struct ReportArgs {
+    /// The controller's base URL, such as https://127.0.0.1:8443.
+    #[arg(long, env = "USC_SERVER")]
+    pub server: String,
+    /// The informer to report for (the name of its UpdateInformer).
+    #[arg(long, env = "USC_INFORMER")]
+    pub informer: String,
+    /// The report: JSON `{"insights": [...]}`.
+    #[arg(long, env = "USC_REPORT_FILE")]
+    pub file: PathBuf,
+    /// The token file; read again for every call, because the kubelet rotates projected tokens.
+    #[arg(long, env = "USC_TOKEN_FILE")]
+    pub token_file: PathBuf,
+    /// The PEM CA bundle that signs the controller's serving certificate.
+    #[arg(long, env = "USC_CA_FILE")]
+    pub ca_file: PathBuf,
+}
+
+/// `token`.
+#[derive(Args, Debug, Clone)]
+pub struct TokenArgs {
+    /// The service account the token is for, as `<namespace>/<name>`.
+    #[arg(long, env = "USC_SERVICE_ACCOUNT")]
+    pub service_account: String,
+    /// The audience.
+    #[arg(
+        long,
+        env = "USC_AUDIENCE",
+        default_value = "update-status-controller.openshift.io"
+    )]
+    pub audience: String,
+    /// How long the token is valid (Go duration: 10m, 1h).
+    #[arg(long, env = "USC_EXPIRES", default_value = "1h", value_parser = parse_duration)]
+    pub expires: std::time::Duration,
+    /// The PEM private key that signs it.
+    #[arg(
+        long,
+        env = "USC_TOKEN_SIGNING_KEY_FILE",
+        default_value = "certs-dev/token-signing.key"
+    )]
+    pub key_file: PathBuf,
+    /// The service account's UID, to test UID pinning.
+    #[arg(long, env = "USC_SERVICE_ACCOUNT_UID")]
+    pub uid: Option<String>,
+}
+
+/// Parses a Go-style duration (`90s`, `10m`, `1h30m`).
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d: update_status_api::time::GoDuration = s.parse().map_err(|e| format!("{e}"))?;
+    u64::try_from(d.as_nanos())
+        .map(std::time::Duration::from_nanos)
+        .map_err(|_| format!("{s} is negative"))
 }
 
 #[cfg(test)]
@@ -36,5 +264,14 @@ mod tests {
     #[test]
     fn command_line_is_well_formed() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations_parse_as_go_writes_them() {
+        assert_eq!(
+            parse_duration("1m30s"),
+            Ok(std::time::Duration::from_secs(90))
+        );
+        assert!(parse_duration("ten").is_err());
     }
 }

@@ -6,7 +6,13 @@
 
 pub mod builtin;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod crds;
+pub mod http;
+pub mod informers;
+pub mod publish;
+pub mod render;
+pub mod store;
 
 pub use update_status_api as api;

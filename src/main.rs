@@ -25,6 +25,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         }
         other => {
             let name = format!("{other:?}").to_lowercase();
+            let name = name.split(['(', ' ']).next().unwrap_or_default().to_owned();
             eprintln!("update-status-controller {name}: not built yet");
             Ok(ExitCode::from(2))
         }

@@ -25,6 +25,11 @@ fn crds_directory_matches_the_generated_crds() {
             path.display()
         );
     }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("manifests/0000_00_update-status-controller_01_crds.yaml");
+    if update {
+        std::fs::write(&manifest, yaml_stream().unwrap()).unwrap();
+    }
     let mut listed: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -54,15 +59,10 @@ fn crds_subcommand_prints_both_crds() {
 
 #[test]
 fn unbuilt_subcommands_say_so_and_fail() {
-    for sub in ["serve", "report", "token"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
-            .arg(sub)
-            .output()
-            .unwrap();
-        assert!(!out.status.success(), "{sub}");
-        assert!(
-            String::from_utf8_lossy(&out.stderr).contains("not built yet"),
-            "{sub}"
-        );
-    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
+        .arg("serve")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
 }

@@ -1,0 +1,183 @@
+//! Prometheus metrics of the informer endpoint and the publisher. Label values are bounded:
+//! the informer label is only ever the name of a registered informer (or `unregistered`), so a
+//! caller cannot grow the series count by inventing names.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The informer label of a request whose informer is not registered.
+pub const UNREGISTERED: &str = "unregistered";
+
+/// Labels of a request counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// A registered informer, or `unregistered`.
+    pub informer: String,
+    /// The HTTP status code.
+    pub code: u16,
+}
+
+/// Labels of the insights-held gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InsightLabels {
+    /// The informer.
+    pub informer: String,
+    /// The insight type.
+    #[prometheus(flatten)]
+    pub kind: KindLabel,
+}
+
+/// The insight type label (named `type` on the wire).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// The insight type.
+    pub r#type: String,
+}
+
+/// Labels of counters about one informer.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InformerLabels {
+    /// The informer.
+    pub informer: String,
+}
+
+/// Labels of the publication counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    /// `success` or `failure`.
+    pub result: String,
+}
+
+/// Every metric the controller exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    /// Reports and read-backs by informer and status code.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Handling time of informer API requests, in seconds.
+    pub latency: Histogram,
+    /// Insights held, by informer and type.
+    pub insights: Family<InsightLabels, Gauge>,
+    /// Insights refused, by informer.
+    pub rejected: Family<InformerLabels, Counter>,
+    /// Writes of the UpgradeStatus, by result.
+    pub publications: Family<ResultLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric under the `update_status_controller` prefix.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("update_status_controller");
+        let requests = Family::<RequestLabels, Counter>::default();
+        let latency = Histogram::new([
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+        ]);
+        let insights = Family::<InsightLabels, Gauge>::default();
+        let rejected = Family::<InformerLabels, Counter>::default();
+        let publications = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "requests",
+            "Informer API requests by informer and HTTP status code",
+            requests.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time to handle an informer API request",
+            latency.clone(),
+        );
+        registry.register(
+            "insights",
+            "Insights held, by informer and type",
+            insights.clone(),
+        );
+        registry.register(
+            "rejected_insights",
+            "Insights refused by validation or policy",
+            rejected.clone(),
+        );
+        registry.register(
+            "publications",
+            "Writes of the UpgradeStatus, by result",
+            publications.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            latency,
+            insights,
+            rejected,
+            publications,
+        }
+    }
+
+    /// The metrics in the OpenMetrics text format.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+
+    /// Counts one request.
+    pub fn count_request(&self, informer: &str, code: u16) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                informer: informer.to_owned(),
+                code,
+            })
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_encode_with_their_labels() {
+        let m = Metrics::new();
+        m.count_request("machine-config", 200);
+        m.insights
+            .get_or_create(&InsightLabels {
+                informer: "machine-config".into(),
+                kind: KindLabel {
+                    r#type: "Node".into(),
+                },
+            })
+            .set(12);
+        m.publications
+            .get_or_create(&ResultLabels {
+                result: "success".into(),
+            })
+            .inc();
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains(
+                r#"update_status_controller_requests_total{informer="machine-config",code="200"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"update_status_controller_insights{informer="machine-config",type="Node"} 12"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"update_status_controller_publications_total{result="success"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("update_status_controller_request_duration_seconds_bucket"));
+    }
+}

@@ -1,0 +1,8 @@
+//! Remote informers: the registry of UpdateInformers (who may report for which informer) and the
+//! per-informer policy a report must satisfy (types, scopes, count).
+
+pub mod policy;
+pub mod registry;
+
+pub use policy::{Grant, PolicyViolation};
+pub use registry::{Denial, Registry};

@@ -1,0 +1,170 @@
+//! What one informer may say: the limits of its UpdateInformer, applied to each insight it sends.
+
+use update_status_api::v1alpha1::{
+    InformerName, InsightPayload, InsightType, STATUS_INSIGHT_INFORMERS, ScopeType,
+    UpdateInformerSpec,
+};
+use update_status_api::wire::ReportedInsight;
+
+/// The right to report for one informer, with its limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// The informer.
+    pub informer: InformerName,
+    /// Most insights per report, when the UpdateInformer sets it.
+    pub max_insights: Option<usize>,
+    /// Scopes its insights may target.
+    pub allowed_scopes: Vec<ScopeType>,
+    /// Insight types it may send.
+    pub allowed_types: Vec<InsightType>,
+}
+
+/// Why one insight was refused by the informer's policy.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PolicyViolation {
+    /// The type is not allowed for this informer.
+    #[error("informer {informer} may not send {kind} insights (allowed: {allowed})")]
+    Type {
+        informer: String,
+        kind: &'static str,
+        allowed: String,
+    },
+    /// The scope is not allowed for this informer.
+    #[error("informer {informer} may not send insights scoped to {scope:?}")]
+    Scope { informer: String, scope: ScopeType },
+}
+
+impl Grant {
+    /// The grant an UpdateInformer's spec gives. Without `allowedInsightTypes`, only the owners
+    /// of status insights (`cluster-version`, `machine-config`) may send them; others send Health.
+    pub fn from_spec(informer: InformerName, spec: &UpdateInformerSpec) -> Self {
+        let allowed_types = match &spec.allowed_insight_types {
+            Some(t) => t.to_vec(),
+            None if STATUS_INSIGHT_INFORMERS.contains(&informer.as_str()) => {
+                InsightType::ALL.to_vec()
+            }
+            None => vec![InsightType::Health],
+        };
+        let allowed_scopes = match &spec.allowed_scopes {
+            Some(s) => s.to_vec(),
+            None => vec![ScopeType::ControlPlane, ScopeType::WorkerPool],
+        };
+        Self {
+            max_insights: spec
+                .max_insights
+                .and_then(|m| usize::try_from(m.get()).ok()),
+            informer,
+            allowed_scopes,
+            allowed_types,
+        }
+    }
+
+    /// The grant of a built-in informer: everything.
+    pub fn builtin(informer: InformerName) -> Self {
+        Self {
+            informer,
+            max_insights: None,
+            allowed_scopes: vec![ScopeType::ControlPlane, ScopeType::WorkerPool],
+            allowed_types: InsightType::ALL.to_vec(),
+        }
+    }
+
+    /// Checks one insight against the grant.
+    pub fn check(&self, insight: &ReportedInsight) -> Result<(), PolicyViolation> {
+        let kind = insight.insight.insight_type();
+        if !self.allowed_types.contains(&kind) {
+            let allowed = self
+                .allowed_types
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(PolicyViolation::Type {
+                informer: self.informer.to_string(),
+                kind: kind.as_str(),
+                allowed,
+            });
+        }
+        let scope = scope_of(&insight.insight);
+        if !self.allowed_scopes.contains(&scope) {
+            return Err(PolicyViolation::Scope {
+                informer: self.informer.to_string(),
+                scope,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The scope an insight targets.
+pub fn scope_of(payload: &InsightPayload) -> ScopeType {
+    match payload {
+        InsightPayload::ClusterVersion(_) | InsightPayload::ClusterOperator(_) => {
+            ScopeType::ControlPlane
+        }
+        InsightPayload::MachineConfigPool(p) => p.scope_type,
+        InsightPayload::Node(n) => n.scope_type,
+        InsightPayload::Health(h) => h.scope.type_,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use update_status_api::v1alpha1::UpdateInformer;
+
+    fn spec(yaml: &str) -> UpdateInformerSpec {
+        let obj: UpdateInformer = serde_saphyr::from_str(&format!(
+            "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {{name: x}}\nspec:\n  enabled: true\n  producers: []\n{yaml}"
+        ))
+        .unwrap();
+        obj.spec
+    }
+
+    fn health(scope: &str) -> ReportedInsight {
+        let pool = if scope == "WorkerPool" {
+            ", \"pool\": \"worker\""
+        } else {
+            ""
+        };
+        serde_json::from_str(&format!(
+            r#"{{"uid": "h", "insight": {{"type": "Health", "health": {{"scope": {{"type": "{scope}"{pool}}},
+            "impact": {{"level": "Info", "type": "None", "summary": "s"}}, "remediation": {{}}}}}}}}"#
+        ))
+        .unwrap()
+    }
+
+    fn node() -> ReportedInsight {
+        serde_json::from_str(
+            r#"{"uid": "node-a", "insight": {"type": "Node", "node": {"name": "a", "resource": {"resource": "nodes", "name": "a"},
+            "poolResource": {"resource": "machineconfigpools", "name": "worker"}, "scopeType": "WorkerPool"}}}"#,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn third_parties_send_health_only_by_default() {
+        let g = Grant::from_spec(InformerName::new("storage").unwrap(), &spec(""));
+        assert!(g.check(&health("ControlPlane")).is_ok());
+        assert!(matches!(
+            g.check(&node()),
+            Err(PolicyViolation::Type { .. })
+        ));
+        let mco = Grant::from_spec(InformerName::new("machine-config").unwrap(), &spec(""));
+        assert!(mco.check(&node()).is_ok());
+    }
+
+    #[test]
+    fn scopes_and_counts_come_from_the_spec() {
+        let g = Grant::from_spec(
+            InformerName::new("storage").unwrap(),
+            &spec("  allowedScopes: [WorkerPool]\n  maxInsights: 3\n"),
+        );
+        assert_eq!(g.max_insights, Some(3));
+        assert!(g.check(&health("WorkerPool")).is_ok());
+        assert!(matches!(
+            g.check(&health("ControlPlane")),
+            Err(PolicyViolation::Scope { .. })
+        ));
+    }
+}

@@ -1,0 +1,159 @@
+//! Which UpdateInformers exist, and whether a caller may report for one. Checked before the
+//! request body is read.
+
+use std::collections::BTreeMap;
+
+use update_status_api::v1alpha1::{InformerName, UpdateInformer};
+
+use super::policy::Grant;
+
+/// Why a caller may not report for an informer (HTTP 403). Messages name only what the caller
+/// asked for, never other informers or producers.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denial {
+    /// No UpdateInformer of that name.
+    #[error(
+        "informer {0} is not registered: an administrator must create an UpdateInformer named {0}"
+    )]
+    Unregistered(String),
+    /// Registered but switched off.
+    #[error("informer {0} is disabled (spec.enabled is false)")]
+    Disabled(String),
+    /// The caller is not listed in `spec.producers`.
+    #[error("{user} is not a producer of informer {informer}")]
+    NotAProducer { user: String, informer: String },
+}
+
+/// The UpdateInformers, by name.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    informers: BTreeMap<String, UpdateInformer>,
+}
+
+impl Registry {
+    /// A registry of these objects; objects without a valid name are ignored.
+    pub fn new(objects: impl IntoIterator<Item = UpdateInformer>) -> Self {
+        let informers = objects
+            .into_iter()
+            .filter_map(|o| o.metadata.name.clone().map(|n| (n, o)))
+            .collect();
+        Self { informers }
+    }
+
+    /// The UpdateInformer named `name`.
+    pub fn get(&self, name: &str) -> Option<&UpdateInformer> {
+        self.informers.get(name)
+    }
+
+    /// Every registered informer, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &UpdateInformer)> {
+        self.informers.iter()
+    }
+
+    /// Decides whether `username` (with Kubernetes `uid`, when known) may report for `informer`:
+    /// the informer must exist, be enabled, and list the caller in `spec.producers`; a producer
+    /// entry with a UID matches only that incarnation of the service account.
+    pub fn authorize(
+        &self,
+        informer: &InformerName,
+        username: &str,
+        uid: Option<&str>,
+    ) -> Result<Grant, Denial> {
+        let name = informer.as_str();
+        let obj = self
+            .informers
+            .get(name)
+            .ok_or_else(|| Denial::Unregistered(name.to_owned()))?;
+        if !obj.spec.enabled {
+            return Err(Denial::Disabled(name.to_owned()));
+        }
+        let listed = obj.spec.producers.iter().any(|p| {
+            let sa = &p.service_account;
+            sa.username() == username
+                && match (&sa.uid, uid) {
+                    (None, _) => true,
+                    (Some(pinned), Some(actual)) => pinned.as_str() == actual,
+                    (Some(_), None) => false,
+                }
+        });
+        if !listed {
+            return Err(Denial::NotAProducer {
+                user: username.to_owned(),
+                informer: name.to_owned(),
+            });
+        }
+        Ok(Grant::from_spec(informer.clone(), &obj.spec))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn informer(yaml: &str) -> UpdateInformer {
+        serde_saphyr::from_str(yaml).unwrap()
+    }
+
+    fn registry() -> Registry {
+        Registry::new([
+            informer(
+                "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {name: storage}\nspec:\n  enabled: true\n  producers:\n  - serviceAccount: {namespace: st, name: op, uid: 2a3c1c1e-8f0b-4f0e-9a7e-0d9c4f0b1a2b}\n",
+            ),
+            informer(
+                "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {name: off}\nspec:\n  enabled: false\n  producers:\n  - serviceAccount: {namespace: st, name: op}\n",
+            ),
+            informer(
+                "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {name: machine-config}\nspec:\n  enabled: true\n  producers:\n  - serviceAccount: {namespace: openshift-machine-config-operator, name: machine-config-operator}\n",
+            ),
+        ])
+    }
+
+    fn name(s: &str) -> InformerName {
+        InformerName::new(s).unwrap()
+    }
+
+    #[test]
+    fn only_listed_service_accounts_of_enabled_informers_may_report() {
+        let r = registry();
+        let mco = "system:serviceaccount:openshift-machine-config-operator:machine-config-operator";
+        assert!(r.authorize(&name("machine-config"), mco, None).is_ok());
+        assert_eq!(
+            r.authorize(&name("nope"), mco, None),
+            Err(Denial::Unregistered("nope".into()))
+        );
+        assert_eq!(
+            r.authorize(&name("off"), "system:serviceaccount:st:op", None),
+            Err(Denial::Disabled("off".into()))
+        );
+        assert!(matches!(
+            r.authorize(&name("machine-config"), "system:serviceaccount:st:op", None),
+            Err(Denial::NotAProducer { .. })
+        ));
+    }
+
+    #[test]
+    fn a_pinned_uid_refuses_a_recreated_service_account() {
+        let r = registry();
+        let user = "system:serviceaccount:st:op";
+        assert!(
+            r.authorize(
+                &name("storage"),
+                user,
+                Some("2a3c1c1e-8f0b-4f0e-9a7e-0d9c4f0b1a2b")
+            )
+            .is_ok()
+        );
+        assert!(
+            r.authorize(
+                &name("storage"),
+                user,
+                Some("00000000-0000-0000-0000-000000000000")
+            )
+            .is_err()
+        );
+        assert!(
+            r.authorize(&name("storage"), user, None).is_err(),
+            "an unknown uid cannot match a pinned one"
+        );
+    }
+}

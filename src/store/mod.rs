@@ -1,0 +1,132 @@
+//! The one store every informer goes through, built-in or remote: insights keyed by
+//! (informer, uid), full-state replacement per report, and the publishable `UpgradeStatus`
+//! status built from it (routing in `routing`, the size budget in `budget`).
+
+mod budget;
+mod routing;
+
+use std::collections::BTreeMap;
+
+use update_status_api::time::Timestamp;
+use update_status_api::v1alpha1::{InformerName, InformerState, Insight, UpgradeStatusStatus};
+use update_status_api::wire::ReportedInsight;
+
+pub use budget::DEFAULT_BUDGET_BYTES;
+
+/// What one informer currently holds.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct InformerEntry {
+    builtin: bool,
+    state: Option<InformerState>,
+    insights: Vec<Insight>,
+    last_report: Option<Timestamp>,
+}
+
+/// What replacing an informer's insights did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplaceOutcome {
+    /// Insights now held for the informer.
+    pub held: usize,
+    /// Insights held before and absent from the new set.
+    pub removed: usize,
+    /// Whether anything the store holds changed (a repeated report changes nothing).
+    pub changed: bool,
+}
+
+/// Insights of every informer, in the order each informer reported them.
+#[derive(Debug, Clone, Default)]
+pub struct Store {
+    informers: BTreeMap<InformerName, InformerEntry>,
+}
+
+impl Store {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces everything `informer` holds with `insights` (a report is the complete current
+    /// set). Content that did not change keeps its `acquiredAt`, so a repeated report is a no-op.
+    pub fn replace(
+        &mut self,
+        informer: &InformerName,
+        builtin: bool,
+        insights: Vec<ReportedInsight>,
+        now: Timestamp,
+    ) -> ReplaceOutcome {
+        let entry = self.informers.entry(informer.clone()).or_default();
+        let previous: BTreeMap<&str, &Insight> =
+            entry.insights.iter().map(|i| (i.uid.as_str(), i)).collect();
+        let next: Vec<Insight> = insights
+            .into_iter()
+            .map(|r| {
+                let acquired_at = match previous.get(r.uid.as_str()) {
+                    Some(old) if old.insight == r.insight => old.acquired_at,
+                    _ => now,
+                };
+                Insight {
+                    uid: r.uid,
+                    acquired_at,
+                    insight: r.insight,
+                }
+            })
+            .collect();
+        let kept = next
+            .iter()
+            .filter(|i| previous.contains_key(i.uid.as_str()))
+            .count();
+        let removed = previous.len() - kept;
+        let changed = next != entry.insights || entry.builtin != builtin;
+        entry.insights = next;
+        entry.builtin = builtin;
+        entry.last_report = Some(now);
+        ReplaceOutcome {
+            held: entry.insights.len(),
+            removed,
+            changed,
+        }
+    }
+
+    /// Removes an informer and everything it held (it was unregistered or disabled).
+    pub fn remove_informer(&mut self, informer: &InformerName) -> bool {
+        self.informers.remove(informer).is_some()
+    }
+
+    /// Records the state shown in the informer's summary (`Reporting` when not set).
+    pub fn set_state(&mut self, informer: &InformerName, state: InformerState) -> bool {
+        let entry = self.informers.entry(informer.clone()).or_default();
+        let changed = entry.state != Some(state);
+        entry.state = Some(state);
+        changed
+    }
+
+    /// What `informer` holds, for its own read-back; never another informer's insights.
+    pub fn insights(&self, informer: &InformerName) -> Option<&[Insight]> {
+        self.informers.get(informer).map(|e| e.insights.as_slice())
+    }
+
+    /// The informers the store knows, in name order.
+    pub fn informer_names(&self) -> impl Iterator<Item = &InformerName> {
+        self.informers.keys()
+    }
+
+    /// The status to publish: insights routed to the control plane and worker pools, summaries,
+    /// and at most `budget_bytes` of JSON (least informative insights left out first, counted).
+    pub fn status(&self, now: Timestamp, budget_bytes: usize) -> UpgradeStatusStatus {
+        let view: Vec<routing::InformerView<'_>> = self
+            .informers
+            .iter()
+            .map(|(name, e)| routing::InformerView {
+                name,
+                builtin: e.builtin,
+                state: e.state.unwrap_or(InformerState::Reporting),
+                last_report: e.last_report,
+                insights: &e.insights,
+            })
+            .collect();
+        budget::fit(&view, now, budget_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests;
