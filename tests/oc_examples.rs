@@ -710,3 +710,38 @@ fn oc_examples_facts_are_derivable_from_the_insights() {
         check_case(&name, &path);
     }
 }
+
+/// The project's bar: the built-in informers' insights, through the store and the renderer,
+/// reproduce `oc`'s output byte for byte.
+#[test]
+fn oc_examples_render_byte_for_byte_through_store_and_renderer() {
+    use update_status_controller::render::{Details, render};
+    use update_status_controller::store::{DEFAULT_BUDGET_BYTES, Store};
+
+    let Some(dir) = examples_dir() else {
+        return;
+    };
+    let mut failures = Vec::new();
+    for (name, path) in cases(&dir) {
+        let state = OcMockSource::new(&path).load().unwrap();
+        let now = mock_now(&state);
+        let mut store = Store::new();
+        for o in assess(&state, now, Timestamp(jiff::Timestamp::now())) {
+            store.replace(&o.informer, true, o.insights, now);
+        }
+        let status = store.status(now, DEFAULT_BUDGET_BYTES);
+        for (suffix, details) in [
+            ("output", Details::none()),
+            ("detailed-output", Details::all()),
+        ] {
+            let want = std::fs::read_to_string(dir.join(format!("{name}.{suffix}"))).unwrap();
+            let got = render(&status, now, &details).unwrap();
+            if got != want {
+                failures.push(format!(
+                    "{name}.{suffix}:\n--- want\n{want}\n--- got\n{got}"
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
