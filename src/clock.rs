@@ -18,7 +18,9 @@ impl Clock {
 
     /// A clock that reads `start` now and advances in real time.
     pub fn starting_at(start: Timestamp) -> Self {
-        Self { offset_nanos: start.as_nanos() - wall_now().as_nanos() }
+        Self {
+            offset_nanos: start.as_nanos() - wall_now().as_nanos(),
+        }
     }
 
     /// The current time on this clock.

@@ -5,8 +5,10 @@
 //! (validate, key by informer and uid, budget) → publisher and renderer.
 
 pub mod auth;
+pub mod builtin;
 pub mod cli;
 pub mod clock;
+pub mod cluster;
 pub mod crds;
 pub mod http;
 pub mod informers;

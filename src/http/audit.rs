@@ -42,7 +42,11 @@ impl Audit {
     /// A record for `action` on the informer named in the path.
     pub fn new(action: &'static str, informer: &str) -> Self {
         // The path segment is attacker-chosen: keep it short and printable in the log.
-        let informer: String = informer.chars().take(80).map(|c| if c.is_control() { '?' } else { c }).collect();
+        let informer: String = informer
+            .chars()
+            .take(80)
+            .map(|c| if c.is_control() { '?' } else { c })
+            .collect();
         Self {
             action,
             informer,

@@ -23,7 +23,12 @@ pub struct ApiError {
 impl ApiError {
     /// An error with a status, reason and message.
     pub fn new(status: StatusCode, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { status, reason, message: message.into(), retry_after: None }
+        Self {
+            status,
+            reason,
+            message: message.into(),
+            retry_after: None,
+        }
     }
 
     /// The same error, telling the client when to retry.
@@ -54,18 +59,31 @@ impl ApiError {
 
     /// 503: a dependency is unavailable; retry.
     pub fn unavailable(message: impl Into<String>, retry: Duration) -> Self {
-        Self::new(StatusCode::SERVICE_UNAVAILABLE, "ServiceUnavailable", message).retry_after(retry)
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "ServiceUnavailable",
+            message,
+        )
+        .retry_after(retry)
     }
 
     /// 500: a bug or an unexpected state; the details go to the log, not to the client.
     pub fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", "the server failed to handle the request; see its log")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "InternalError",
+            "the server failed to handle the request; see its log",
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { code: self.status.as_u16(), reason: self.reason.to_owned(), message: self.message };
+        let body = ErrorBody {
+            code: self.status.as_u16(),
+            reason: self.reason.to_owned(),
+            message: self.message,
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {

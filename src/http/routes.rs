@@ -7,16 +7,16 @@ use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 use axum::Json;
+use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use sha2::{Digest, Sha256};
 use update_status_api::v1alpha1::{InformerName, InsightType};
 use update_status_api::wire::{
-    Discovery, InsightsResponse, Limits, ReportError, ReportResult, Rejection, parse_report,
+    Discovery, InsightsResponse, Limits, Rejection, ReportError, ReportResult, parse_report,
 };
 use update_status_api::{VERSION, v1alpha1};
 
@@ -46,7 +46,11 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed", "this endpoint does not accept that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        "this endpoint does not accept that method",
+    )
 }
 
 async fn healthz() -> &'static str {
@@ -67,7 +71,8 @@ async fn discovery(State(state): State<Arc<AppState>>) -> Json<Discovery> {
         audience: state.audience.clone(),
         limits: Limits {
             max_body_bytes: state.limits.max_body_bytes as u64,
-            max_insights_per_report: u32::try_from(state.limits.max_insights_per_report).unwrap_or(u32::MAX),
+            max_insights_per_report: u32::try_from(state.limits.max_insights_per_report)
+                .unwrap_or(u32::MAX),
             max_uid_length: v1alpha1::Uid::MAX_LEN as u32,
             max_summary_length: v1alpha1::ShortText::MAX_LEN as u32,
             max_description_length: v1alpha1::Paragraph::MAX_LEN as u32,
@@ -76,35 +81,61 @@ async fn discovery(State(state): State<Arc<AppState>>) -> Json<Discovery> {
     })
 }
 
-async fn metrics(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Result<Response, ApiError> {
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
     let identity = authenticate(&state, &headers).await?;
-    if !state.metrics_readers.iter().any(|u| *u == identity.username) {
-        return Err(ApiError::forbidden(format!("{} may not read metrics", identity.username)));
+    if !state.metrics_readers.contains(&identity.username) {
+        return Err(ApiError::forbidden(format!(
+            "{} may not read metrics",
+            identity.username
+        )));
     }
     let text = state.metrics.encode().map_err(|_| ApiError::internal())?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// Authenticates the caller from the bearer token; never logs the token.
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
     let token = bearer_token(headers).map_err(auth_error)?;
-    state.authenticator.authenticate(token).await.map_err(auth_error)
+    state
+        .authenticator
+        .authenticate(token)
+        .await
+        .map_err(auth_error)
 }
 
 fn auth_error(e: AuthError) -> ApiError {
     match e {
-        AuthError::Unavailable { retry_after } => {
-            ApiError::unavailable("the token authority is unavailable; retry later", retry_after)
-        }
-        AuthError::Missing => ApiError::unauthorized("an Authorization: Bearer <service-account token> header is required"),
+        AuthError::Unavailable { retry_after } => ApiError::unavailable(
+            "the token authority is unavailable; retry later",
+            retry_after,
+        ),
+        AuthError::Missing => ApiError::unauthorized(
+            "an Authorization: Bearer <service-account token> header is required",
+        ),
         other => ApiError::unauthorized(other.to_string()),
     }
 }
 
 /// Checks the informer name, authenticates and authorizes: everything before the body.
-async fn admit(state: &AppState, informer: &str, headers: &HeaderMap, audit: &mut Audit) -> Result<Grant, ApiError> {
-    let name = InformerName::new(informer)
-        .map_err(|e| ApiError::not_found(format!("no informer can be named {informer:?}: it {e}")))?;
+async fn admit(
+    state: &AppState,
+    informer: &str,
+    headers: &HeaderMap,
+    audit: &mut Audit,
+) -> Result<Grant, ApiError> {
+    let name = InformerName::new(informer).map_err(|e| {
+        ApiError::not_found(format!("no informer can be named {informer:?}: it {e}"))
+    })?;
     let identity = authenticate(state, headers).await?;
     audit.identity = Some(identity.username.clone());
     let grant = state
@@ -130,7 +161,10 @@ async fn read_back(
             .insights(&grant.informer)
             .map(<[_]>::to_vec)
             .unwrap_or_default();
-        Ok::<_, ApiError>(Json(InsightsResponse { informer: grant.informer.to_string(), insights }))
+        Ok::<_, ApiError>(Json(InsightsResponse {
+            informer: grant.informer.to_string(),
+            insights,
+        }))
     }
     .await;
     finish(&state, audit, result)
@@ -145,7 +179,10 @@ async fn report(
     let started = Instant::now();
     let mut audit = Audit::new("report", &informer);
     let result = handle_report(&state, &informer, &headers, body, &mut audit).await;
-    state.metrics.latency.observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .latency
+        .observe(started.elapsed().as_secs_f64());
     finish(&state, audit, result)
 }
 
@@ -159,8 +196,12 @@ async fn handle_report(
     let grant = admit(state, informer, headers, audit).await?;
     let identity = audit.identity.clone().unwrap_or_default();
     if let Err(wait) = state.rate.check(&identity, Instant::now()) {
-        return Err(ApiError::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", "report rate limit exceeded; retry later")
-            .retry_after(wait));
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "report rate limit exceeded; retry later",
+        )
+        .retry_after(wait));
     }
     let json = headers
         .get(header::CONTENT_TYPE)
@@ -174,22 +215,37 @@ async fn handle_report(
             "a report must be sent with Content-Type: application/json",
         ));
     }
-    let bytes = axum::body::to_bytes(body, state.limits.max_body_bytes).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "BodyTooLarge",
-            format!("the report body is larger than {} bytes", state.limits.max_body_bytes),
-        )
-    })?;
+    let bytes = axum::body::to_bytes(body, state.limits.max_body_bytes)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BodyTooLarge",
+                format!(
+                    "the report body is larger than {} bytes",
+                    state.limits.max_body_bytes
+                ),
+            )
+        })?;
     audit.body_sha256 = Some(hex(&Sha256::digest(&bytes)));
     audit.bytes = bytes.len();
-    let max = grant.max_insights.map_or(state.limits.max_insights_per_report, |m| m.min(state.limits.max_insights_per_report));
+    let max = grant
+        .max_insights
+        .map_or(state.limits.max_insights_per_report, |m| {
+            m.min(state.limits.max_insights_per_report)
+        });
     let parsed = parse_report(&bytes, max).map_err(|e| match e {
-        ReportError::Malformed(m) => ApiError::bad_request("MalformedReport", format!("the body is not a valid report: {m}")),
+        ReportError::Malformed(m) => ApiError::bad_request(
+            "MalformedReport",
+            format!("the body is not a valid report: {m}"),
+        ),
         ReportError::TooManyInsights { count, max } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "TooManyInsights",
-            format!("the report has {count} insights but informer {} may send at most {max}", grant.informer),
+            format!(
+                "the report has {count} insights but informer {} may send at most {max}",
+                grant.informer
+            ),
         ),
     })?;
     let mut rejected = parsed.rejected;
@@ -221,7 +277,9 @@ async fn handle_report(
             .insights
             .get_or_create(&super::metrics::InsightLabels {
                 informer: grant.informer.to_string(),
-                kind: super::metrics::KindLabel { r#type: kind.as_str().to_owned() },
+                kind: super::metrics::KindLabel {
+                    r#type: kind.as_str().to_owned(),
+                },
             })
             .set(n as i64);
     }
@@ -229,7 +287,9 @@ async fn handle_report(
         state
             .metrics
             .rejected
-            .get_or_create(&InformerLabels { informer: grant.informer.to_string() })
+            .get_or_create(&InformerLabels {
+                informer: grant.informer.to_string(),
+            })
             .inc_by(rejected.len() as u64);
     }
     audit.accepted = outcome.held;
@@ -246,12 +306,24 @@ async fn handle_report(
 fn count_types(insights: &[update_status_api::wire::ReportedInsight]) -> Vec<(InsightType, usize)> {
     InsightType::ALL
         .iter()
-        .map(|t| (*t, insights.iter().filter(|i| i.insight.insight_type() == *t).count()))
+        .map(|t| {
+            (
+                *t,
+                insights
+                    .iter()
+                    .filter(|i| i.insight.insight_type() == *t)
+                    .count(),
+            )
+        })
         .collect()
 }
 
 /// Counts, audits and renders the response.
-fn finish<T: IntoResponse>(state: &AppState, mut audit: Audit, result: Result<T, ApiError>) -> Response {
+fn finish<T: IntoResponse>(
+    state: &AppState,
+    mut audit: Audit,
+    result: Result<T, ApiError>,
+) -> Response {
     let response = match result {
         Ok(ok) => ok.into_response(),
         Err(e) => {
@@ -261,7 +333,11 @@ fn finish<T: IntoResponse>(state: &AppState, mut audit: Audit, result: Result<T,
         }
     };
     audit.code = response.status().as_u16();
-    let label = if audit.informer_label.is_empty() { UNREGISTERED } else { audit.informer_label.as_str() };
+    let label = if audit.informer_label.is_empty() {
+        UNREGISTERED
+    } else {
+        audit.informer_label.as_str()
+    };
     state.metrics.count_request(label, audit.code);
     audit.emit();
     response

@@ -50,7 +50,10 @@ pub struct AppState {
 impl AppState {
     /// The current registry.
     pub fn registry(&self) -> Arc<Registry> {
-        self.registry.read().map(|r| Arc::clone(&r)).unwrap_or_default()
+        self.registry
+            .read()
+            .map(|r| Arc::clone(&r))
+            .unwrap_or_default()
     }
 
     /// Replaces the registry (UpdateInformers changed).
