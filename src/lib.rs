@@ -9,6 +9,7 @@ pub mod builtin;
 pub mod cli;
 pub mod clock;
 pub mod cluster;
+pub mod commands;
 pub mod crds;
 pub mod http;
 pub mod informers;

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use update_status_controller::cli::{Cli, Command};
-use update_status_controller::crds;
+use update_status_controller::{commands, crds};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -16,18 +16,49 @@ fn main() -> ExitCode {
     }
 }
 
+fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Crds => {
-            let yaml = crds::yaml_stream()?;
-            std::io::stdout().lock().write_all(yaml.as_bytes())?;
-            Ok(ExitCode::SUCCESS)
+        Command::Crds => print(&crds::yaml_stream()?)?,
+        Command::Snapshot(args) => print(&commands::snapshot::run(&args)?)?,
+        Command::Status(args) => print(&commands::status::run(&args)?)?,
+        Command::Token(args) => print(&format!("{}\n", commands::token::run(&args)?))?,
+        Command::Report(args) => {
+            let answer = runtime()?.block_on(commands::report::run(&args))?;
+            let pretty = serde_json::from_str::<serde_json::Value>(&answer.body)
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .unwrap_or(answer.body.clone());
+            print(&format!("{pretty}\n"))?;
+            if !answer.accepted() {
+                eprintln!("error: the report was refused with HTTP {}", answer.status);
+                return Ok(ExitCode::FAILURE);
+            }
+            let rejected =
+                serde_json::from_str::<update_status_controller::api::wire::ReportResult>(
+                    &answer.body,
+                )
+                .map(|r| r.rejected.len())
+                .unwrap_or(0);
+            if rejected > 0 {
+                eprintln!("warning: {rejected} insight(s) were rejected; the others were accepted");
+            }
         }
-        other => {
-            let name = format!("{other:?}").to_lowercase();
-            let name = name.split(['(', ' ']).next().unwrap_or_default().to_owned();
-            eprintln!("update-status-controller {name}: not built yet");
-            Ok(ExitCode::from(2))
+        Command::Serve(_) => {
+            eprintln!("update-status-controller serve: not built yet");
+            return Ok(ExitCode::from(2));
         }
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -46,7 +46,7 @@ pub enum SourceError {
         message: String,
     },
     /// A file holds an object of a kind other than the one its name promises.
-    #[error("{}: {object} is a {found}, but a {expected} was expected", path.display())]
+    #[error("{}: expected a {expected}, found {object}", path.display())]
     WrongKind {
         /// The file.
         path: PathBuf,

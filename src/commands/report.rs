@@ -1,0 +1,170 @@
+//! `report`: a producer client. It re-reads the token file for every call (the kubelet rotates
+//! projected tokens), trusts only the given CA bundle, and says plainly what the server answered.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::net::TcpStream;
+
+use crate::cli::ReportArgs;
+
+/// Why a report could not be delivered (as opposed to refused by the server).
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The server URL is not `https://host[:port]`.
+    #[error("--server {0:?} must be an https URL such as https://127.0.0.1:8443")]
+    BadUrl(String),
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The CA bundle holds no usable certificate.
+    #[error("{}: no PEM certificate found", .0.display())]
+    BadCa(PathBuf),
+    /// The token file is empty.
+    #[error("{}: the token file is empty", .0.display())]
+    EmptyToken(PathBuf),
+    /// Connecting failed.
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    /// TLS failed (wrong CA, wrong name, old protocol).
+    #[error("TLS with {addr} failed: {source}")]
+    Tls {
+        addr: String,
+        source: std::io::Error,
+    },
+    /// HTTP failed.
+    #[error("HTTP exchange with {addr} failed: {message}")]
+    Http { addr: String, message: String },
+}
+
+/// What the server answered.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// The HTTP status.
+    pub status: u16,
+    /// The JSON body.
+    pub body: String,
+}
+
+impl Answer {
+    /// Whether the report was accepted (possibly with some insights rejected).
+    pub fn accepted(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+}
+
+/// Sends the report file once.
+pub async fn run(args: &ReportArgs) -> Result<Answer, ReportError> {
+    let read = |path: &PathBuf| {
+        std::fs::read(path).map_err(|source| ReportError::Read {
+            path: path.clone(),
+            source,
+        })
+    };
+    let body = read(&args.file)?;
+    let token = String::from_utf8_lossy(&read(&args.token_file)?)
+        .trim()
+        .to_owned();
+    if token.is_empty() {
+        return Err(ReportError::EmptyToken(args.token_file.clone()));
+    }
+    let ca = read(&args.ca_file)?;
+    let path = format!("/v1alpha1/informers/{}/reports", args.informer);
+    post(&args.server, &path, &token, &ca, &args.ca_file, body).await
+}
+
+/// POSTs `body` as JSON to `server` + `path` over TLS trusting only `ca_pem`.
+pub async fn post(
+    server: &str,
+    path: &str,
+    token: &str,
+    ca_pem: &[u8],
+    ca_path: &std::path::Path,
+    body: Vec<u8>,
+) -> Result<Answer, ReportError> {
+    let uri: hyper::Uri = server
+        .parse()
+        .map_err(|_| ReportError::BadUrl(server.to_owned()))?;
+    if uri.scheme_str() != Some("https") {
+        return Err(ReportError::BadUrl(server.to_owned()));
+    }
+    let host = uri
+        .host()
+        .ok_or_else(|| ReportError::BadUrl(server.to_owned()))?
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let port = uri.port_u16().unwrap_or(443);
+    let addr = format!("{host}:{port}");
+
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem).flatten() {
+        let _ = roots.add(cert);
+    }
+    if roots.is_empty() {
+        return Err(ReportError::BadCa(ca_path.to_owned()));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ReportError::Tls {
+            addr: addr.clone(),
+            source: std::io::Error::other(e),
+        })?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let name =
+        ServerName::try_from(host.clone()).map_err(|_| ReportError::BadUrl(server.to_owned()))?;
+    let tcp = TcpStream::connect(&addr)
+        .await
+        .map_err(|source| ReportError::Connect {
+            addr: addr.clone(),
+            source,
+        })?;
+    let stream = tokio_rustls::TlsConnector::from(Arc::new(tls))
+        .connect(name, tcp)
+        .await
+        .map_err(|source| ReportError::Tls {
+            addr: addr.clone(),
+            source,
+        })?;
+    let http = |e: hyper::Error| ReportError::Http {
+        addr: addr.clone(),
+        message: e.to_string(),
+    };
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .map_err(http)?;
+    tokio::spawn(conn);
+    let request = hyper::Request::post(path)
+        .header(hyper::header::HOST, addr.as_str())
+        .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(hyper::header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .map_err(|e| ReportError::Http {
+            addr: addr.clone(),
+            message: e.to_string(),
+        })?;
+    let response = sender.send_request(request).await.map_err(http)?;
+    let status = response.status().as_u16();
+    let bytes = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(http)?
+        .to_bytes();
+    Ok(Answer {
+        status,
+        body: String::from_utf8_lossy(&bytes).into_owned(),
+    })
+}

@@ -1,0 +1,49 @@
+//! `snapshot`: compute the UpgradeStatus of a recorded cluster once and print it.
+
+use std::path::Path;
+
+use update_status_api::v1alpha1::UpgradeStatusStatus;
+
+use super::{CommandError, parse_now};
+use crate::builtin;
+use crate::cli::SnapshotArgs;
+use crate::clock::wall_now;
+use crate::cluster::{ClusterSource, ClusterState, DirectorySource, OcMockSource, mock_now};
+use crate::publish::upgrade_status;
+use crate::store::Store;
+
+/// Loads a directory of objects, or an `oc` mock case given by its `-cv.yaml` file.
+pub fn load(path: &Path) -> Result<ClusterState, CommandError> {
+    if path.is_dir() {
+        return Ok(DirectorySource::new(path).load()?);
+    }
+    let is_mock = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with("-cv.yaml"));
+    if is_mock {
+        return Ok(OcMockSource::new(path).load()?);
+    }
+    Err(CommandError::BadPath(path.to_owned()))
+}
+
+/// Runs every built-in informer on `state` at `now` through a fresh store.
+pub fn evaluate(
+    state: &ClusterState,
+    now: update_status_api::time::Timestamp,
+    budget_bytes: usize,
+) -> UpgradeStatusStatus {
+    let mut store = Store::new();
+    for output in builtin::assess(state, now, wall_now()) {
+        store.replace(&output.informer, true, output.insights, now);
+    }
+    store.status(now, budget_bytes)
+}
+
+/// The UpgradeStatus of the recorded cluster at `args.path`, as YAML.
+pub fn run(args: &SnapshotArgs) -> Result<String, CommandError> {
+    let state = load(&args.path)?;
+    let now = parse_now(args.now.as_deref())?.unwrap_or_else(|| mock_now(&state));
+    let status = evaluate(&state, now, args.budget_bytes);
+    serde_saphyr::to_string(&upgrade_status(status)).map_err(|e| CommandError::Yaml(e.to_string()))
+}
