@@ -164,6 +164,19 @@ pub struct SnapshotArgs {
     /// The largest UpgradeStatus, in bytes of JSON.
     #[arg(long, env = "USC_BUDGET_BYTES", default_value_t = 1024 * 1024)]
     pub budget_bytes: usize,
+    /// How to print the object.
+    #[arg(long, short, env = "USC_OUTPUT", value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+/// How an object is printed.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// YAML, as `oc get -o yaml` prints.
+    #[default]
+    Yaml,
+    /// JSON, as `oc get -o json` prints (faster to read back for very large clusters).
+    Json,
 }
 
 /// Which detailed sections `status` prints.

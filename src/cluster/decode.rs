@@ -85,6 +85,9 @@ pub(crate) fn read_objects(path: &Path) -> Result<Vec<Located>, SourceError> {
 
 /// Decodes every object in `text` (which came from `path`).
 pub(crate) fn decode_text(path: &Path, text: &str) -> Result<Vec<Located>, SourceError> {
+    if let Some(objects) = fast_json_list(text) {
+        return Ok(objects);
+    }
     let documents = parse_documents(path, text)?;
     let many = documents.len() > 1;
     let mut out = Vec::new();
@@ -97,6 +100,72 @@ pub(crate) fn decode_text(path: &Path, text: &str) -> Result<Vec<Located>, Sourc
         decode_value(path, doc, &location, None, &mut out)?;
     }
     Ok(out)
+}
+
+/// The kind and version of a JSON object, read without building the rest.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Probe {
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    api_version: String,
+}
+
+/// A JSON list whose items are left as text until their kind is known.
+#[derive(serde::Deserialize)]
+struct RawList<'a> {
+    #[serde(default)]
+    kind: String,
+    #[serde(borrow)]
+    items: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// The fast path for large JSON lists (a 5,000-node cluster is megabytes of them): each item is
+/// parsed straight into its type, with no intermediate tree. Anything unusual (not a `v1 List`, an
+/// item of another version, any error) returns `None`, and the general path decodes the file and
+/// reports errors precisely.
+fn fast_json_list(text: &str) -> Option<Vec<Located>> {
+    let trimmed = text.trim_start_matches('\u{feff}').trim_start();
+    if !trimmed.starts_with('{') {
+        return None;
+    }
+    let list: RawList<'_> = serde_json::from_str(trimmed).ok()?;
+    if list.kind != "List" {
+        return None;
+    }
+    let mut out = Vec::with_capacity(list.items.len());
+    for (i, raw) in list.items.iter().enumerate() {
+        let probe: Probe = serde_json::from_str(raw.get()).ok()?;
+        let object = match (probe.kind.as_str(), probe.api_version.as_str()) {
+            ("Node", "v1") => Object::Node(Box::new(serde_json::from_str(raw.get()).ok()?)),
+            ("ClusterOperator", "config.openshift.io/v1") => {
+                Object::ClusterOperator(Box::new(serde_json::from_str(raw.get()).ok()?))
+            }
+            ("MachineConfig", "machineconfiguration.openshift.io/v1") => {
+                Object::MachineConfig(Box::new(serde_json::from_str(raw.get()).ok()?))
+            }
+            ("MachineConfigPool", "machineconfiguration.openshift.io/v1") => {
+                Object::MachineConfigPool(Box::new(serde_json::from_str(raw.get()).ok()?))
+            }
+            _ => return None,
+        };
+        let named = match &object {
+            Object::Node(n) => n.metadata.name.as_deref(),
+            Object::ClusterOperator(c) => c.metadata.name.as_deref(),
+            Object::MachineConfig(m) => m.metadata.name.as_deref(),
+            Object::MachineConfigPool(p) => p.metadata.name.as_deref(),
+            _ => None,
+        };
+        if named.is_none_or(str::is_empty) {
+            return None;
+        }
+        out.push(Located {
+            object,
+            location: format!("items[{i}]"),
+        });
+    }
+    Some(out)
 }
 
 /// Parses YAML (possibly several `---` documents) or JSON. JSON is tried first when the text looks
@@ -268,7 +337,12 @@ fn typed<T: DeserializeOwned>(
     kind: &str,
     map: Map<String, Value>,
 ) -> Result<T, SourceError> {
-    serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+    let value = Value::Object(map);
+    // The fast path; only a failure pays for tracking the path of the offending field.
+    if let Ok(t) = T::deserialize(&value) {
+        return Ok(t);
+    }
+    serde_path_to_error::deserialize(value).map_err(|e| {
         let field = e.path().to_string();
         SourceError::InvalidField {
             path: path.to_owned(),

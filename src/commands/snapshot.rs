@@ -6,7 +6,7 @@ use update_status_api::v1alpha1::UpgradeStatusStatus;
 
 use super::{CommandError, parse_now};
 use crate::builtin;
-use crate::cli::SnapshotArgs;
+use crate::cli::{OutputFormat, SnapshotArgs};
 use crate::clock::wall_now;
 use crate::cluster::{ClusterSource, ClusterState, DirectorySource, OcMockSource, mock_now};
 use crate::publish::upgrade_status;
@@ -45,5 +45,13 @@ pub fn run(args: &SnapshotArgs) -> Result<String, CommandError> {
     let state = load(&args.path)?;
     let now = parse_now(args.now.as_deref())?.unwrap_or_else(|| mock_now(&state));
     let status = evaluate(&state, now, args.budget_bytes);
-    serde_saphyr::to_string(&upgrade_status(status)).map_err(|e| CommandError::Yaml(e.to_string()))
+    let obj = upgrade_status(status);
+    match args.output {
+        OutputFormat::Yaml => {
+            serde_saphyr::to_string(&obj).map_err(|e| CommandError::Yaml(e.to_string()))
+        }
+        OutputFormat::Json => serde_json::to_string_pretty(&obj)
+            .map(|s| s + "\n")
+            .map_err(|e| CommandError::Yaml(e.to_string())),
+    }
 }

@@ -14,39 +14,51 @@ use super::routing::{self, InformerView, Omitted};
 /// The default budget: 1 MiB of JSON, leaving etcd's 1.5 MiB limit room for metadata.
 pub const DEFAULT_BUDGET_BYTES: usize = 1024 * 1024;
 
+/// Room left for what wraps the insights (informer lists, pools, summaries) when estimating.
+const WRAPPER_ALLOWANCE: usize = 4096;
+
 /// Builds the status and, when it is over `budget` bytes of JSON, leaves insights out until it fits.
+///
+/// Each insight's size is counted once; what to leave out is decided by arithmetic, and only the
+/// final object is built and measured (again only if the estimate was short).
 pub(super) fn fit(view: &[InformerView<'_>], now: Timestamp, budget: usize) -> UpgradeStatusStatus {
-    let full = routing::build(view, &|_, _| true, Omitted::new(), now);
-    let mut size = json_len(&full);
-    if size <= budget {
-        return full;
-    }
-    let mut candidates: Vec<(u8, usize, usize, usize)> = view
+    let sizes: Vec<Vec<usize>> = view
         .iter()
-        .enumerate()
-        .flat_map(|(vi, v)| {
-            v.insights.iter().enumerate().map(move |(ii, x)| {
-                (
-                    rank(x),
-                    vi,
-                    ii,
-                    serde_json::to_vec(x).map_or(0, |b| b.len() + 1),
-                )
-            })
+        .map(|v| {
+            v.insights
+                .iter()
+                .map(|x| json_size(x).saturating_add(1))
+                .collect()
         })
         .collect();
-    // Least informative first; within a rank, the later an insight was reported, the sooner it goes.
-    candidates.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
+    let base = json_len(&routing::build(view, &|_, _| false, Omitted::new(), now));
+    let total: usize = sizes.iter().flatten().sum();
     let mut dropped: HashSet<(usize, usize)> = HashSet::new();
-    let mut next = candidates.into_iter();
+    let mut candidates = Vec::new().into_iter();
+    let mut excess = (base + total + WRAPPER_ALLOWANCE).saturating_sub(budget);
+    if excess > 0 {
+        let mut ranked: Vec<(u8, usize, usize)> = view
+            .iter()
+            .enumerate()
+            .flat_map(|(vi, v)| {
+                v.insights
+                    .iter()
+                    .enumerate()
+                    .map(move |(ii, x)| (rank(x), vi, ii))
+            })
+            .collect();
+        // Least informative first; within a rank, the later an insight was reported, the sooner it goes.
+        ranked.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
+        candidates = ranked.into_iter();
+    }
     loop {
-        let mut excess = size.saturating_sub(budget) as i64;
-        for (_, vi, ii, bytes) in next.by_ref() {
-            dropped.insert((vi, ii));
-            excess -= bytes as i64;
-            if excess <= 0 {
+        for (_, vi, ii) in candidates.by_ref() {
+            if excess == 0 {
                 break;
             }
+            dropped.insert((vi, ii));
+            let bytes = sizes.get(vi).and_then(|s| s.get(ii)).copied().unwrap_or(0);
+            excess = excess.saturating_sub(bytes);
         }
         let mut omitted = Omitted::new();
         for &(vi, ii) in &dropped {
@@ -60,16 +72,39 @@ pub(super) fn fit(view: &[InformerView<'_>], now: Timestamp, budget: usize) -> U
             }
         }
         let status = routing::build(view, &|vi, ii| !dropped.contains(&(vi, ii)), omitted, now);
-        size = json_len(&status);
-        if size <= budget || next.len() == 0 {
+        let size = json_len(&status);
+        if size <= budget || candidates.len() == 0 {
             return status;
         }
+        excess = size - budget;
     }
 }
 
 /// The size of the status as JSON, which is how the API server stores custom resources.
 pub(super) fn json_len(status: &UpgradeStatusStatus) -> usize {
-    serde_json::to_vec(status).map_or(usize::MAX, |b| b.len())
+    json_size(status)
+}
+
+/// The length of `value` as JSON, counted without building the text.
+fn json_size<T: serde::Serialize>(value: &T) -> usize {
+    let mut counter = ByteCounter(0);
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.0,
+        Err(_) => usize::MAX,
+    }
+}
+
+/// A writer that only counts.
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// How informative an insight is: lower ranks are left out first.
