@@ -15,6 +15,7 @@ pub mod http;
 pub mod informers;
 pub mod publish;
 pub mod render;
+pub mod serve;
 pub mod server;
 pub mod store;
 

@@ -23,6 +23,16 @@ fn print(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -55,9 +65,9 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 eprintln!("warning: {rejected} insight(s) were rejected; the others were accepted");
             }
         }
-        Command::Serve(_) => {
-            eprintln!("update-status-controller serve: not built yet");
-            return Ok(ExitCode::from(2));
+        Command::Serve(args) => {
+            init_logging();
+            runtime()?.block_on(update_status_controller::serve::run(&args))?;
         }
     }
     Ok(ExitCode::SUCCESS)

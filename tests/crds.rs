@@ -58,11 +58,11 @@ fn crds_subcommand_prints_both_crds() {
 }
 
 #[test]
-fn unbuilt_subcommands_say_so_and_fail() {
+fn serve_without_a_cluster_says_what_is_missing() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
         .arg("serve")
         .output()
         .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cluster-dir"));
 }

@@ -262,7 +262,7 @@ async fn handle_report(
         }
     }
     rejected.sort_by_key(|r| r.index);
-    let now = (state.now)();
+    let now = state.clock.now();
     let counts = count_types(&accepted);
     let outcome = {
         let mut store = state.store.lock().map_err(|_| ApiError::internal())?;

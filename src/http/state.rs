@@ -3,8 +3,8 @@
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
+use crate::clock::Clock;
 use tokio::sync::Notify;
-use update_status_api::time::Timestamp;
 
 use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
@@ -44,7 +44,7 @@ pub struct AppState {
     /// True once the controller can accept and publish.
     pub ready: AtomicBool,
     /// The clock (tests pass a fixed one).
-    pub now: fn() -> Timestamp,
+    pub clock: Clock,
 }
 
 impl AppState {
@@ -62,9 +62,4 @@ impl AppState {
             *r = Arc::new(registry);
         }
     }
-}
-
-/// The wall clock as a [`Timestamp`].
-pub fn wall_clock() -> Timestamp {
-    Timestamp(jiff::Timestamp::now())
 }

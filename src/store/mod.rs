@@ -105,6 +105,16 @@ impl Store {
         self.informers.get(informer).map(|e| e.insights.as_slice())
     }
 
+    /// When `informer` last reported (or, for a built-in one, was last evaluated).
+    pub fn last_report(&self, informer: &InformerName) -> Option<Timestamp> {
+        self.informers.get(informer).and_then(|e| e.last_report)
+    }
+
+    /// Whether `informer` is a built-in informer's entry.
+    pub fn is_builtin(&self, informer: &InformerName) -> bool {
+        self.informers.get(informer).is_some_and(|e| e.builtin)
+    }
+
     /// The informers the store knows, in name order.
     pub fn informer_names(&self) -> impl Iterator<Item = &InformerName> {
         self.informers.keys()

@@ -1,0 +1,416 @@
+//! `serve`: the controller. Offline (`--dev`, or `--cluster-dir` with explicit keys) a directory
+//! stands in for the API server: the built-in informers read it, UpdateInformers are read from
+//! it, and the UpgradeStatus is written into it. The Kubernetes-backed mode plugs the same
+//! pieces (authenticator, registry, sink) into the same loop.
+
+pub mod offline;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use update_status_api::time::Timestamp;
+use update_status_api::v1alpha1::{
+    Condition, ConditionStatus, DEFAULT_REPORT_INTERVAL, InformerName, InformerState,
+    UpgradeStatusStatus,
+};
+use update_status_api::wire::ReportedInsight;
+
+use crate::auth::{DEV_ISSUER, JwtAuthenticator, JwtConfigError, JwtSettings};
+use crate::builtin;
+use crate::cli::{ServeArgs, TlsProfileArg};
+use crate::clock::{Clock, wall_now};
+use crate::cluster::{ClusterSource, DirectorySource, SourceError, mock_now};
+use crate::http::metrics::Metrics;
+use crate::http::ratelimit::RateLimiter;
+use crate::http::routes::router;
+use crate::http::state::{ApiLimits, AppState};
+use crate::informers::Registry;
+use crate::publish::dir::DirSink;
+use crate::publish::{self, PublishStats};
+use crate::server::{self, ListenerConfig, ReloadConfig, ReloadingCert, RequestLimits, TlsProfile};
+use crate::store::Store;
+
+/// The service account Prometheus scrapes with in OpenShift; it may read `/metrics`.
+pub const DEFAULT_METRICS_READER: &str =
+    "system:serviceaccount:openshift-monitoring:prometheus-k8s";
+
+/// Why the controller could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A missing or contradictory setting.
+    #[error("{0}")]
+    Config(String),
+    /// The serving certificate could not be loaded.
+    #[error(transparent)]
+    Cert(#[from] server::CertError),
+    /// The TLS configuration could not be built.
+    #[error(transparent)]
+    Tls(#[from] server::TlsError),
+    /// The token key could not be loaded.
+    #[error(transparent)]
+    Jwt(#[from] JwtConfigError),
+    /// The cluster directory could not be read.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// The UpdateInformers could not be read.
+    #[error(transparent)]
+    Offline(#[from] offline::OfflineError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The listener failed.
+    #[error(transparent)]
+    Listener(#[from] server::ServeError),
+}
+
+/// Settings with every default applied.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The offline cluster.
+    pub cluster_dir: PathBuf,
+    /// Serving certificate and key.
+    pub cert: PathBuf,
+    /// Serving key.
+    pub key: PathBuf,
+    /// Token verification key.
+    pub token_key: PathBuf,
+    /// Token issuer.
+    pub issuer: String,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Run the clock from the recorded cluster's moment (dev mode).
+    pub recorded_clock: bool,
+}
+
+/// Applies the defaults of `--dev` and checks that offline mode has what it needs.
+pub fn settings(args: &ServeArgs) -> Result<Settings, ServeError> {
+    let dev = args.dev;
+    let need =
+        |value: &Option<PathBuf>, dev_default: &str, flag: &str| -> Result<PathBuf, ServeError> {
+            match (value, dev) {
+                (Some(v), _) => Ok(v.clone()),
+                (None, true) => Ok(PathBuf::from(dev_default)),
+                (None, false) => Err(ServeError::Config(format!(
+                    "{flag} is required (or run with --dev)"
+                ))),
+            }
+        };
+    let cluster_dir = match (&args.cluster_dir, dev) {
+        (Some(d), _) => d.clone(),
+        (None, true) => PathBuf::from("samples/cluster"),
+        (None, false) => {
+            return Err(ServeError::Config(
+                "Kubernetes mode is not built yet: pass --cluster-dir DIR for offline mode, or --dev".into(),
+            ));
+        }
+    };
+    if !cluster_dir.is_dir() {
+        return Err(ServeError::Config(format!(
+            "the cluster directory {} does not exist (run from the repository root, or pass --cluster-dir)",
+            cluster_dir.display()
+        )));
+    }
+    Ok(Settings {
+        cert: need(
+            &args.tls.tls_cert_file,
+            "certs-dev/tls.crt",
+            "--tls-cert-file",
+        )?,
+        key: need(
+            &args.tls.tls_key_file,
+            "certs-dev/tls.key",
+            "--tls-key-file",
+        )?,
+        token_key: need(
+            &args.auth.token_key_file,
+            "certs-dev/token-signing.pub",
+            "--token-key-file",
+        )?,
+        issuer: match (&args.auth.token_issuer, dev) {
+            (Some(i), _) => i.clone(),
+            (None, true) => DEV_ISSUER.to_owned(),
+            (None, false) => {
+                return Err(ServeError::Config(
+                    "--token-issuer is required (or run with --dev)".into(),
+                ));
+            }
+        },
+        listen: args.listen.unwrap_or(if dev {
+            SocketAddr::from(([127, 0, 0, 1], 8443))
+        } else {
+            SocketAddr::from(([0, 0, 0, 0], 8443))
+        }),
+        cluster_dir,
+        recorded_clock: dev,
+    })
+}
+
+/// Runs the controller until SIGTERM/SIGINT (a second signal exits at once).
+pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
+    let shutdown = CancellationToken::new();
+    spawn_signal_handler(shutdown.clone());
+    let listener = bind(&settings(args)?).await?;
+    run_with(args, listener, shutdown).await
+}
+
+/// Binds the listen address.
+pub async fn bind(settings: &Settings) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| ServeError::Bind {
+            addr: settings.listen,
+            source,
+        })
+}
+
+/// Runs the controller on an already bound listener until `shutdown` (tests bind 127.0.0.1:0).
+pub async fn run_with(
+    args: &ServeArgs,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let settings = settings(args)?;
+    let dir = settings.cluster_dir.clone();
+    let initial = DirectorySource::new(&dir).load()?;
+    let clock = if settings.recorded_clock {
+        Clock::starting_at(mock_now(&initial))
+    } else {
+        Clock::wall()
+    };
+    let registry = Registry::new(offline::update_informers(&dir)?);
+    let authenticator = JwtAuthenticator::from_public_key_file(
+        &settings.token_key,
+        JwtSettings::new(&settings.issuer, &args.auth.audience),
+    )?;
+    let limits = &args.limits;
+    let state = Arc::new(AppState {
+        store: Arc::new(Mutex::new(Store::new())),
+        registry: RwLock::new(Arc::new(registry)),
+        authenticator: Arc::new(authenticator),
+        audience: args.auth.audience.clone(),
+        limits: ApiLimits {
+            max_body_bytes: usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
+            max_insights_per_report: limits.max_insights_per_report as usize,
+        },
+        metrics_readers: vec![DEFAULT_METRICS_READER.to_owned()],
+        metrics: Metrics::new(),
+        rate: RateLimiter::new(limits.rate_limit, limits.rate_burst),
+        changed: Arc::new(Notify::new()),
+        ready: AtomicBool::new(false),
+        clock,
+    });
+
+    let cert = ReloadingCert::load(&settings.cert, &settings.key)?;
+    let profile = match args.tls.tls_profile {
+        TlsProfileArg::Intermediate => TlsProfile::Intermediate,
+        TlsProfileArg::Modern => TlsProfile::Modern,
+    };
+    let tls = Arc::new(server::server_config(
+        &profile.policy(),
+        args.tls.http2,
+        cert.clone(),
+    )?);
+    let reloader = cert.spawn_reloader(ReloadConfig::default(), shutdown.clone());
+    let app = server::harden(
+        router(state.clone()),
+        &RequestLimits {
+            request_timeout: limits.request_timeout,
+            body_limit: usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
+            body_deadline: limits.request_timeout,
+        },
+    );
+    let listener_config = ListenerConfig {
+        handshake_timeout: limits.handshake_timeout,
+        header_read_timeout: limits.header_timeout,
+        idle_timeout: limits.idle_timeout,
+        max_connections: limits.max_connections,
+        shutdown_grace: limits.shutdown_grace,
+        http2: args.tls.http2,
+        ..ListenerConfig::default()
+    };
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, cluster_dir = %dir.display(), profile = profile.name(), "serving the informer API over HTTPS");
+    }
+
+    let interval = args.publish.publish_interval;
+    let budget = args.publish.budget_bytes;
+    let publisher = tokio::spawn(publish::run(
+        Arc::new(DirSink::new(&dir)),
+        {
+            let state = state.clone();
+            let started = clock.now();
+            move || compute(&state, started, budget)
+        },
+        state.changed.clone(),
+        interval,
+        Arc::new(PublishStats::default()),
+        shutdown.clone(),
+    ));
+    let builtins = tokio::spawn(builtin_loop(dir, state.clone(), shutdown.clone()));
+    let served = server::serve(listener, tls, listener_config, app, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = tokio::join!(publisher, builtins, reloader);
+    Ok(served?)
+}
+
+/// The status to publish: the store's, with each registered informer's state and the
+/// controller's own `Available` condition.
+fn compute(state: &AppState, started: Timestamp, budget: usize) -> UpgradeStatusStatus {
+    let now = state.clock.now();
+    let registry = state.registry();
+    let Ok(mut store) = state.store.lock() else {
+        return UpgradeStatusStatus::default();
+    };
+    for (name, informer) in registry.iter() {
+        let Ok(name) = InformerName::new(name.as_str()) else {
+            continue;
+        };
+        if !informer.spec.enabled {
+            if !store.is_builtin(&name) {
+                store.remove_informer(&name);
+            }
+            store.set_state(&name, InformerState::Disabled);
+            continue;
+        }
+        let interval = informer
+            .spec
+            .report_interval
+            .unwrap_or(DEFAULT_REPORT_INTERVAL);
+        let remote_report = if store.is_builtin(&name) {
+            None
+        } else {
+            store.last_report(&name)
+        };
+        let next = match remote_report {
+            None if store.is_builtin(&name) => InformerState::Reporting,
+            None => InformerState::NeverReported,
+            Some(t) if now.since(t).as_nanos() > 3 * interval.as_nanos() => InformerState::Stale,
+            Some(_) => InformerState::Reporting,
+        };
+        store.set_state(&name, next);
+    }
+    let mut status = store.status(now, budget);
+    let informers = status.informers.len();
+    if let Ok(c) = Condition::new(
+        "Available",
+        ConditionStatus::True,
+        started,
+        "AsExpected",
+        &format!("Publishing the insights of {informers} informers"),
+    ) {
+        status.conditions =
+            update_status_api::constraints::BoundedVec::new(vec![c]).unwrap_or_default();
+    }
+    status
+}
+
+/// Whether a remote producer of `name` is registered, enabled and reporting, in which case the
+/// built-in informer of the same name steps aside.
+fn remote_is_reporting(state: &AppState, name: &InformerName, now: Timestamp) -> bool {
+    let registry = state.registry();
+    let Some(informer) = registry.get(name.as_str()).filter(|i| i.spec.enabled) else {
+        return false;
+    };
+    let interval = informer
+        .spec
+        .report_interval
+        .unwrap_or(DEFAULT_REPORT_INTERVAL);
+    let Ok(store) = state.store.lock() else {
+        return false;
+    };
+    !store.is_builtin(name)
+        && store
+            .last_report(name)
+            .is_some_and(|t| now.since(t).as_nanos() <= 3 * interval.as_nanos())
+}
+
+/// Re-reads the cluster directory whenever a file in it changes and re-runs the built-in
+/// informers; marks the controller ready after the first pass.
+async fn builtin_loop(dir: PathBuf, state: Arc<AppState>, shutdown: CancellationToken) {
+    let mut last = None;
+    let mut previous: HashMap<InformerName, Vec<ReportedInsight>> = HashMap::new();
+    loop {
+        let fingerprint = offline::fingerprint(&dir);
+        if last.as_ref() != Some(&fingerprint) {
+            last = Some(fingerprint);
+            evaluate(&dir, &state, &mut previous);
+            state.ready.store(true, Ordering::Relaxed);
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+    }
+}
+
+fn evaluate(
+    dir: &Path,
+    state: &AppState,
+    previous: &mut HashMap<InformerName, Vec<ReportedInsight>>,
+) {
+    match offline::update_informers(dir) {
+        Ok(list) => state.set_registry(Registry::new(list)),
+        Err(e) => tracing::warn!(error = %e, "keeping the previous UpdateInformers"),
+    }
+    let cluster = match DirectorySource::new(dir).load() {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the cluster directory; keeping the last good state");
+            return;
+        }
+    };
+    let now = state.clock.now();
+    let mut changed = false;
+    for mut output in builtin::assess(&cluster, now, wall_now()) {
+        if remote_is_reporting(state, &output.informer, now) {
+            tracing::debug!(informer = %output.informer, "a remote producer is reporting; the built-in informer steps aside");
+            continue;
+        }
+        if let Some(prev) = previous.get(&output.informer) {
+            builtin::keep_transition_times(prev, &mut output.insights);
+        }
+        previous.insert(output.informer.clone(), output.insights.clone());
+        if let Ok(mut store) = state.store.lock() {
+            changed |= store
+                .replace(&output.informer, true, output.insights, now)
+                .changed;
+        }
+    }
+    if changed {
+        state.changed.notify_one();
+    }
+}
+
+fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch SIGTERM");
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::info!("shutting down: no new connections; finishing requests in flight");
+        shutdown.cancel();
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        tracing::warn!("second signal: exiting now");
+        std::process::exit(1);
+    });
+}
