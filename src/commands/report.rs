@@ -92,6 +92,47 @@ pub async fn post(
     ca_path: &std::path::Path,
     body: Vec<u8>,
 ) -> Result<Answer, ReportError> {
+    exchange(
+        server,
+        hyper::Method::POST,
+        path,
+        token,
+        ca_pem,
+        ca_path,
+        body,
+    )
+    .await
+}
+
+/// GETs `server` + `path` (for example the read-back of an informer's insights).
+pub async fn get(
+    server: &str,
+    path: &str,
+    token: &str,
+    ca_pem: &[u8],
+    ca_path: &std::path::Path,
+) -> Result<Answer, ReportError> {
+    exchange(
+        server,
+        hyper::Method::GET,
+        path,
+        token,
+        ca_pem,
+        ca_path,
+        Vec::new(),
+    )
+    .await
+}
+
+async fn exchange(
+    server: &str,
+    method: hyper::Method,
+    path: &str,
+    token: &str,
+    ca_pem: &[u8],
+    ca_path: &std::path::Path,
+    body: Vec<u8>,
+) -> Result<Answer, ReportError> {
     let uri: hyper::Uri = server
         .parse()
         .map_err(|_| ReportError::BadUrl(server.to_owned()))?;
@@ -146,7 +187,9 @@ pub async fn post(
             .await
             .map_err(http)?;
     tokio::spawn(conn);
-    let request = hyper::Request::post(path)
+    let request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
         .header(hyper::header::HOST, addr.as_str())
         .header(hyper::header::AUTHORIZATION, format!("Bearer {token}"))
         .header(hyper::header::CONTENT_TYPE, "application/json")
