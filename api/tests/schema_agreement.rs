@@ -538,3 +538,15 @@ fn every_cel_rule_compiles() {
         );
     }
 }
+
+#[test]
+fn the_example_report_is_accepted_whole() {
+    let body = std::fs::read(format!(
+        "{}/examples/report.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap();
+    let parsed = update_status_api::wire::parse_report(&body, 100).unwrap();
+    assert_eq!(parsed.rejected, vec![]);
+    assert_eq!(parsed.accepted.len(), 1);
+}
