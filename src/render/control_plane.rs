@@ -183,7 +183,9 @@ impl<'a> ControlPlaneView<'a> {
         } else if remaining < threshold {
             format!("<{}", short_duration(threshold))
         } else {
-            short_duration(remaining)
+            // oc rounds its estimate (to the minute above ten minutes); an object rendered later
+            // than it was computed must read the same way.
+            short_duration(remaining.round(GoDuration::from_mins(1)))
         }
     }
 
