@@ -34,6 +34,25 @@ pub enum PolicyViolation {
     Scope { informer: String, scope: ScopeType },
 }
 
+impl PolicyViolation {
+    /// The field of `payload` that breaks the policy, as a JSON path below the reported insight
+    /// (the `field` of its rejection).
+    pub fn field(&self, payload: &InsightPayload) -> &'static str {
+        match (self, payload) {
+            (PolicyViolation::Type { .. }, _) => "insight.type",
+            (PolicyViolation::Scope { .. }, InsightPayload::Health(_)) => {
+                "insight.health.scope.type"
+            }
+            (PolicyViolation::Scope { .. }, InsightPayload::Node(_)) => "insight.node.scopeType",
+            (PolicyViolation::Scope { .. }, InsightPayload::MachineConfigPool(_)) => {
+                "insight.machineConfigPool.scopeType"
+            }
+            // ClusterVersion and ClusterOperator insights are control-plane by their type.
+            (PolicyViolation::Scope { .. }, _) => "insight.type",
+        }
+    }
+}
+
 impl Grant {
     /// The grant an UpdateInformer's spec gives. Without `allowedInsightTypes`, only the owners
     /// of status insights (`cluster-version`, `machine-config`) may send them; others send Health.
