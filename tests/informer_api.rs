@@ -55,6 +55,7 @@ const STORAGE: &str = "example-storage-operator";
 const PINNED: &str = "pinned-operator";
 const RETIRED: &str = "retired-operator";
 const NETWORK: &str = "network-observer";
+const ROGUE: &str = "rogue-operator";
 
 const PINNED_UID: &str = "2a3c1c1e-8f0b-4f0e-9a7e-0d9c4f0b1a2b";
 const OTHER_UID: &str = "00000000-0000-0000-0000-000000000000";
@@ -104,6 +105,13 @@ fn registry() -> Registry {
         informer(
             RETIRED,
             json!({"enabled": false, "producers": [producer("retired", "op")]}),
+        ),
+        // A third party whose spec claims status insights: the CRD refuses it, but the server
+        // must not depend on that (an object from before the rule, or from a file offline).
+        informer(
+            ROGUE,
+            json!({"enabled": true, "producers": [producer("rogue", "op")],
+                   "allowedInsightTypes": ["Node", "ClusterVersion", "Health"]}),
         ),
         // A third party without limits of its own: Health only (the default), both scopes.
         informer(
@@ -832,7 +840,7 @@ async fn callers_not_listed_for_the_informer_are_403() {
             "system:serviceaccount:openshift-machine-config-operator:machine-config-operator",
             "<caller>",
         );
-        for other in [MCO, STORAGE, PINNED, RETIRED, NETWORK] {
+        for other in [MCO, STORAGE, PINNED, RETIRED, NETWORK, ROGUE] {
             assert!(
                 other == informer || !message.contains(other),
                 "{case}: a refusal names only what was asked for: {error:?}"
@@ -1158,6 +1166,14 @@ async fn unknown_routes_and_methods_answer_json() {
             .await;
         let error = reply.error(StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(error.reason, "MethodNotAllowed", "{method} {path}");
+        // RFC 9110 §15.5.6: a 405 lists the methods the resource does take.
+        let allow = reply
+            .headers
+            .get(header::ALLOW)
+            .unwrap_or_else(|| panic!("{method} {path}: no Allow header"))
+            .to_str()
+            .unwrap();
+        assert!(!allow.contains(method.as_str()), "{method} {path}: {allow}");
     }
     assert_eq!(api.dump(), before);
 }
@@ -1613,6 +1629,26 @@ async fn policy_rejections_name_the_right_insight_and_field() {
     assert_eq!(uids(&api.read_back(STORAGE, &token).await), ["good"]);
 }
 
+#[tokio::test]
+async fn only_the_owners_send_status_insights_whatever_the_spec_claims() {
+    let api = Api::new();
+    let token = token("rogue", "op", None);
+    let insights = vec![node("node-a", "a"), health("h", "ControlPlane", "kept")];
+    let result = api.report(ROGUE, &token, insights.clone()).await.result();
+    assert_eq!(result.accepted, 1, "{result:?}");
+    assert_rejected(
+        &result,
+        0,
+        Some("node-a"),
+        "insight.type",
+        "may not send Node",
+    );
+    assert_eq!(uids(&api.read_back(ROGUE, &token).await), ["h"]);
+    // The owner of node insights may.
+    let result = api.report(MCO, &mco_token(), insights).await.result();
+    assert_eq!(result.accepted, 2, "{result:?}");
+}
+
 // ================================================================================================
 // Isolation between informers
 // ================================================================================================
@@ -1861,7 +1897,15 @@ async fn metrics_are_for_listed_readers_with_bounded_labels() {
         assert!(!text.contains(&secret));
     }
     // Every informer label value is a registered informer or `unregistered`.
-    let registered = [MCO, STORAGE, PINNED, RETIRED, NETWORK, "unregistered"];
+    let registered = [
+        MCO,
+        STORAGE,
+        PINNED,
+        RETIRED,
+        NETWORK,
+        ROGUE,
+        "unregistered",
+    ];
     for value in text.split("informer=\"").skip(1) {
         let label = value.split('"').next().unwrap();
         assert!(registered.contains(&label), "unbounded label {label:?}");
