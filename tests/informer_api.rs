@@ -867,6 +867,49 @@ async fn callers_not_listed_for_the_informer_are_403() {
     assert_eq!(result.accepted, 1);
 }
 
+#[tokio::test]
+async fn a_registry_change_applies_from_the_next_request() {
+    let api = Api::new();
+    let storage = storage_token();
+    api.report(STORAGE, &storage, vec![health("s", "WorkerPool", "s")])
+        .await
+        .result();
+    // The administrator switches the informer off, then removes the account from it.
+    let mut objects: Vec<UpdateInformer> = registry().iter().map(|(_, o)| o.clone()).collect();
+    for o in &mut objects {
+        if o.metadata.name.as_deref() == Some(STORAGE) {
+            o.spec.enabled = false;
+        }
+    }
+    api.state.set_registry(Registry::new(objects.clone()));
+    let before = api.dump();
+    let error = api
+        .report(STORAGE, &storage, vec![])
+        .await
+        .error(StatusCode::FORBIDDEN);
+    assert!(error.message.contains("disabled"), "{error:?}");
+    assert_eq!(api.dump(), before, "a refused report removes nothing");
+    for o in &mut objects {
+        if o.metadata.name.as_deref() == Some(STORAGE) {
+            o.spec.enabled = true;
+            o.spec.producers =
+                serde_json::from_value(json!([producer("example-storage", "successor")])).unwrap();
+        }
+    }
+    api.state.set_registry(Registry::new(objects));
+    api.report(STORAGE, &storage, vec![])
+        .await
+        .error(StatusCode::FORBIDDEN);
+    let successor = token("example-storage", "successor", None);
+    assert_eq!(
+        api.report(STORAGE, &successor, vec![])
+            .await
+            .result()
+            .removed,
+        1
+    );
+}
+
 /// A body that sends one chunk, then never another and never ends.
 struct Stalled(bool);
 
