@@ -41,11 +41,13 @@ pub struct Audit {
 impl Audit {
     /// A record for `action` on the informer named in the path.
     pub fn new(action: &'static str, informer: &str) -> Self {
-        // The path segment is attacker-chosen: keep it short and printable in the log.
+        // The path segment is attacker-chosen (and percent-decoded): keep it short and plain
+        // ASCII in the log. Valid informer names are ASCII; anything else becomes `?`, so no
+        // control, bidi-override or invisible character reaches a terminal reading the log.
         let informer: String = informer
             .chars()
             .take(80)
-            .map(|c| if c.is_control() { '?' } else { c })
+            .map(|c| if c.is_ascii_graphic() { c } else { '?' })
             .collect();
         Self {
             action,

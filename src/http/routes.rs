@@ -2,6 +2,7 @@
 //! informer name → authentication → authorization → rate limit → content type → body (limited)
 //! → validation → store. Nothing the controller holds changes unless the report is accepted.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -9,6 +10,7 @@ use std::time::Instant;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -61,7 +63,11 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Response {
     if state.ready.load(Ordering::Relaxed) {
         "ok".into_response()
     } else {
-        ApiError::unavailable("not ready", std::time::Duration::from_secs(1)).into_response()
+        ApiError::unavailable(
+            "the controller is not ready to accept reports yet; retry later",
+            std::time::Duration::from_secs(1),
+        )
+        .into_response()
     }
 }
 
@@ -133,8 +139,11 @@ async fn admit(
     headers: &HeaderMap,
     audit: &mut Audit,
 ) -> Result<Grant, ApiError> {
-    let name = InformerName::new(informer).map_err(|e| {
-        ApiError::not_found(format!("no informer can be named {informer:?}: it {e}"))
+    // The name is not echoed back: it is the caller's own input, of any length.
+    let name = InformerName::new(informer).map_err(|_| {
+        ApiError::not_found(
+            "no informer has that name: informer names are lower-case RFC 1123 labels of at most 63 characters",
+        )
     })?;
     let identity = authenticate(state, headers).await?;
     audit.identity = Some(identity.username.clone());
@@ -146,11 +155,19 @@ async fn admit(
     Ok(grant)
 }
 
+/// The informer segment of the path, percent-decoded. One that does not decode (`%ff`) is no
+/// informer's name: it becomes the empty name, which [`admit`] answers with a JSON 404, rather
+/// than axum's plain-text rejection.
+fn informer_of(path: Result<Path<String>, PathRejection>) -> String {
+    path.map(|Path(informer)| informer).unwrap_or_default()
+}
+
 async fn read_back(
     State(state): State<Arc<AppState>>,
-    Path(informer): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
+    let informer = informer_of(path);
     let mut audit = Audit::new("read", &informer);
     let result = async {
         let grant = admit(&state, &informer, &headers, &mut audit).await?;
@@ -172,10 +189,11 @@ async fn read_back(
 
 async fn report(
     State(state): State<Arc<AppState>>,
-    Path(informer): Path<String>,
+    path: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let informer = informer_of(path);
     let started = Instant::now();
     let mut audit = Audit::new("report", &informer);
     let result = handle_report(&state, &informer, &headers, body, &mut audit).await;
@@ -203,30 +221,16 @@ async fn handle_report(
         )
         .retry_after(wait));
     }
-    let json = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json {
+    if !is_json(headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "UnsupportedMediaType",
-            "a report must be sent with Content-Type: application/json",
+            "a report must be sent with Content-Type: application/json (UTF-8)",
         ));
     }
     let bytes = axum::body::to_bytes(body, state.limits.max_body_bytes)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "BodyTooLarge",
-                format!(
-                    "the report body is larger than {} bytes",
-                    state.limits.max_body_bytes
-                ),
-            )
-        })?;
+        .map_err(|e| body_error(&e, state.limits.max_body_bytes))?;
     audit.body_sha256 = Some(hex(&Sha256::digest(&bytes)));
     audit.bytes = bytes.len();
     let max = grant
@@ -237,7 +241,7 @@ async fn handle_report(
     let parsed = parse_report(&bytes, max).map_err(|e| match e {
         ReportError::Malformed(m) => ApiError::bad_request(
             "MalformedReport",
-            format!("the body is not a valid report: {m}"),
+            format!("the body is not a valid report: {}", bounded(m)),
         ),
         ReportError::TooManyInsights { count, max } => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -249,19 +253,27 @@ async fn handle_report(
         ),
     })?;
     let mut rejected = parsed.rejected;
+    // `parsed.accepted` is what validation let through, in report order: its report indexes are
+    // the ones validation did not reject, so a policy rejection names the insight that was sent.
+    let refused: HashSet<usize> = rejected.iter().map(|r| r.index).collect();
+    let indexes = (0..).filter(|i| !refused.contains(i));
     let mut accepted = Vec::with_capacity(parsed.accepted.len());
-    for (index, insight) in parsed.accepted.into_iter().enumerate() {
+    for (index, insight) in indexes.zip(parsed.accepted) {
         match grant.check(&insight) {
             Ok(()) => accepted.push(insight),
             Err(v) => rejected.push(Rejection {
                 index,
                 uid: Some(insight.uid.to_string()),
-                field: "insight.type".into(),
+                field: v.field(&insight.insight).into(),
                 reason: v.to_string(),
             }),
         }
     }
     rejected.sort_by_key(|r| r.index);
+    for r in &mut rejected {
+        // Parser messages can quote the producer's input; keep the answer small.
+        r.reason = bounded(std::mem::take(&mut r.reason));
+    }
     let now = state.clock.now();
     let counts = count_types(&accepted);
     let outcome = {
@@ -341,6 +353,66 @@ fn finish<T: IntoResponse>(
     state.metrics.count_request(label, audit.code);
     audit.emit();
     response
+}
+
+/// Whether the request says its body is JSON in UTF-8: `application/json`, with no parameter
+/// but an optional `charset=utf-8` (RFC 8259 §8.1: JSON exchanged between systems is UTF-8).
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mut parts = value.split(';');
+    let essence = parts.next().unwrap_or_default().trim();
+    essence.eq_ignore_ascii_case("application/json")
+        && parts.all(|p| match p.split_once('=') {
+            Some((name, value)) => {
+                name.trim().eq_ignore_ascii_case("charset")
+                    && value.trim().trim_matches('"').eq_ignore_ascii_case("utf-8")
+            }
+            None => p.trim().is_empty(),
+        })
+}
+
+/// Why the body could not be read: over the size limit (413), past the body deadline of
+/// `server::limits::harden` (408), or the client's stream failed (400). Each layer of body
+/// wrapping boxes the error again, so the whole source chain is searched.
+fn body_error(e: &axum::Error, max_body_bytes: usize) -> ApiError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cause {
+        if err.is::<http_body_util::LengthLimitError>() {
+            return ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "BodyTooLarge",
+                format!("the report body is larger than {max_body_bytes} bytes"),
+            );
+        }
+        if err.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "BodyTimeout",
+                "the report body did not arrive in time; send it without pauses",
+            );
+        }
+        cause = err.source();
+    }
+    ApiError::bad_request(
+        "BodyReadFailed",
+        "the report body could not be read to its end",
+    )
+}
+
+/// At most this many characters of a message built from the caller's input.
+const MAX_ECHO_CHARS: usize = 512;
+
+/// `message`, cut to [`MAX_ECHO_CHARS`] characters.
+fn bounded(message: String) -> String {
+    match message.char_indices().nth(MAX_ECHO_CHARS) {
+        Some((at, _)) => format!("{}…", &message[..at]),
+        None => message,
+    }
 }
 
 fn hex(bytes: &[u8]) -> String {

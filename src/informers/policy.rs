@@ -34,15 +34,40 @@ pub enum PolicyViolation {
     Scope { informer: String, scope: ScopeType },
 }
 
-impl Grant {
-    /// The grant an UpdateInformer's spec gives. Without `allowedInsightTypes`, only the owners
-    /// of status insights (`cluster-version`, `machine-config`) may send them; others send Health.
-    pub fn from_spec(informer: InformerName, spec: &UpdateInformerSpec) -> Self {
-        let allowed_types = match &spec.allowed_insight_types {
-            Some(t) => t.to_vec(),
-            None if STATUS_INSIGHT_INFORMERS.contains(&informer.as_str()) => {
-                InsightType::ALL.to_vec()
+impl PolicyViolation {
+    /// The field of `payload` that breaks the policy, as a JSON path below the reported insight
+    /// (the `field` of its rejection).
+    pub fn field(&self, payload: &InsightPayload) -> &'static str {
+        match (self, payload) {
+            (PolicyViolation::Type { .. }, _) => "insight.type",
+            (PolicyViolation::Scope { .. }, InsightPayload::Health(_)) => {
+                "insight.health.scope.type"
             }
+            (PolicyViolation::Scope { .. }, InsightPayload::Node(_)) => "insight.node.scopeType",
+            (PolicyViolation::Scope { .. }, InsightPayload::MachineConfigPool(_)) => {
+                "insight.machineConfigPool.scopeType"
+            }
+            // ClusterVersion and ClusterOperator insights are control-plane by their type.
+            (PolicyViolation::Scope { .. }, _) => "insight.type",
+        }
+    }
+}
+
+impl Grant {
+    /// The grant an UpdateInformer's spec gives. Only the owners of status insights
+    /// (`cluster-version`, `machine-config`) may send them; others send Health, whatever
+    /// `allowedInsightTypes` says. The CRD refuses such a spec, but the server does not rely on
+    /// the admission of the objects it reads (one stored before the rule, or loaded from a file
+    /// offline, would otherwise let a third party speak for nodes or the control plane).
+    pub fn from_spec(informer: InformerName, spec: &UpdateInformerSpec) -> Self {
+        let owns_status = STATUS_INSIGHT_INFORMERS.contains(&informer.as_str());
+        let allowed_types = match &spec.allowed_insight_types {
+            Some(t) => t
+                .iter()
+                .copied()
+                .filter(|t| owns_status || !t.is_status())
+                .collect(),
+            None if owns_status => InsightType::ALL.to_vec(),
             None => vec![InsightType::Health],
         };
         let allowed_scopes = match &spec.allowed_scopes {

@@ -4,10 +4,15 @@
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::StatusCode;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::{RequestBodyDeadlineLayer, TimeoutLayer};
+
+use crate::http::audit::{Audit, Decision};
+use crate::http::errors::ApiError;
 
 /// Request-level limits; the defaults follow the design (1 MiB bodies).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,6 +46,8 @@ impl Default for RequestLimits {
 /// answers 413) only if at most one other layer sits between it and the handler. A body that
 /// misses its deadline fails to read, which axum's body extractors answer with 400.
 /// axum's own extractor limit ([`DefaultBodyLimit`], 2 MiB by default) is set to the same size.
+/// Outermost of all, [`json_refusals`] gives the refusals these layers make on their own the
+/// API's JSON error shape and an audit line.
 pub fn harden(router: Router, limits: &RequestLimits) -> Router {
     router
         .layer(RequestBodyLimitLayer::new(limits.body_limit))
@@ -50,6 +57,61 @@ pub fn harden(router: Router, limits: &RequestLimits) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
+        .layer(from_fn_with_state(limits.clone(), json_refusals))
+}
+
+/// The limit layers answer on their own when a declared `Content-Length` is over the limit
+/// (413, before any handler runs) and when the whole request times out (408, the handler is
+/// dropped): tower-http's answers are plain text and empty, and nobody audits them. This turns
+/// them into the one JSON error shape of the API (`http::errors`) and writes the audit line the
+/// handler would have written. Answers already in JSON (the handlers' own) pass untouched.
+async fn json_refusals(
+    State(limits): State<RequestLimits>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path().to_owned();
+    let response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if is_json {
+        return response;
+    }
+    let error = match response.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "BodyTooLarge",
+            format!(
+                "the request body is larger than {} bytes",
+                limits.body_limit
+            ),
+        ),
+        StatusCode::REQUEST_TIMEOUT => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "RequestTimeout",
+            format!(
+                "the request was not handled within {} s; retry",
+                limits.request_timeout.as_secs()
+            ),
+        ),
+        _ => return response,
+    };
+    let (action, informer) = match path
+        .strip_prefix("/v1alpha1/informers/")
+        .and_then(|rest| rest.split_once('/'))
+    {
+        Some((informer, "reports")) => ("report", informer),
+        Some((informer, "insights")) => ("read", informer),
+        _ => ("request", "-"),
+    };
+    let mut audit = Audit::new(action, informer);
+    audit.decision = Decision::Refused;
+    audit.reason = Some(error.reason);
+    audit.code = error.status.as_u16();
+    audit.emit();
+    error.into_response()
 }
 
 #[cfg(test)]

@@ -76,7 +76,10 @@ impl Store {
             .filter(|i| previous.contains_key(i.uid.as_str()))
             .count();
         let removed = previous.len() - kept;
-        let changed = next != entry.insights || entry.builtin != builtin;
+        // An informer's first report is a change even when empty: the published summary now
+        // shows it reporting.
+        let first = entry.last_report.is_none();
+        let changed = first || next != entry.insights || entry.builtin != builtin;
         entry.insights = next;
         entry.builtin = builtin;
         entry.last_report = Some(now);

@@ -1,0 +1,1992 @@
+//! The informer HTTP API driven in process, through the router wrapped in the same request limits
+//! as the real server (`server::limits::harden`): authentication, authorization, limits, input
+//! validation, full-state semantics, isolation between informers, rate limiting, probes,
+//! discovery and metrics.
+//!
+//! Checklist items (shared/reference/security-research.md §3): AUTHN-01, AUTHN-02, AUTHN-08,
+//! AUTHN-12, AUTHZ-01, AUTHZ-03, AUTHZ-04, AUTHZ-06, AUTHZ-07, DOS-05, DOS-06, DOS-08, DOS-10,
+//! INPUT-01..03, INPUT-05..08, REPLAY-01, LOG-03, HEALTH-01, METRICS-01.
+//!
+//! Every refusal is checked three ways: the status code, the JSON error body (`code`, `reason`,
+//! a human `message`), and that nothing the store holds changed.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderMap, Method, Request, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http_body_util::BodyExt as _;
+use hyper::body::Frame;
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use tower::ServiceExt as _;
+use update_status_controller::api::time::Timestamp;
+use update_status_controller::api::v1alpha1::UpdateInformer;
+use update_status_controller::api::wire::{
+    ErrorBody, InsightsResponse, ReportResult, ReportedInsight,
+};
+use update_status_controller::auth::{
+    DEFAULT_AUDIENCE, DEV_ISSUER, JwtAuthenticator, JwtSettings, ServiceAccount, mint,
+};
+use update_status_controller::http::metrics::Metrics;
+use update_status_controller::http::ratelimit::RateLimiter;
+use update_status_controller::http::routes::router;
+use update_status_controller::http::state::{ApiLimits, AppState};
+use update_status_controller::informers::Registry;
+use update_status_controller::server::limits::{RequestLimits, harden};
+use update_status_controller::store::Store;
+
+const DEV_KEY: &[u8] = include_bytes!("../certs-dev/token-signing.key");
+const DEV_PUB: &[u8] = include_bytes!("../certs-dev/token-signing.pub");
+const OTHER_P256_KEY: &[u8] = include_bytes!("fixtures/auth/other-p256.key");
+
+/// Every request gets this long at most; nothing here should take a fraction of it.
+const BOUND: Duration = Duration::from_secs(10);
+
+const MCO: &str = "machine-config";
+const STORAGE: &str = "example-storage-operator";
+const PINNED: &str = "pinned-operator";
+const RETIRED: &str = "retired-operator";
+const NETWORK: &str = "network-observer";
+const ROGUE: &str = "rogue-operator";
+
+const PINNED_UID: &str = "2a3c1c1e-8f0b-4f0e-9a7e-0d9c4f0b1a2b";
+const OTHER_UID: &str = "00000000-0000-0000-0000-000000000000";
+const METRICS_READER: &str = "system:serviceaccount:openshift-monitoring:prometheus-k8s";
+
+/// The server's own limits in these tests: small, so the edges are cheap to reach.
+const MAX_BODY: usize = 64 * 1024;
+const MAX_INSIGHTS: usize = 50;
+
+fn t0() -> Timestamp {
+    "2026-01-01T00:00:00Z".parse().unwrap()
+}
+
+fn t1() -> Timestamp {
+    "2026-01-01T00:05:00Z".parse().unwrap()
+}
+
+fn informer(name: &str, spec: Value) -> UpdateInformer {
+    serde_json::from_value(json!({
+        "apiVersion": "update.openshift.io/v1alpha1",
+        "kind": "UpdateInformer",
+        "metadata": {"name": name},
+        "spec": spec,
+    }))
+    .unwrap()
+}
+
+fn producer(namespace: &str, name: &str) -> Value {
+    json!({"serviceAccount": {"namespace": namespace, "name": name}})
+}
+
+fn registry() -> Registry {
+    Registry::new([
+        informer(
+            MCO,
+            json!({"enabled": true, "producers": [producer("openshift-machine-config-operator", "machine-config-operator")]}),
+        ),
+        informer(
+            STORAGE,
+            json!({"enabled": true, "producers": [producer("example-storage", "storage-operator")],
+                   "maxInsights": 3, "allowedScopes": ["WorkerPool"], "allowedInsightTypes": ["Health"]}),
+        ),
+        informer(
+            PINNED,
+            json!({"enabled": true, "producers": [{"serviceAccount": {"namespace": "pinned", "name": "op", "uid": PINNED_UID}}]}),
+        ),
+        informer(
+            RETIRED,
+            json!({"enabled": false, "producers": [producer("retired", "op")]}),
+        ),
+        // A third party whose spec claims status insights: the CRD refuses it, but the server
+        // must not depend on that (an object from before the rule, or from a file offline).
+        informer(
+            ROGUE,
+            json!({"enabled": true, "producers": [producer("rogue", "op")],
+                   "allowedInsightTypes": ["Node", "ClusterVersion", "Health"]}),
+        ),
+        // A third party without limits of its own: Health only (the default), both scopes.
+        informer(
+            NETWORK,
+            json!({"enabled": true, "producers": [producer("openshift-network-diagnostics", "network-check-source")]}),
+        ),
+    ])
+}
+
+fn authenticator() -> Arc<JwtAuthenticator> {
+    Arc::new(
+        JwtAuthenticator::from_public_key_pem(
+            DEV_PUB,
+            JwtSettings::new(DEV_ISSUER, DEFAULT_AUDIENCE),
+        )
+        .unwrap(),
+    )
+}
+
+fn request_limits() -> RequestLimits {
+    RequestLimits {
+        body_limit: MAX_BODY,
+        ..RequestLimits::default()
+    }
+}
+
+struct Options {
+    rate: RateLimiter,
+    now: fn() -> Timestamp,
+    request_limits: RequestLimits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            rate: RateLimiter::new(1000.0, 1000),
+            now: t0,
+            request_limits: request_limits(),
+        }
+    }
+}
+
+fn state(options: Options, store: Arc<Mutex<Store>>) -> Arc<AppState> {
+    Arc::new(AppState {
+        store,
+        registry: RwLock::new(Arc::new(registry())),
+        authenticator: authenticator(),
+        audience: DEFAULT_AUDIENCE.to_owned(),
+        limits: ApiLimits {
+            max_body_bytes: MAX_BODY,
+            max_insights_per_report: MAX_INSIGHTS,
+        },
+        metrics_readers: vec![METRICS_READER.to_owned()],
+        metrics: Metrics::new(),
+        rate: options.rate,
+        changed: Arc::new(Notify::new()),
+        ready: AtomicBool::new(false),
+        clock: update_status_controller::clock::Clock::fixed((options.now)()),
+    })
+}
+
+/// The API under test: the state and the hardened router, as the server builds them.
+struct Api {
+    state: Arc<AppState>,
+    app: Router,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Reply {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("{}: body is not JSON ({e}): {}", self.status, self.text()))
+    }
+
+    /// Asserts the status and the one error shape, and returns the error.
+    fn error(&self, status: StatusCode) -> ErrorBody {
+        assert_eq!(self.status, status, "{}", self.text());
+        let content_type = self
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(
+            content_type.starts_with("application/json"),
+            "{status}: content type {content_type:?}: {}",
+            self.text()
+        );
+        let value = self.json();
+        let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        assert_eq!(keys.len(), 3, "exactly code, reason, message: {value}");
+        let body: ErrorBody = serde_json::from_value(value).unwrap();
+        assert_eq!(body.code, status.as_u16());
+        assert!(
+            !body.reason.is_empty() && body.reason.chars().all(|c| c.is_ascii_alphanumeric()),
+            "reason must be CamelCase: {body:?}"
+        );
+        assert!(
+            body.reason.starts_with(|c: char| c.is_ascii_uppercase()),
+            "{body:?}"
+        );
+        assert!(
+            body.message.len() >= 10 && body.message.contains(' '),
+            "message must be a sentence: {body:?}"
+        );
+        body
+    }
+
+    fn result(&self) -> ReportResult {
+        assert_eq!(self.status, StatusCode::OK, "{}", self.text());
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+impl Api {
+    fn new() -> Self {
+        Self::with(Options::default())
+    }
+
+    fn with(options: Options) -> Self {
+        let request_limits = options.request_limits.clone();
+        Self::sharing(state(options, Arc::default()), &request_limits)
+    }
+
+    fn sharing(state: Arc<AppState>, limits: &RequestLimits) -> Self {
+        let app = harden(router(Arc::clone(&state)), limits);
+        Self { state, app }
+    }
+
+    /// A second API over the same store with another clock (the producer reports again later).
+    fn later(&self, now: fn() -> Timestamp) -> Self {
+        let options = Options {
+            now,
+            ..Options::default()
+        };
+        let request_limits = options.request_limits.clone();
+        Self::sharing(
+            state(options, Arc::clone(&self.state.store)),
+            &request_limits,
+        )
+    }
+
+    async fn call(&self, req: Request<Body>) -> Reply {
+        let response = tokio::time::timeout(BOUND, self.app.clone().oneshot(req))
+            .await
+            .expect("the router answers in time")
+            .unwrap();
+        let (parts, body) = response.into_parts();
+        let body = tokio::time::timeout(BOUND, body.collect())
+            .await
+            .expect("the response body ends in time")
+            .unwrap()
+            .to_bytes();
+        Reply {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        }
+    }
+
+    async fn post(&self, informer: &str, token: &str, body: impl Into<Body>) -> Reply {
+        self.call(
+            Request::post(format!("/v1alpha1/informers/{informer}/reports"))
+                .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.into())
+                .unwrap(),
+        )
+        .await
+    }
+
+    async fn report(&self, informer: &str, token: &str, insights: Vec<Value>) -> Reply {
+        self.post(informer, token, json!({"insights": insights}).to_string())
+            .await
+    }
+
+    async fn read_back(&self, informer: &str, token: &str) -> InsightsResponse {
+        let reply = self
+            .call(
+                Request::get(format!("/v1alpha1/informers/{informer}/insights"))
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    async fn get(&self, path: &str, token: Option<&str>) -> Reply {
+        let mut req = Request::get(path);
+        if let Some(token) = token {
+            req = req.header(header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        self.call(req.body(Body::empty()).unwrap()).await
+    }
+
+    /// Everything the store holds, to compare before and after a refusal.
+    fn dump(&self) -> String {
+        format!("{:?}", *self.state.store.lock().unwrap())
+    }
+
+    /// Whether the publisher was woken (consumes the wake-up).
+    async fn notified(&self) -> bool {
+        tokio::time::timeout(Duration::from_millis(200), self.state.changed.notified())
+            .await
+            .is_ok()
+    }
+
+    async fn metrics_text(&self) -> String {
+        let reply = self.get("/metrics", Some(&metrics_token())).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+        reply.text()
+    }
+}
+
+// ---- tokens ----
+
+fn sa(namespace: &str, name: &str) -> ServiceAccount {
+    ServiceAccount::from_username(&format!("system:serviceaccount:{namespace}:{name}")).unwrap()
+}
+
+fn token_with(
+    key: &[u8],
+    issuer: &str,
+    audience: &str,
+    sa: &ServiceAccount,
+    uid: Option<&str>,
+    now: jiff::Timestamp,
+) -> String {
+    mint(
+        key,
+        issuer,
+        audience,
+        sa,
+        uid,
+        now,
+        Duration::from_secs(600),
+    )
+    .unwrap()
+}
+
+fn token(namespace: &str, name: &str, uid: Option<&str>) -> String {
+    token_with(
+        DEV_KEY,
+        DEV_ISSUER,
+        DEFAULT_AUDIENCE,
+        &sa(namespace, name),
+        uid,
+        jiff::Timestamp::now(),
+    )
+}
+
+fn mco_token() -> String {
+    token(
+        "openshift-machine-config-operator",
+        "machine-config-operator",
+        None,
+    )
+}
+
+fn storage_token() -> String {
+    token("example-storage", "storage-operator", None)
+}
+
+fn network_token() -> String {
+    token(
+        "openshift-network-diagnostics",
+        "network-check-source",
+        None,
+    )
+}
+
+fn metrics_token() -> String {
+    token("openshift-monitoring", "prometheus-k8s", None)
+}
+
+/// The claims of a valid MCO token, to re-sign or re-head.
+fn mco_claims() -> Value {
+    let payload = mco_token().split('.').nth(1).unwrap().to_owned();
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+// ---- insights ----
+
+fn health(uid: &str, scope: &str, summary: &str) -> Value {
+    let scope = if scope == "WorkerPool" {
+        json!({"type": "WorkerPool", "pool": "worker"})
+    } else {
+        json!({"type": scope})
+    };
+    json!({"uid": uid, "insight": {"type": "Health", "health": {
+        "scope": scope,
+        "impact": {"level": "Warning", "type": "Update Speed", "summary": summary},
+        "remediation": {"reference": "https://docs.example.com/runbooks/slow-update"},
+    }}})
+}
+
+fn node(uid: &str, name: &str) -> Value {
+    json!({"uid": uid, "insight": {"type": "Node", "node": {
+        "name": name,
+        "resource": {"resource": "nodes", "name": name},
+        "poolResource": {"group": "machineconfiguration.openshift.io", "resource": "machineconfigpools", "name": "worker"},
+        "scopeType": "WorkerPool",
+        "version": "4.16.0",
+        "conditions": [{"type": "Updating", "status": "False", "lastTransitionTime": "2026-01-01T00:00:00Z",
+                        "reason": "Completed", "message": "The node is updated"}],
+    }}})
+}
+
+fn uids(insights: &InsightsResponse) -> Vec<String> {
+    insights
+        .insights
+        .iter()
+        .map(|i| i.uid.to_string())
+        .collect()
+}
+
+fn hostile_token_texts(token: &str) -> [String; 3] {
+    [token.to_owned(), token[..16].to_owned(), "eyJ".to_owned()]
+}
+
+// ================================================================================================
+// Accepted reports, read-back, idempotence, full state
+// ================================================================================================
+
+#[tokio::test]
+async fn an_accepted_report_is_stored_read_back_and_counted() {
+    let api = Api::new();
+    let token = mco_token();
+    let insights = vec![
+        node("node-a", "worker-a"),
+        node("node-b", "worker-b"),
+        health("slow-drain", "WorkerPool", "Node worker-a drains slowly"),
+    ];
+    let result = api.report(MCO, &token, insights.clone()).await.result();
+    assert_eq!(
+        result,
+        ReportResult {
+            informer: MCO.into(),
+            accepted: 3,
+            removed: 0,
+            unchanged: false,
+            rejected: vec![],
+        }
+    );
+    assert!(api.notified().await, "a change wakes the publisher");
+
+    let held = api.read_back(MCO, &token).await;
+    assert_eq!(held.informer, MCO);
+    assert_eq!(uids(&held), ["node-a", "node-b", "slow-drain"]);
+    for (stored, sent) in held.insights.iter().zip(&insights) {
+        assert_eq!(stored.acquired_at, t0(), "stamped with the server's clock");
+        let sent: ReportedInsight = serde_json::from_value(sent.clone()).unwrap();
+        assert_eq!(stored.uid, sent.uid);
+        assert_eq!(stored.insight, sent.insight, "stored exactly as sent");
+    }
+}
+
+#[tokio::test]
+async fn a_repeated_report_changes_nothing_and_keeps_acquired_at() {
+    let api = Api::new();
+    let token = mco_token();
+    let insights = vec![node("node-a", "worker-a"), health("h", "ControlPlane", "s")];
+    assert!(
+        !api.report(MCO, &token, insights.clone())
+            .await
+            .result()
+            .unchanged
+    );
+    assert!(api.notified().await);
+    let before = api.dump();
+
+    // The same report five minutes later (same store, later clock).
+    let later = api.later(t1);
+    let result = later.report(MCO, &token, insights.clone()).await.result();
+    assert_eq!(
+        result,
+        ReportResult {
+            informer: MCO.into(),
+            accepted: 2,
+            removed: 0,
+            unchanged: true,
+            rejected: vec![],
+        }
+    );
+    assert!(!later.notified().await, "no change, no write");
+    let held = later.read_back(MCO, &token).await;
+    assert!(held.insights.iter().all(|i| i.acquired_at == t0()));
+    assert_eq!(
+        before.replace("last_report: Some(2026-01-01T00:00:00Z)", ""),
+        api.dump()
+            .replace("last_report: Some(2026-01-01T00:05:00Z)", ""),
+        "only the time of the last report moved"
+    );
+
+    // A changed insight is re-stamped; the unchanged one keeps its time.
+    let changed = vec![
+        node("node-a", "worker-a"),
+        health("h", "ControlPlane", "now slower"),
+    ];
+    let result = later.report(MCO, &token, changed).await.result();
+    assert!(!result.unchanged);
+    assert!(later.notified().await);
+    let held = later.read_back(MCO, &token).await;
+    assert_eq!(held.insights[0].acquired_at, t0());
+    assert_eq!(held.insights[1].acquired_at, t1());
+}
+
+#[tokio::test]
+async fn a_report_is_the_full_state() {
+    let api = Api::new();
+    let token = mco_token();
+    api.report(
+        MCO,
+        &token,
+        vec![
+            node("node-a", "a"),
+            node("node-b", "b"),
+            node("node-c", "c"),
+        ],
+    )
+    .await
+    .result();
+    let result = api
+        .report(MCO, &token, vec![node("node-b", "b")])
+        .await
+        .result();
+    assert_eq!((result.accepted, result.removed), (1, 2));
+    assert!(!result.unchanged);
+    assert_eq!(uids(&api.read_back(MCO, &token).await), ["node-b"]);
+
+    let result = api.report(MCO, &token, vec![]).await.result();
+    assert_eq!((result.accepted, result.removed), (0, 1));
+    assert!(api.read_back(MCO, &token).await.insights.is_empty());
+}
+
+#[tokio::test]
+async fn the_first_report_of_an_informer_is_a_change_even_when_empty() {
+    let api = Api::new();
+    let result = api.report(MCO, &mco_token(), vec![]).await.result();
+    assert!(
+        !result.unchanged,
+        "the informer now reports: its summary appears in the published object"
+    );
+    assert!(api.notified().await);
+    let status = api.state.store.lock().unwrap().status(t0(), 1 << 20);
+    assert_eq!(status.informers.len(), 1);
+}
+
+// ================================================================================================
+// Authentication (401)
+// ================================================================================================
+
+async fn assert_unauthorized(api: &Api, authorization: Option<&str>, case: &str) {
+    let before = api.dump();
+    let mut req = Request::post(format!("/v1alpha1/informers/{MCO}/reports"))
+        .header(header::CONTENT_TYPE, "application/json");
+    if let Some(value) = authorization {
+        req = req.header(header::AUTHORIZATION, value);
+    }
+    let body = json!({"insights": [node("node-a", "a")]}).to_string();
+    let reply = api.call(req.body(Body::from(body)).unwrap()).await;
+    assert_eq!(
+        reply.status,
+        StatusCode::UNAUTHORIZED,
+        "{case}: {}",
+        reply.text()
+    );
+    let error = reply.error(StatusCode::UNAUTHORIZED);
+    assert_eq!(error.reason, "Unauthorized", "{case}");
+    assert_eq!(
+        reply.headers.get(header::WWW_AUTHENTICATE).unwrap(),
+        "Bearer",
+        "{case}"
+    );
+    if let Some(value) = authorization {
+        let token = value.split_once(' ').map_or(value, |(_, t)| t).trim();
+        if token.len() >= 16 {
+            for secret in hostile_token_texts(token) {
+                assert!(
+                    !reply.text().contains(&secret),
+                    "{case}: the body quotes the token: {}",
+                    reply.text()
+                );
+            }
+        }
+    }
+    assert_eq!(api.dump(), before, "{case}: nothing stored");
+
+    // The read-back refuses the same way.
+    let mut req = Request::get(format!("/v1alpha1/informers/{MCO}/insights"));
+    if let Some(value) = authorization {
+        req = req.header(header::AUTHORIZATION, value);
+    }
+    let reply = api.call(req.body(Body::empty()).unwrap()).await;
+    reply.error(StatusCode::UNAUTHORIZED);
+    assert!(
+        reply.headers.contains_key(header::WWW_AUTHENTICATE),
+        "{case}"
+    );
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_token_are_401() {
+    let api = Api::new();
+    // Something is stored, so "unchanged" is not trivially true.
+    api.report(MCO, &mco_token(), vec![node("node-a", "a")])
+        .await
+        .result();
+
+    let now = jiff::Timestamp::now();
+    let mco = sa(
+        "openshift-machine-config-operator",
+        "machine-config-operator",
+    );
+    let good = mco_token();
+    let mut claims = mco_claims();
+    let alg_none = format!(
+        "{}.{}.{}",
+        b64(&json!({"alg": "none", "typ": "JWT"})),
+        b64(&claims),
+        good.split('.').nth(2).unwrap()
+    );
+    claims["exp"] = json!(now.as_second() + 600);
+    let hs256 = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(DEV_PUB).unwrap(),
+    )
+    .unwrap();
+    let tampered = {
+        let mut c = mco_claims();
+        c["sub"] = json!("system:serviceaccount:kube-system:admin");
+        let parts: Vec<&str> = good.split('.').collect();
+        format!("{}.{}.{}", parts[0], b64(&c), parts[2])
+    };
+    let hour = jiff::SignedDuration::from_hours(1);
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no Authorization header", None),
+        ("Basic", Some("Basic dXNlcjpwYXNzd29yZA==".into())),
+        (
+            "Basic carrying a valid token",
+            Some(format!("Basic {good}")),
+        ),
+        ("empty bearer", Some("Bearer ".into())),
+        ("bearer alone", Some("Bearer".into())),
+        ("two tokens", Some(format!("Bearer {good} {good}"))),
+        ("not a JWT", Some("Bearer not-a-jwt".into())),
+        ("JWT-shaped garbage", Some("Bearer aaaa.bbbb.cccc".into())),
+        (
+            "20 KiB token",
+            Some(format!("Bearer {}", "a".repeat(20 * 1024))),
+        ),
+        (
+            "signed with another key",
+            Some(format!(
+                "Bearer {}",
+                token_with(
+                    OTHER_P256_KEY,
+                    DEV_ISSUER,
+                    DEFAULT_AUDIENCE,
+                    &mco,
+                    None,
+                    now
+                )
+            )),
+        ),
+        (
+            "claims changed after signing",
+            Some(format!("Bearer {tampered}")),
+        ),
+        (
+            "expired",
+            Some(format!(
+                "Bearer {}",
+                token_with(
+                    DEV_KEY,
+                    DEV_ISSUER,
+                    DEFAULT_AUDIENCE,
+                    &mco,
+                    None,
+                    now - hour
+                )
+            )),
+        ),
+        (
+            "not yet valid",
+            Some(format!(
+                "Bearer {}",
+                token_with(
+                    DEV_KEY,
+                    DEV_ISSUER,
+                    DEFAULT_AUDIENCE,
+                    &mco,
+                    None,
+                    now + hour
+                )
+            )),
+        ),
+        (
+            "wrong audience (the API server's)",
+            Some(format!(
+                "Bearer {}",
+                token_with(
+                    DEV_KEY,
+                    DEV_ISSUER,
+                    "https://kubernetes.default.svc",
+                    &mco,
+                    None,
+                    now
+                )
+            )),
+        ),
+        (
+            "wrong issuer",
+            Some(format!(
+                "Bearer {}",
+                token_with(
+                    DEV_KEY,
+                    "https://kubernetes.default.svc",
+                    DEFAULT_AUDIENCE,
+                    &mco,
+                    None,
+                    now
+                )
+            )),
+        ),
+        ("alg none", Some(format!("Bearer {alg_none}"))),
+        (
+            "HS256 signed with the public key",
+            Some(format!("Bearer {hs256}")),
+        ),
+    ];
+    for (case, authorization) in &cases {
+        assert_unauthorized(&api, authorization.as_deref(), case).await;
+    }
+}
+
+#[tokio::test]
+async fn two_authorization_headers_are_refused() {
+    let api = Api::new();
+    let before = api.dump();
+    let reply = api
+        .call(
+            Request::post(format!("/v1alpha1/informers/{MCO}/reports"))
+                .header(header::AUTHORIZATION, format!("Bearer {}", mco_token()))
+                .header(header::AUTHORIZATION, format!("Bearer {}", storage_token()))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(r#"{"insights": []}"#))
+                .unwrap(),
+        )
+        .await;
+    reply.error(StatusCode::UNAUTHORIZED);
+    assert_eq!(api.dump(), before);
+}
+
+// ================================================================================================
+// Authorization (403), before the body
+// ================================================================================================
+
+#[tokio::test]
+async fn callers_not_listed_for_the_informer_are_403() {
+    let api = Api::new();
+    api.report(MCO, &mco_token(), vec![node("node-a", "a")])
+        .await
+        .result();
+    api.report(
+        STORAGE,
+        &storage_token(),
+        vec![health("s", "WorkerPool", "s")],
+    )
+    .await
+    .result();
+    let cases = [
+        ("unregistered informer", "not-registered", mco_token()),
+        ("disabled informer", RETIRED, token("retired", "op", None)),
+        (
+            "service account not listed",
+            STORAGE,
+            token("example-storage", "another-account", None),
+        ),
+        (
+            "same name, another namespace",
+            STORAGE,
+            token("other-namespace", "storage-operator", None),
+        ),
+        (
+            "pinned uid, other incarnation",
+            PINNED,
+            token("pinned", "op", Some(OTHER_UID)),
+        ),
+        (
+            "pinned uid, token without uid",
+            PINNED,
+            token("pinned", "op", None),
+        ),
+        ("producer of A posting to B", STORAGE, mco_token()),
+        ("producer of B posting to A", MCO, storage_token()),
+        ("metrics reader posting a report", MCO, metrics_token()),
+    ];
+    for (case, informer, token) in cases {
+        let before = api.dump();
+        let reply = api
+            .report(informer, &token, vec![health("x", "WorkerPool", "x")])
+            .await;
+        let error = reply.error(StatusCode::FORBIDDEN);
+        assert_eq!(error.reason, "Forbidden", "{case}");
+        assert!(
+            error.message.contains(informer),
+            "{case}: the message names the informer: {error:?}"
+        );
+        let message = error.message.replace(
+            "system:serviceaccount:openshift-machine-config-operator:machine-config-operator",
+            "<caller>",
+        );
+        for other in [MCO, STORAGE, PINNED, RETIRED, NETWORK, ROGUE] {
+            assert!(
+                other == informer || !message.contains(other),
+                "{case}: a refusal names only what was asked for: {error:?}"
+            );
+        }
+        assert_eq!(api.dump(), before, "{case}: nothing stored");
+        let reply = api
+            .call(
+                Request::get(format!("/v1alpha1/informers/{informer}/insights"))
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        reply.error(StatusCode::FORBIDDEN);
+    }
+
+    // The pinned incarnation itself is allowed.
+    let pinned = token("pinned", "op", Some(PINNED_UID));
+    let result = api
+        .report(PINNED, &pinned, vec![health("p", "ControlPlane", "p")])
+        .await
+        .result();
+    assert_eq!(result.accepted, 1);
+}
+
+#[tokio::test]
+async fn a_registry_change_applies_from_the_next_request() {
+    let api = Api::new();
+    let storage = storage_token();
+    api.report(STORAGE, &storage, vec![health("s", "WorkerPool", "s")])
+        .await
+        .result();
+    // The administrator switches the informer off, then removes the account from it.
+    let mut objects: Vec<UpdateInformer> = registry().iter().map(|(_, o)| o.clone()).collect();
+    for o in &mut objects {
+        if o.metadata.name.as_deref() == Some(STORAGE) {
+            o.spec.enabled = false;
+        }
+    }
+    api.state.set_registry(Registry::new(objects.clone()));
+    let before = api.dump();
+    let error = api
+        .report(STORAGE, &storage, vec![])
+        .await
+        .error(StatusCode::FORBIDDEN);
+    assert!(error.message.contains("disabled"), "{error:?}");
+    assert_eq!(api.dump(), before, "a refused report removes nothing");
+    for o in &mut objects {
+        if o.metadata.name.as_deref() == Some(STORAGE) {
+            o.spec.enabled = true;
+            o.spec.producers =
+                serde_json::from_value(json!([producer("example-storage", "successor")])).unwrap();
+        }
+    }
+    api.state.set_registry(Registry::new(objects));
+    api.report(STORAGE, &storage, vec![])
+        .await
+        .error(StatusCode::FORBIDDEN);
+    let successor = token("example-storage", "successor", None);
+    assert_eq!(
+        api.report(STORAGE, &successor, vec![])
+            .await
+            .result()
+            .removed,
+        1
+    );
+}
+
+/// A body that sends one chunk, then never another and never ends.
+struct Stalled(bool);
+
+impl hyper::body::Body for Stalled {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.0 {
+            Poll::Pending
+        } else {
+            self.0 = true;
+            Poll::Ready(Some(Ok(Frame::data(Bytes::from_static(
+                b"{\"insights\": [",
+            )))))
+        }
+    }
+}
+
+fn stalled_report(informer: &str, token: &str) -> Request<Body> {
+    Request::post(format!("/v1alpha1/informers/{informer}/reports"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::new(Stalled(false)))
+        .unwrap()
+}
+
+#[tokio::test]
+async fn authorization_is_decided_before_the_body_is_read() {
+    let api = Api::new();
+    let before = api.dump();
+    let started = std::time::Instant::now();
+    for (informer, token) in [
+        (STORAGE, mco_token()),
+        ("not-registered", mco_token()),
+        (RETIRED, token("retired", "op", None)),
+    ] {
+        let reply = tokio::time::timeout(
+            Duration::from_secs(2),
+            api.app.clone().oneshot(stalled_report(informer, &token)),
+        )
+        .await
+        .expect("403 without waiting for the body")
+        .unwrap();
+        assert_eq!(reply.status(), StatusCode::FORBIDDEN);
+    }
+    // And a 401 likewise, for a request with no token at all.
+    let req = Request::post(format!("/v1alpha1/informers/{MCO}/reports"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::new(Stalled(false)))
+        .unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(2), api.app.clone().oneshot(req))
+        .await
+        .expect("401 without waiting for the body")
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::UNAUTHORIZED);
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert_eq!(api.dump(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_never_ends_is_a_timeout_not_a_size_error() {
+    let api = Api::new();
+    let before = api.dump();
+    let started = tokio::time::Instant::now();
+    let reply = api.call(stalled_report(MCO, &mco_token())).await;
+    let error = reply.error(StatusCode::REQUEST_TIMEOUT);
+    assert_ne!(error.reason, "BodyTooLarge", "{error:?}");
+    assert_eq!(started.elapsed(), request_limits().body_deadline);
+    assert_eq!(api.dump(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_whole_request_timeout_answers_in_the_json_shape() {
+    // A body deadline longer than the request timeout: the timeout layer drops the handler.
+    let limits = RequestLimits {
+        request_timeout: Duration::from_secs(5),
+        body_deadline: Duration::from_secs(60),
+        ..request_limits()
+    };
+    let api = Api::with(Options {
+        request_limits: limits,
+        ..Options::default()
+    });
+    let before = api.dump();
+    let reply = api.call(stalled_report(MCO, &mco_token())).await;
+    reply.error(StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(api.dump(), before);
+}
+
+#[tokio::test]
+async fn identity_headers_change_nothing() {
+    let api = Api::new();
+    let low = storage_token();
+    let spoof = |req: axum::http::request::Builder| {
+        req.header("X-Remote-User", "system:admin")
+            .header("X-Remote-Group", "system:masters")
+            .header("Impersonate-User", "system:admin")
+            .header("Impersonate-Group", "system:masters")
+            .header("X-Forwarded-User", "system:admin")
+    };
+    let body = json!({"insights": [node("node-a", "a")]}).to_string();
+    let before = api.dump();
+    let reply = api
+        .call(
+            spoof(Request::post(format!("/v1alpha1/informers/{MCO}/reports")))
+                .header(header::AUTHORIZATION, format!("Bearer {low}"))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body.clone()))
+                .unwrap(),
+        )
+        .await;
+    let error = reply.error(StatusCode::FORBIDDEN);
+    assert!(
+        error
+            .message
+            .contains("system:serviceaccount:example-storage:storage-operator"),
+        "judged as the token's identity: {error:?}"
+    );
+    assert!(!error.message.contains("system:admin"), "{error:?}");
+    assert_eq!(api.dump(), before);
+
+    // Without a token the headers do not stand in for one.
+    let reply = api
+        .call(
+            spoof(Request::post(format!("/v1alpha1/informers/{MCO}/reports")))
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(body))
+                .unwrap(),
+        )
+        .await;
+    reply.error(StatusCode::UNAUTHORIZED);
+
+    // Nor for the metrics reader.
+    let reply = api
+        .call(
+            spoof(Request::get("/metrics"))
+                .header("X-Remote-User", METRICS_READER)
+                .header("Impersonate-User", METRICS_READER)
+                .header(header::AUTHORIZATION, format!("Bearer {low}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    reply.error(StatusCode::FORBIDDEN);
+
+    // Its own informer still works, with the headers present.
+    let reply = api
+        .call(
+            spoof(Request::post(format!(
+                "/v1alpha1/informers/{STORAGE}/reports"
+            )))
+            .header(header::AUTHORIZATION, format!("Bearer {low}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(
+                json!({"insights": [health("s", "WorkerPool", "s")]}).to_string(),
+            ))
+            .unwrap(),
+        )
+        .await;
+    assert_eq!(reply.result().accepted, 1);
+    assert!(
+        api.state
+            .store
+            .lock()
+            .unwrap()
+            .insights(&MCO.parse().unwrap())
+            .is_none()
+    );
+}
+
+// ================================================================================================
+// Paths and methods (404, 405)
+// ================================================================================================
+
+#[tokio::test]
+async fn invalid_informer_names_are_404() {
+    let api = Api::new();
+    let token = mco_token();
+    let long = "a".repeat(64);
+    let names = [
+        "MCO",
+        "Machine-Config",
+        "a_b",
+        long.as_str(),
+        "..",
+        "%2e%2e",
+        "-a",
+        "a-",
+        "machine-config%20",
+        "machine%2Dconfig%00",
+        "%C3%A9",
+        "%ff",
+    ];
+    for name in names {
+        for authorization in [None, Some(token.as_str())] {
+            let before = api.dump();
+            let mut req = Request::post(format!("/v1alpha1/informers/{name}/reports"))
+                .header(header::CONTENT_TYPE, "application/json");
+            if let Some(t) = authorization {
+                req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+            }
+            let reply = api
+                .call(req.body(Body::from(r#"{"insights": []}"#)).unwrap())
+                .await;
+            let error = reply.error(StatusCode::NOT_FOUND);
+            assert_eq!(error.reason, "NotFound", "{name}");
+            assert!(
+                !error.message.contains(name) || name.len() < 4,
+                "{name}: the path is not echoed back: {error:?}"
+            );
+            assert_eq!(api.dump(), before, "{name}");
+            let reply = api
+                .get(
+                    &format!("/v1alpha1/informers/{name}/insights"),
+                    authorization,
+                )
+                .await;
+            reply.error(StatusCode::NOT_FOUND);
+        }
+    }
+    // 63 characters is a valid (if unregistered) name: authorization decides.
+    let longest = "a".repeat(63);
+    api.report(&longest, &token, vec![])
+        .await
+        .error(StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json() {
+    let api = Api::new();
+    let token = mco_token();
+    for path in [
+        "/",
+        "/nope",
+        "/v1alpha1",
+        "/v1alpha2/informers/machine-config/reports",
+        "/v1alpha1/informers/machine-config",
+        "/v1alpha1/informers/machine-config/reports/",
+        "/v1alpha1/informers//reports",
+        "/v1alpha1//informers/machine-config/reports",
+        "/v1alpha1/informers/machine-config%2Freports",
+        "/v1alpha1/informers/machine-config/../machine-config/reports",
+    ] {
+        let reply = api.get(path, Some(&token)).await;
+        // `/v1alpha1/informers//reports` matches the report route with an empty name, which
+        // does not take GET.
+        assert!(
+            reply.status == StatusCode::NOT_FOUND || reply.status == StatusCode::METHOD_NOT_ALLOWED,
+            "GET {path}: {}",
+            reply.status
+        );
+        reply.error(reply.status);
+        let reply = api
+            .call(
+                Request::post(path)
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(r#"{"insights": []}"#))
+                    .unwrap(),
+            )
+            .await;
+        assert!(
+            reply.status == StatusCode::NOT_FOUND || reply.status == StatusCode::METHOD_NOT_ALLOWED,
+            "{path}: {}",
+            reply.status
+        );
+        reply.error(reply.status);
+    }
+    let before = api.dump();
+    for (method, path) in [
+        (Method::GET, "/v1alpha1/informers/machine-config/reports"),
+        (Method::PUT, "/v1alpha1/informers/machine-config/reports"),
+        (Method::DELETE, "/v1alpha1/informers/machine-config/reports"),
+        (Method::PATCH, "/v1alpha1/informers/machine-config/reports"),
+        (Method::POST, "/v1alpha1/informers/machine-config/insights"),
+        (
+            Method::DELETE,
+            "/v1alpha1/informers/machine-config/insights",
+        ),
+        (Method::POST, "/v1alpha1/discovery"),
+        (Method::POST, "/healthz"),
+        (Method::DELETE, "/metrics"),
+    ] {
+        let reply = api
+            .call(
+                Request::builder()
+                    .method(method.clone())
+                    .uri(path)
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(Body::from(r#"{"insights": []}"#))
+                    .unwrap(),
+            )
+            .await;
+        let error = reply.error(StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(error.reason, "MethodNotAllowed", "{method} {path}");
+        // RFC 9110 §15.5.6: a 405 lists the methods the resource does take.
+        let allow = reply
+            .headers
+            .get(header::ALLOW)
+            .unwrap_or_else(|| panic!("{method} {path}: no Allow header"))
+            .to_str()
+            .unwrap();
+        assert!(!allow.contains(method.as_str()), "{method} {path}: {allow}");
+    }
+    assert_eq!(api.dump(), before);
+}
+
+// ================================================================================================
+// Limits and malformed bodies (413, 415, 400, 422)
+// ================================================================================================
+
+#[tokio::test]
+async fn an_oversized_body_is_413() {
+    let api = Api::new();
+    let token = mco_token();
+    api.report(MCO, &token, vec![node("node-a", "a")])
+        .await
+        .result();
+    let before = api.dump();
+    let filler = "x".repeat(MAX_BODY);
+    let body = json!({"insights": [health("h", "ControlPlane", &filler)]}).to_string();
+    assert!(body.len() > MAX_BODY);
+
+    // Declared with Content-Length: refused before the body is read (and before authentication).
+    for authorization in [format!("Bearer {token}"), "Bearer aaaa.bbbb.cccc".into()] {
+        let reply = api
+            .call(
+                Request::post(format!("/v1alpha1/informers/{MCO}/reports"))
+                    .header(header::AUTHORIZATION, authorization)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .header(header::CONTENT_LENGTH, body.len())
+                    .body(Body::from(body.clone()))
+                    .unwrap(),
+            )
+            .await;
+        reply.error(StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(api.dump(), before);
+    }
+
+    // Streamed without a length: found while reading.
+    let reply = api.post(MCO, &token, body.clone()).await;
+    let error = reply.error(StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(error.reason, "BodyTooLarge");
+    assert!(error.message.contains(&MAX_BODY.to_string()), "{error:?}");
+    assert_eq!(api.dump(), before);
+
+    // Exactly at the limit is read (and then judged on its content).
+    let at_limit = format!("{{\"insights\": []}}{}", " ".repeat(MAX_BODY - 16));
+    assert_eq!(at_limit.len(), MAX_BODY);
+    let result = api.post(MCO, &token, at_limit).await.result();
+    assert_eq!(result.removed, 1);
+}
+
+#[tokio::test]
+async fn a_report_that_is_not_json_is_415() {
+    let api = Api::new();
+    let token = mco_token();
+    let body = json!({"insights": [node("node-a", "a")]}).to_string();
+    for content_type in [
+        None,
+        Some("text/plain"),
+        Some("application/x-www-form-urlencoded"),
+        Some("application/jsonp"),
+        Some("application/json-patch+json"),
+        Some("multipart/form-data; boundary=x"),
+        Some("application/json; charset=utf-16"),
+        Some("application/json; charset=iso-8859-1"),
+    ] {
+        let before = api.dump();
+        let mut req = Request::post(format!("/v1alpha1/informers/{MCO}/reports"))
+            .header(header::AUTHORIZATION, format!("Bearer {token}"));
+        if let Some(ct) = content_type {
+            req = req.header(header::CONTENT_TYPE, ct);
+        }
+        let reply = api.call(req.body(Body::from(body.clone())).unwrap()).await;
+        let error = reply.error(StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(error.reason, "UnsupportedMediaType", "{content_type:?}");
+        assert_eq!(api.dump(), before, "{content_type:?}");
+    }
+    for content_type in [
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        "application/json;charset=UTF-8",
+    ] {
+        let reply = api
+            .call(
+                Request::post(format!("/v1alpha1/informers/{MCO}/reports"))
+                    .header(header::AUTHORIZATION, format!("Bearer {token}"))
+                    .header(header::CONTENT_TYPE, content_type)
+                    .body(Body::from(body.clone()))
+                    .unwrap(),
+            )
+            .await;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "{content_type}: {}",
+            reply.text()
+        );
+    }
+}
+
+#[tokio::test]
+async fn malformed_reports_are_400() {
+    let api = Api::new();
+    let token = mco_token();
+    api.report(MCO, &token, vec![node("node-a", "a")])
+        .await
+        .result();
+    let deep = format!(
+        "{{\"insights\": [{}{}]}}",
+        "[".repeat(10_000),
+        "]".repeat(10_000)
+    );
+    let deep_object = format!(
+        "{{\"insights\": [{}1{}]}}",
+        "{\"a\":".repeat(10_000),
+        "}".repeat(10_000)
+    );
+    let cases: Vec<(&str, String)> = vec![
+        ("empty", String::new()),
+        ("truncated", r#"{"insights": ["#.into()),
+        ("trailing garbage", r#"{"insights": []} x"#.into()),
+        (
+            "two documents",
+            r#"{"insights": []}{"insights": []}"#.into(),
+        ),
+        (
+            "unknown top-level field",
+            r#"{"insights": [], "extra": 1}"#.into(),
+        ),
+        (
+            "informer in the body (path decides)",
+            r#"{"informer": "example-storage-operator", "insights": []}"#.into(),
+        ),
+        (
+            "duplicate top-level field",
+            r#"{"insights": [], "insights": []}"#.into(),
+        ),
+        ("missing insights", "{}".into()),
+        ("insights is not a list", r#"{"insights": {}}"#.into()),
+        ("insights is null", r#"{"insights": null}"#.into()),
+        ("a list, not an object", "[]".into()),
+        ("a string", r#""insights""#.into()),
+        ("10k-deep nested array", deep),
+        ("10k-deep nested object", deep_object),
+        ("comment", "{\"insights\": [] /* x */}".into()),
+        ("single quotes", "{'insights': []}".into()),
+        ("NaN", r#"{"insights": [NaN]}"#.into()),
+    ];
+    for (case, body) in cases {
+        let before = api.dump();
+        let started = std::time::Instant::now();
+        let reply = api.post(MCO, &token, body).await;
+        let error = reply.error(StatusCode::BAD_REQUEST);
+        assert_eq!(error.reason, "MalformedReport", "{case}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{case}: {:?}",
+            started.elapsed()
+        );
+        assert_eq!(api.dump(), before, "{case}");
+    }
+    // Bytes that are not UTF-8 at all.
+    let before = api.dump();
+    let reply = api
+        .post(MCO, &token, b"{\"insights\": [\"\xff\xfe\"]}".to_vec())
+        .await;
+    reply.error(StatusCode::BAD_REQUEST);
+    assert_eq!(api.dump(), before);
+}
+
+#[tokio::test]
+async fn too_many_insights_is_422() {
+    let api = Api::new();
+    let token = mco_token();
+    api.report(MCO, &token, vec![node("node-a", "a")])
+        .await
+        .result();
+    let before = api.dump();
+    let many: Vec<Value> = (0..=MAX_INSIGHTS)
+        .map(|i| node(&format!("node-{i}"), &format!("n{i}")))
+        .collect();
+    let error = api
+        .report(MCO, &token, many.clone())
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error.reason, "TooManyInsights");
+    assert!(
+        error.message.contains(&MAX_INSIGHTS.to_string()),
+        "{error:?}"
+    );
+    assert_eq!(api.dump(), before);
+    // At the limit: accepted.
+    let result = api
+        .report(MCO, &token, many[..MAX_INSIGHTS].to_vec())
+        .await
+        .result();
+    assert_eq!(result.accepted as usize, MAX_INSIGHTS);
+
+    // The informer's own, lower maxInsights (3).
+    let storage = storage_token();
+    api.report(STORAGE, &storage, vec![health("a", "WorkerPool", "a")])
+        .await
+        .result();
+    let before = api.dump();
+    let four: Vec<Value> = (0..4)
+        .map(|i| health(&format!("h{i}"), "WorkerPool", "s"))
+        .collect();
+    let error = api
+        .report(STORAGE, &storage, four.clone())
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(error.reason, "TooManyInsights");
+    assert!(error.message.contains("at most 3"), "{error:?}");
+    assert_eq!(api.dump(), before);
+    // Bad insights count too: the limit is on what is sent.
+    let mut with_bad = four[..3].to_vec();
+    with_bad.push(json!({"uid": "BAD"}));
+    api.report(STORAGE, &storage, with_bad)
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(api.dump(), before);
+    assert_eq!(
+        api.report(STORAGE, &storage, four[..3].to_vec())
+            .await
+            .result()
+            .accepted,
+        3
+    );
+}
+
+// ================================================================================================
+// Partial rejection
+// ================================================================================================
+
+fn assert_rejected(
+    result: &ReportResult,
+    index: usize,
+    uid: Option<&str>,
+    field: &str,
+    reason: &str,
+) {
+    let r = result
+        .rejected
+        .iter()
+        .find(|r| r.index == index)
+        .unwrap_or_else(|| panic!("insight {index} is not listed as rejected: {result:?}"));
+    assert_eq!(r.uid.as_deref(), uid, "{r:?}");
+    assert_eq!(r.field, field, "{r:?}");
+    assert!(r.reason.contains(reason), "{r:?} should say {reason:?}");
+    assert!(r.reason.len() >= 10, "{r:?}");
+}
+
+#[tokio::test]
+async fn bad_insights_are_listed_and_the_good_ones_kept() {
+    let api = Api::new();
+    let token = network_token();
+    let mut esc = health("escape", "ControlPlane", "x");
+    esc["insight"]["health"]["impact"]["summary"] = json!("Clear \u{1b}[2J the screen");
+    let mut c1 = health("c1-control", "ControlPlane", "x");
+    c1["insight"]["health"]["impact"]["summary"] = json!("abc \u{9b}31m red");
+    let mut cr = health("carriage", "ControlPlane", "x");
+    cr["insight"]["health"]["impact"]["description"] = json!("line one\rline two");
+    let mut js = health("js-link", "ControlPlane", "x");
+    js["insight"]["health"]["remediation"]["reference"] = json!("javascript:alert(1)");
+    let mut file = health("file-link", "ControlPlane", "x");
+    file["insight"]["health"]["remediation"]["reference"] = json!("file:///etc/passwd");
+    let mut long_url = health("long-link", "ControlPlane", "x");
+    long_url["insight"]["health"]["remediation"]["reference"] =
+        json!(format!("https://example.com/{}", "a".repeat(10 * 1024)));
+    let mut wrong_member = health("wrong-member", "ControlPlane", "x");
+    wrong_member["insight"]["node"] = node("n", "n")["insight"]["node"].clone();
+    let mut missing_member = health("missing-member", "ControlPlane", "x");
+    missing_member["insight"]
+        .as_object_mut()
+        .unwrap()
+        .remove("health");
+    let mut huge_number = health("huge-number", "ControlPlane", "x");
+    huge_number["insight"]["health"]["impact"]["level"] = json!(1e308);
+    let mut no_pool = health("no-pool", "WorkerPool", "x");
+    no_pool["insight"]["health"]["scope"]
+        .as_object_mut()
+        .unwrap()
+        .remove("pool");
+
+    let insights = vec![
+        health("good-0", "ControlPlane", "first good one"), // 0
+        health("Bad_UID", "ControlPlane", "x"),             // 1
+        esc,                                                // 2
+        health("good-3", "WorkerPool", "second good one"),  // 3
+        js,                                                 // 4
+        wrong_member,                                       // 5
+        health("good-0", "ControlPlane", "duplicate"),      // 6
+        node("node-a", "a"),                                // 7: policy (third party)
+        c1,                                                 // 8
+        cr,                                                 // 9
+        file,                                               // 10
+        long_url,                                           // 11
+        missing_member,                                     // 12
+        huge_number,                                        // 13
+        no_pool,                                            // 14
+        json!({"uid": "no-insight"}),                       // 15
+        json!("a string"),                                  // 16
+        health("good-17", "ControlPlane", "third good one"), // 17
+    ];
+    let reply = api.report(NETWORK, &token, insights).await;
+    let result = reply.result();
+    assert_eq!(result.accepted, 3, "{result:?}");
+    assert!(!result.unchanged);
+    assert_eq!(
+        result.rejected.iter().map(|r| r.index).collect::<Vec<_>>(),
+        [1, 2, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16],
+        "{result:?}"
+    );
+    assert_rejected(&result, 1, Some("Bad_UID"), "uid", "RFC 1123");
+    assert_rejected(
+        &result,
+        2,
+        Some("escape"),
+        "insight.health.impact.summary",
+        "control characters",
+    );
+    assert_rejected(
+        &result,
+        4,
+        Some("js-link"),
+        "insight.health.remediation.reference",
+        "http",
+    );
+    assert_rejected(&result, 5, Some("wrong-member"), "insight", "node");
+    assert_rejected(&result, 6, Some("good-0"), "uid", "more than once");
+    assert_rejected(
+        &result,
+        7,
+        Some("node-a"),
+        "insight.type",
+        "may not send Node",
+    );
+    assert_rejected(
+        &result,
+        8,
+        Some("c1-control"),
+        "insight.health.impact.summary",
+        "control characters",
+    );
+    assert_rejected(
+        &result,
+        9,
+        Some("carriage"),
+        "insight.health.impact.description",
+        "control characters",
+    );
+    assert_rejected(
+        &result,
+        10,
+        Some("file-link"),
+        "insight.health.remediation.reference",
+        "http",
+    );
+    assert_rejected(
+        &result,
+        11,
+        Some("long-link"),
+        "insight.health.remediation.reference",
+        "at most 512",
+    );
+    assert_rejected(
+        &result,
+        12,
+        Some("missing-member"),
+        "insight",
+        "health is missing",
+    );
+    assert_rejected(
+        &result,
+        13,
+        Some("huge-number"),
+        "insight.health.impact.level",
+        "",
+    );
+    assert_rejected(
+        &result,
+        14,
+        Some("no-pool"),
+        "insight.health.scope",
+        "pool must be set",
+    );
+    assert_rejected(&result, 15, Some("no-insight"), "", "insight");
+    assert_rejected(&result, 16, None, "", "");
+
+    let held = api.read_back(NETWORK, &token).await;
+    assert_eq!(uids(&held), ["good-0", "good-3", "good-17"]);
+    let summaries: Vec<Value> = held
+        .insights
+        .iter()
+        .map(|i| serde_json::to_value(&i.insight).unwrap()["health"]["impact"]["summary"].clone())
+        .collect();
+    assert_eq!(
+        summaries,
+        [
+            json!("first good one"),
+            json!("second good one"),
+            json!("third good one")
+        ],
+        "the first of two duplicates is the one kept"
+    );
+
+    // Rejections are counted by informer in the metrics.
+    let text = api.metrics_text().await;
+    assert!(
+        text.contains(&format!(
+            "update_status_controller_rejected_insights_total{{informer=\"{NETWORK}\"}} 15"
+        )),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn policy_rejections_name_the_right_insight_and_field() {
+    let api = Api::new();
+    let token = storage_token();
+    // maxInsights 3, WorkerPool only, Health only.
+    let insights = vec![
+        health("BAD", "WorkerPool", "x"),            // 0: validation
+        health("good", "WorkerPool", "kept"),        // 1
+        health("cp", "ControlPlane", "wrong scope"), // 2: policy
+    ];
+    let result = api.report(STORAGE, &token, insights).await.result();
+    assert_eq!(result.accepted, 1, "{result:?}");
+    assert_eq!(result.rejected.len(), 2, "{result:?}");
+    assert_rejected(&result, 0, Some("BAD"), "uid", "RFC 1123");
+    assert_rejected(
+        &result,
+        2,
+        Some("cp"),
+        "insight.health.scope.type",
+        "ControlPlane",
+    );
+
+    let insights = vec![
+        json!({"uid": "x"}),                  // 0: validation
+        node("node-a", "a"),                  // 1: policy (type)
+        health("good", "WorkerPool", "kept"), // 2
+    ];
+    let result = api.report(STORAGE, &token, insights).await.result();
+    assert_eq!(result.accepted, 1, "{result:?}");
+    assert_rejected(
+        &result,
+        1,
+        Some("node-a"),
+        "insight.type",
+        "may not send Node",
+    );
+    assert_eq!(uids(&api.read_back(STORAGE, &token).await), ["good"]);
+}
+
+#[tokio::test]
+async fn only_the_owners_send_status_insights_whatever_the_spec_claims() {
+    let api = Api::new();
+    let token = token("rogue", "op", None);
+    let insights = vec![node("node-a", "a"), health("h", "ControlPlane", "kept")];
+    let result = api.report(ROGUE, &token, insights.clone()).await.result();
+    assert_eq!(result.accepted, 1, "{result:?}");
+    assert_rejected(
+        &result,
+        0,
+        Some("node-a"),
+        "insight.type",
+        "may not send Node",
+    );
+    assert_eq!(uids(&api.read_back(ROGUE, &token).await), ["h"]);
+    // The owner of node insights may.
+    let result = api.report(MCO, &mco_token(), insights).await.result();
+    assert_eq!(result.accepted, 2, "{result:?}");
+}
+
+// ================================================================================================
+// Isolation between informers
+// ================================================================================================
+
+#[tokio::test]
+async fn informers_never_see_or_change_each_others_insights() {
+    let api = Api::new();
+    let (a, b) = (mco_token(), storage_token());
+    api.report(
+        MCO,
+        &a,
+        vec![health("x", "WorkerPool", "from machine-config")],
+    )
+    .await
+    .result();
+    api.report(STORAGE, &b, vec![health("x", "WorkerPool", "from storage")])
+        .await
+        .result();
+    let summary = |r: &InsightsResponse| {
+        assert_eq!(r.insights.len(), 1);
+        serde_json::to_value(&r.insights[0].insight).unwrap()["health"]["impact"]["summary"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        summary(&api.read_back(MCO, &a).await),
+        "from machine-config"
+    );
+    assert_eq!(summary(&api.read_back(STORAGE, &b).await), "from storage");
+
+    // A's reports, including one that drops `x`, never touch B.
+    let b_held = || {
+        format!(
+            "{:?}",
+            api.state
+                .store
+                .lock()
+                .unwrap()
+                .insights(&STORAGE.parse().unwrap())
+        )
+    };
+    let b_before = b_held();
+    api.report(MCO, &a, vec![health("x", "WorkerPool", "changed by A")])
+        .await
+        .result();
+    let result = api.report(MCO, &a, vec![]).await.result();
+    assert_eq!(result.removed, 1);
+    assert_eq!(b_before, b_held());
+    assert_eq!(summary(&api.read_back(STORAGE, &b).await), "from storage");
+    assert!(api.read_back(MCO, &a).await.insights.is_empty());
+
+    // Neither may read the other's.
+    api.get(
+        "/v1alpha1/informers/example-storage-operator/insights",
+        Some(&a),
+    )
+    .await
+    .error(StatusCode::FORBIDDEN);
+    api.get("/v1alpha1/informers/machine-config/insights", Some(&b))
+        .await
+        .error(StatusCode::FORBIDDEN);
+}
+
+// ================================================================================================
+// Rate limiting (429)
+// ================================================================================================
+
+#[tokio::test]
+async fn an_identity_over_its_burst_is_429_and_others_are_not() {
+    let api = Api::with(Options {
+        rate: RateLimiter::new(0.01, 2),
+        ..Options::default()
+    });
+    let (a, b) = (mco_token(), storage_token());
+    api.report(MCO, &a, vec![node("node-a", "a")])
+        .await
+        .result();
+    api.report(MCO, &a, vec![node("node-a", "a"), node("node-b", "b")])
+        .await
+        .result();
+    let before = api.dump();
+    let reply = api.report(MCO, &a, vec![]).await;
+    let error = reply.error(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(error.reason, "TooManyRequests");
+    let retry: u64 = reply
+        .headers
+        .get(header::RETRY_AFTER)
+        .expect("Retry-After")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=100).contains(&retry), "{retry}");
+    assert_eq!(api.dump(), before, "the refused report removed nothing");
+
+    // Another identity is unaffected.
+    assert_eq!(
+        api.report(STORAGE, &b, vec![health("s", "WorkerPool", "s")])
+            .await
+            .result()
+            .accepted,
+        1
+    );
+    // The limited one stays limited; reading back is not a report and is still served.
+    api.report(MCO, &a, vec![])
+        .await
+        .error(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(api.read_back(MCO, &a).await.insights.len(), 2);
+}
+
+#[tokio::test]
+async fn refused_callers_do_not_spend_a_producers_rate() {
+    let api = Api::with(Options {
+        rate: RateLimiter::new(0.01, 2),
+        ..Options::default()
+    });
+    // Someone else's refused attempts at MCO's informer...
+    for _ in 0..5 {
+        api.report(MCO, &storage_token(), vec![])
+            .await
+            .error(StatusCode::FORBIDDEN);
+        api.report(MCO, "aaaa.bbbb.cccc", vec![])
+            .await
+            .error(StatusCode::UNAUTHORIZED);
+    }
+    // ...leave MCO its whole burst.
+    let a = mco_token();
+    api.report(MCO, &a, vec![]).await.result();
+    api.report(MCO, &a, vec![]).await.result();
+}
+
+// ================================================================================================
+// Probes, discovery, metrics
+// ================================================================================================
+
+#[tokio::test]
+async fn probes_are_open_and_say_nothing() {
+    let api = Api::new();
+    let reply = api.get("/healthz", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "ok");
+
+    let reply = api.get("/readyz", None).await;
+    let error = reply.error(StatusCode::SERVICE_UNAVAILABLE);
+    assert!(reply.headers.contains_key(header::RETRY_AFTER), "{error:?}");
+    api.state.ready.store(true, Ordering::SeqCst);
+    let reply = api.get("/readyz", None).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.text(), "ok");
+
+    // A bad token on a probe is ignored, not refused.
+    let reply = api.get("/healthz", Some("aaaa.bbbb.cccc")).await;
+    assert_eq!(reply.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn discovery_announces_the_audience_and_limits() {
+    let api = Api::new();
+    let reply = api.get("/v1alpha1/discovery", None).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let d = reply.json();
+    assert_eq!(d["apiVersions"], json!(["v1alpha1"]));
+    assert_eq!(d["audience"], DEFAULT_AUDIENCE);
+    assert_eq!(d["limits"]["maxBodyBytes"], MAX_BODY);
+    assert_eq!(d["limits"]["maxInsightsPerReport"], MAX_INSIGHTS);
+    assert_eq!(d["limits"]["maxUidLength"], 63);
+    assert_eq!(d["limits"]["maxSummaryLength"], 256);
+    assert_eq!(d["limits"]["maxReferenceLength"], 512);
+    assert!(d["limits"]["maxDescriptionLength"].as_u64().unwrap() > 256);
+}
+
+#[tokio::test]
+async fn metrics_are_for_listed_readers_with_bounded_labels() {
+    let api = Api::new();
+    let reply = api.get("/metrics", None).await;
+    reply.error(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        reply.headers.get(header::WWW_AUTHENTICATE).unwrap(),
+        "Bearer"
+    );
+    api.get("/metrics", Some("aaaa.bbbb.cccc"))
+        .await
+        .error(StatusCode::UNAUTHORIZED);
+    let error = api
+        .get("/metrics", Some(&mco_token()))
+        .await
+        .error(StatusCode::FORBIDDEN);
+    assert_eq!(error.reason, "Forbidden");
+
+    let token = mco_token();
+    api.report(MCO, &token, vec![node("node-a", "a"), node("node-b", "b")])
+        .await
+        .result();
+    // Requests naming informers that do not exist, valid names and not.
+    for name in [
+        "not-registered",
+        "attacker-chosen-label-1",
+        "attacker-chosen-label-2",
+    ] {
+        api.report(name, &token, vec![])
+            .await
+            .error(StatusCode::FORBIDDEN);
+        api.report(name, "aaaa.bbbb.cccc", vec![])
+            .await
+            .error(StatusCode::UNAUTHORIZED);
+    }
+    api.report("Evil_Label", &token, vec![])
+        .await
+        .error(StatusCode::NOT_FOUND);
+
+    let reply = api.get("/metrics", Some(&metrics_token())).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert!(
+        reply
+            .headers
+            .get(header::CONTENT_TYPE)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .starts_with("application/openmetrics-text"),
+    );
+    let text = reply.text();
+    assert!(
+        text.contains(
+            r#"update_status_controller_requests_total{informer="machine-config",code="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"update_status_controller_requests_total{informer="unregistered",code="403"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"update_status_controller_insights{informer="machine-config",type="Node"} 2"#
+        ),
+        "{text}"
+    );
+    for name in ["not-registered", "attacker-chosen", "Evil_Label"] {
+        assert!(!text.contains(name), "{name} became a label value: {text}");
+    }
+    for secret in hostile_token_texts(&token) {
+        assert!(!text.contains(&secret));
+    }
+    // Every informer label value is a registered informer or `unregistered`.
+    let registered = [
+        MCO,
+        STORAGE,
+        PINNED,
+        RETIRED,
+        NETWORK,
+        ROGUE,
+        "unregistered",
+    ];
+    for value in text.split("informer=\"").skip(1) {
+        let label = value.split('"').next().unwrap();
+        assert!(registered.contains(&label), "unbounded label {label:?}");
+    }
+}
+
+#[tokio::test]
+async fn error_bodies_are_generic() {
+    let api = Api::new();
+    let token = mco_token();
+    // Input that gets quoted by the parser is not echoed back whole.
+    let probe = "x".repeat(10 * 1024);
+    let reply = api
+        .post(MCO, &token, format!("{{\"insights\": [], \"{probe}\": 1}}"))
+        .await;
+    let error = reply.error(StatusCode::BAD_REQUEST);
+    assert!(error.message.len() < 1024, "{} bytes", error.message.len());
+    assert!(
+        error.message.contains("unknown field"),
+        "still useful: {error:?}"
+    );
+    let mut long_level = health("h", "ControlPlane", "s");
+    long_level["insight"]["health"]["impact"]["level"] = json!(probe);
+    let result = api.report(MCO, &token, vec![long_level]).await.result();
+    assert_eq!(result.rejected.len(), 1);
+    assert!(
+        result.rejected[0].reason.len() < 1024,
+        "{:?}",
+        result.rejected[0]
+    );
+    for reply in [
+        api.get("/v1alpha1/informers/%3Cscript%3E/insights", Some(&token))
+            .await,
+        api.get("/%3Cscript%3E", Some(&token)).await,
+    ] {
+        let error = reply.error(reply.status);
+        assert!(!error.message.contains("script"), "{error:?}");
+        assert!(!error.message.contains("src/"), "{error:?}");
+        assert!(!error.message.contains("panicked"), "{error:?}");
+    }
+}
