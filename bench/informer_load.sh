@@ -78,7 +78,7 @@ stop_pid() { # pid, seconds to wait after SIGTERM before SIGKILL
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.1
   done
-  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
   wait "$pid" 2>/dev/null || true
 }
 
@@ -175,6 +175,7 @@ timed_load() { # name url server-pid...
 # ---------------------------------------------------------------------------------------------
 # 2. The controller.
 LOADAVG0="$(cut -d' ' -f1-3 /proc/loadavg)"
+STARTED="$(date -u +%FT%TZ)"
 log "building the release binary"
 cargo build --release --quiet
 BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release/update-status-controller"
@@ -280,15 +281,14 @@ parse_run() { # name
   R_NON2XX="$(awk '/^status codes:/ { print $5 + $7 + $9 }' "$out")"
   R_TLS="$(awk -F': ' '/^TLS Protocol/ { print $2 }' "$out")"
   R_RPS="$(awk -v n="$R_2XX" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')"
-  R_SECS="$secs"
   # Latency percentiles from the per-request log (3rd column: microseconds to the end of the
   # response), because h2load itself prints only min/max/mean/sd.
-  read -r R_P50 R_P99 R_PMAX R_LOGGED < <(cut -f3 "$lg" | sort -n | awk '
+  read -r R_P50 R_P99 R_PMAX < <(cut -f3 "$lg" | sort -n | awk '
     { a[NR] = $1 }
     END {
-      if (NR == 0) { print "nan nan nan 0"; exit }
+      if (NR == 0) { print "nan nan nan"; exit }
       i50 = int(NR * 0.50 + 0.999999); i99 = int(NR * 0.99 + 0.999999)
-      printf "%.2f %.2f %.2f %d\n", a[i50] / 1000, a[i99] / 1000, a[NR] / 1000, NR
+      printf "%.2f %.2f %.2f\n", a[i50] / 1000, a[i99] / 1000, a[NR] / 1000
     }')
 }
 
@@ -320,7 +320,7 @@ if [[ -n "$PERF_PID" ]]; then
 fi
 parse_run controller
 C_RPS=$R_RPS C_TOTAL_RPS=$R_TOTAL_RPS C_P50=$R_P50 C_P99=$R_P99 C_PMAX=$R_PMAX C_DONE=$R_DONE
-C_FAILED=$R_FAILED C_2XX=$R_2XX C_NON2XX=$R_NON2XX C_TLS=$R_TLS C_LOGGED=$R_LOGGED
+C_FAILED=$R_FAILED C_2XX=$R_2XX C_NON2XX=$R_NON2XX C_TLS=$R_TLS
 sleep 1
 stop_pid "$SAMPLER_PID" 2
 SAMPLER_PID=""
@@ -337,13 +337,13 @@ NGINX_PID=$!
 wait_ready "https://127.0.0.1:$NGINX_PORT/" "$NGINX_PID" "nginx"
 log "nginx ready on 127.0.0.1:$NGINX_PORT (pid $NGINX_PID)"
 log "loading nginx with the same command"
-nginx_pids=("$NGINX_PID" $(pgrep -P "$NGINX_PID" || true))
+mapfile -t nginx_pids < <(echo "$NGINX_PID"; pgrep -P "$NGINX_PID" || true)
 timed_load nginx "https://127.0.0.1:$NGINX_PORT/v1alpha1/informers/example-storage-operator/reports" \
   "${nginx_pids[@]}"
 N_CPU=$L_SERVER N_H2CPU=$L_H2LOAD N_OTHER=$L_OTHER
 parse_run nginx
 N_RPS=$R_RPS N_TOTAL_RPS=$R_TOTAL_RPS N_P50=$R_P50 N_P99=$R_P99 N_PMAX=$R_PMAX N_DONE=$R_DONE
-N_FAILED=$R_FAILED N_2XX=$R_2XX N_NON2XX=$R_NON2XX N_TLS=$R_TLS N_LOGGED=$R_LOGGED
+N_FAILED=$R_FAILED N_2XX=$R_2XX N_NON2XX=$R_NON2XX N_TLS=$R_TLS
 stop_pid "$NGINX_PID" 10
 NGINX_PID=""
 
@@ -360,7 +360,7 @@ V_RSS="$(verdict "$PEAK_KIB < $T_RSS_MIB * 1024")"
 
 cat <<EOF
 
-informer_load: $(date -u +%FT%TZ), $(nproc) cores, load average before: $LOADAVG0, $(uname -r), $(h2load --version 2>&1 | head -1), $("$NGINX" -v 2>&1)
+informer_load: started $STARTED, $(nproc) cores, load average before: $LOADAVG0, $(uname -r), $(h2load --version 2>&1 | head -1), $("$NGINX" -v 2>&1)
 priority:  nice $BENCH_NICE (process and autogroup) for the servers and h2load, against other work on the machine
 load:      h2load --h1 -t $H2LOAD_THREADS -c $CONNS -D $DURATION --warm-up-time $WARMUP, POST over keep-alive TLS to 127.0.0.1
 body:      one constant 1-insight report ($(wc -c <"$WORK/report.json") bytes); after the first, every repeat is
@@ -377,6 +377,7 @@ p50 ms                $(printf '%-17s %s' "$C_P50" "$N_P50")
 p99 ms                $(printf '%-17s %s' "$C_P99" "$N_P99")
 max ms                $(printf '%-17s %s' "$C_PMAX" "$N_PMAX")
 requests done         $(printf '%-17s %s' "$C_DONE" "$N_DONE")
+2xx responses         $(printf '%-17s %s' "$C_2XX" "$N_2XX")
 failed/errored/t.o.   $(printf '%-17s %s' "$C_FAILED" "$N_FAILED")
 non-2xx               $(printf '%-17s %s' "$C_NON2XX" "$N_NON2XX")
 CPU % (of one core; the machine has $(nproc) cores; includes the warm-up):
