@@ -15,6 +15,7 @@ use std::time::Duration;
 use update_status_api::v1alpha1::{NamespaceName, ObjectName, ServiceAccountRef};
 
 pub mod bearer;
+pub mod cache;
 pub mod jwt;
 pub mod keys;
 pub mod mint;

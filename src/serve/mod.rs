@@ -21,6 +21,7 @@ use update_status_api::v1alpha1::{
 };
 use update_status_api::wire::ReportedInsight;
 
+use crate::auth::cache::CachingAuthenticator;
 use crate::auth::{DEV_ISSUER, JwtAuthenticator, JwtConfigError, JwtSettings};
 use crate::builtin;
 use crate::cli::{ServeArgs, TlsProfileArg};
@@ -35,6 +36,9 @@ use crate::publish::dir::DirSink;
 use crate::publish::{self, PublishStats};
 use crate::server::{self, ListenerConfig, ReloadConfig, ReloadingCert, RequestLimits, TlsProfile};
 use crate::store::Store;
+
+/// How long a verified producer token is trusted without verifying it again.
+pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
 
 /// The service account Prometheus scrapes with in OpenShift; it may read `/metrics`.
 pub const DEFAULT_METRICS_READER: &str =
@@ -195,7 +199,10 @@ pub async fn run_with(
     let state = Arc::new(AppState {
         store: Arc::new(Mutex::new(Store::new())),
         registry: RwLock::new(Arc::new(registry)),
-        authenticator: Arc::new(authenticator),
+        authenticator: Arc::new(
+            CachingAuthenticator::new(authenticator, TOKEN_CACHE_TTL)
+                .map_err(|e| ServeError::Config(e.to_string()))?,
+        ),
         audience: args.auth.audience.clone(),
         limits: ApiLimits {
             max_body_bytes: usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
