@@ -129,6 +129,39 @@ impl Metrics {
         Ok(out)
     }
 
+    /// Records how many insights of each type `informer` now holds.
+    pub fn set_insights(
+        &self,
+        informer: &str,
+        insights: &[update_status_api::wire::ReportedInsight],
+    ) {
+        for kind in update_status_api::v1alpha1::InsightType::ALL {
+            let n = insights
+                .iter()
+                .filter(|i| i.insight.insight_type() == kind)
+                .count();
+            let labels = InsightLabels {
+                informer: informer.to_owned(),
+                kind: KindLabel {
+                    r#type: kind.as_str().to_owned(),
+                },
+            };
+            self.insights
+                .get_or_create(&labels)
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Counts one write of the UpgradeStatus.
+    pub fn count_publication(&self, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.publications
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+    }
+
     /// Counts one request.
     pub fn count_request(&self, informer: &str, code: u16) {
         self.requests
@@ -179,5 +212,29 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("update_status_controller_request_duration_seconds_bucket"));
+
+        let node: update_status_api::wire::ReportedInsight = serde_json::from_value(serde_json::json!({
+            "uid": "node-a", "insight": {"type": "Node", "node": {"name": "a", "resource": {"resource": "nodes", "name": "a"},
+            "poolResource": {"resource": "machineconfigpools", "name": "worker"}, "scopeType": "WorkerPool"}}}))
+        .unwrap();
+        m.set_insights("machine-config", &[node.clone(), node]);
+        m.count_publication(false);
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains(
+                r#"update_status_controller_insights{informer="machine-config",type="Node"} 2"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"update_status_controller_insights{informer="machine-config",type="Health"} 0"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"update_status_controller_publications_total{result="failure"} 1"#),
+            "{text}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use sha2::{Digest, Sha256};
-use update_status_api::v1alpha1::{InformerName, InsightType};
+use update_status_api::v1alpha1::InformerName;
 use update_status_api::wire::{
     Discovery, InsightsResponse, Limits, Rejection, ReportError, ReportResult, parse_report,
 };
@@ -275,25 +275,15 @@ async fn handle_report(
         r.reason = bounded(std::mem::take(&mut r.reason));
     }
     let now = state.clock.now();
-    let counts = count_types(&accepted);
+    state
+        .metrics
+        .set_insights(grant.informer.as_str(), &accepted);
     let outcome = {
         let mut store = state.store.lock().map_err(|_| ApiError::internal())?;
         store.replace(&grant.informer, false, accepted, now)
     };
     if outcome.changed {
         state.changed.notify_one();
-    }
-    for (kind, n) in counts {
-        state
-            .metrics
-            .insights
-            .get_or_create(&super::metrics::InsightLabels {
-                informer: grant.informer.to_string(),
-                kind: super::metrics::KindLabel {
-                    r#type: kind.as_str().to_owned(),
-                },
-            })
-            .set(n as i64);
     }
     if !rejected.is_empty() {
         state
@@ -313,21 +303,6 @@ async fn handle_report(
         unchanged: !outcome.changed,
         rejected,
     }))
-}
-
-fn count_types(insights: &[update_status_api::wire::ReportedInsight]) -> Vec<(InsightType, usize)> {
-    InsightType::ALL
-        .iter()
-        .map(|t| {
-            (
-                *t,
-                insights
-                    .iter()
-                    .filter(|i| i.insight.insight_type() == *t)
-                    .count(),
-            )
-        })
-        .collect()
 }
 
 /// Counts, audits and renders the response.

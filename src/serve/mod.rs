@@ -251,7 +251,10 @@ pub async fn run_with(
     let interval = args.publish.publish_interval;
     let budget = args.publish.budget_bytes;
     let publisher = tokio::spawn(publish::run(
-        Arc::new(DirSink::new(&dir)),
+        Arc::new(CountedSink {
+            inner: DirSink::new(&dir),
+            metrics: state.metrics.clone(),
+        }),
         {
             let state = state.clone();
             let started = clock.now();
@@ -394,6 +397,27 @@ fn evaluate(
     }
     if changed {
         state.changed.notify_one();
+    }
+}
+
+/// A sink that counts its writes in the `publications` metric.
+struct CountedSink<S> {
+    inner: S,
+    metrics: Metrics,
+}
+
+impl<S: publish::Sink> publish::Sink for CountedSink<S> {
+    fn write<'a>(
+        &'a self,
+        status: &'a UpgradeStatusStatus,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<(), publish::PublishError>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            let result = self.inner.write(status).await;
+            self.metrics.count_publication(result.is_ok());
+            result
+        })
     }
 }
 

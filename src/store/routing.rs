@@ -30,7 +30,7 @@ pub(super) enum Destination {
 }
 
 /// The name of the control-plane pool: the pool insight scoped ControlPlane, or `master`.
-pub(super) fn control_plane_pool(view: &[InformerView<'_>]) -> Option<String> {
+pub(super) fn control_plane_pool(view: &[InformerView<'_>]) -> String {
     view.iter()
         .flat_map(|v| v.insights.iter())
         .find_map(|i| match &i.insight {
@@ -39,13 +39,13 @@ pub(super) fn control_plane_pool(view: &[InformerView<'_>]) -> Option<String> {
             }
             _ => None,
         })
-        .or_else(|| Some("master".to_owned()))
+        .unwrap_or_else(|| "master".to_owned())
 }
 
 /// Where `insight` goes, given the control-plane pool's name.
-pub(super) fn destination(insight: &Insight, cp_pool: Option<&str>) -> Destination {
+pub(super) fn destination(insight: &Insight, cp_pool: &str) -> Destination {
     let pool = |name: &ObjectName| {
-        if Some(name.as_str()) == cp_pool {
+        if name.as_str() == cp_pool {
             Destination::ControlPlane
         } else {
             Destination::Pool(name.clone())
@@ -95,9 +95,7 @@ pub(super) fn build(
             if insight.insight.insight_type() == InsightType::Health {
                 health += 1;
             }
-            let lists = scopes
-                .entry(destination(insight, cp_pool.as_deref()))
-                .or_default();
+            let lists = scopes.entry(destination(insight, &cp_pool)).or_default();
             match lists.last_mut() {
                 Some((name, list)) if name == v.name => list.push(insight.clone()),
                 _ => lists.push((v.name.clone(), vec![insight.clone()])),
@@ -111,7 +109,7 @@ pub(super) fn build(
         let informers = bounded_informers(informers, &mut omitted);
         match dest {
             Destination::ControlPlane => {
-                control_plane = control_plane_of(informers, cp_pool.as_deref());
+                control_plane = control_plane_of(informers, &cp_pool);
             }
             Destination::Pool(name) => worker_pools.push(worker_pool_of(name, informers)),
         }
@@ -198,7 +196,7 @@ fn bounded_informers(
 
 fn control_plane_of(
     informers: BoundedVec<InformerInsights, MAX_INFORMERS>,
-    cp_pool: Option<&str>,
+    cp_pool: &str,
 ) -> ControlPlane {
     let mut cp = ControlPlane::default();
     for x in informers.iter().flat_map(|i| i.insights.iter()) {
@@ -211,7 +209,7 @@ fn control_plane_of(
                     cp.conditions = BoundedVec::new(vec![c.clone()]).unwrap_or_default();
                 }
             }
-            InsightPayload::MachineConfigPool(p) if Some(p.name.as_str()) == cp_pool => {
+            InsightPayload::MachineConfigPool(p) if p.name.as_str() == cp_pool => {
                 cp.pool_resource = Some(p.resource.clone());
             }
             _ => {}
