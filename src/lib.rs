@@ -13,6 +13,7 @@ pub mod commands;
 pub mod crds;
 pub mod http;
 pub mod informers;
+pub mod logging;
 pub mod publish;
 pub mod render;
 pub mod serve;

@@ -1,9 +1,9 @@
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
 use update_status_controller::cli::{Cli, Command};
-use update_status_controller::{commands, crds};
+use update_status_controller::{commands, crds, logging};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -23,14 +23,19 @@ fn print(text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
-fn init_logging() {
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`), with colours only on a terminal.
+/// Lines are batched in memory (see `logging`): a request never waits on a `write(2)` of its
+/// audit line. The returned guard writes what is left when `main` ends.
+fn init_logging() -> anyhow::Result<logging::FlushGuard> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let (writer, guard) = logging::batched(std::io::stderr())?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(writer)
         .init();
+    Ok(guard)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -66,7 +71,7 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Serve(args) => {
-            init_logging();
+            let _flush_logs_on_exit = init_logging()?;
             runtime()?.block_on(update_status_controller::serve::run(&args))?;
         }
     }

@@ -51,6 +51,22 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Vi
     })
 }
 
+/// Deserializes the JSON text `json` into `T` like [`from_value`], without building a
+/// `serde_json::Value` first: the report path reads each insight straight from the body.
+pub fn from_json_str<T: DeserializeOwned>(json: &str) -> Result<T, Violation> {
+    let mut de = serde_json::Deserializer::from_str(json);
+    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        Violation::new(
+            if path == "." { String::new() } else { path },
+            e.into_inner().to_string(),
+        )
+    })?;
+    de.end()
+        .map_err(|e| Violation::new(String::new(), e.to_string()))?;
+    Ok(value)
+}
+
 /// An `UpgradeStatus` as JSON, checked against every rule of its CRD.
 pub fn upgrade_status_from_value(
     value: serde_json::Value,

@@ -134,8 +134,17 @@ pub struct ParsedReport {
 /// The shape a report is first read into, so one bad insight cannot spoil the others.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawReport {
-    insights: Vec<serde_json::Value>,
+struct RawReport<'a> {
+    /// Each insight's JSON text, borrowed from the body: it is parsed once, into its type.
+    #[serde(borrow)]
+    insights: Vec<&'a serde_json::value::RawValue>,
+}
+
+/// Just the `uid` of an insight that failed to parse, so its rejection can name it.
+#[derive(Deserialize)]
+struct UidOnly {
+    #[serde(default)]
+    uid: Option<serde_json::Value>,
 }
 
 /// Parses and validates a report body. A body that is not a report, or has too many insights, is
@@ -152,24 +161,31 @@ pub fn parse_report(body: &[u8], max_insights: usize) -> Result<ParsedReport, Re
     let mut accepted = Vec::with_capacity(raw.insights.len());
     let mut rejected = Vec::new();
     let mut seen = HashSet::new();
-    for (index, value) in raw.insights.into_iter().enumerate() {
-        let uid = value.get("uid").and_then(|u| u.as_str()).map(str::to_owned);
-        let reject = |field: String, reason: String| Rejection {
+    for (index, json) in raw.insights.into_iter().enumerate() {
+        let reject = |uid: Option<String>, field: String, reason: String| Rejection {
             index,
-            uid: uid.clone(),
+            uid,
             field,
             reason,
         };
-        match validation::from_value::<ReportedInsight>(value) {
-            Err(v) => rejected.push(reject(v.field, v.reason)),
+        match validation::from_json_str::<ReportedInsight>(json.get()) {
+            Err(v) => {
+                let uid = serde_json::from_str::<UidOnly>(json.get())
+                    .ok()
+                    .and_then(|u| u.uid)
+                    .and_then(|u| u.as_str().map(str::to_owned));
+                rejected.push(reject(uid, v.field, v.reason));
+            }
             Ok(insight) => {
+                let uid = || Some(insight.uid.to_string());
                 if let Some(v) = validation::insight_rules(&insight.insight, "insight.")
                     .into_iter()
                     .next()
                 {
-                    rejected.push(reject(v.field, v.reason));
+                    rejected.push(reject(uid(), v.field, v.reason));
                 } else if !seen.insert(insight.uid.clone()) {
                     rejected.push(reject(
+                        uid(),
                         "uid".into(),
                         format!("uid {} appears more than once in the report", insight.uid),
                     ));
