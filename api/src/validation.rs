@@ -52,19 +52,24 @@ pub fn from_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, Vi
 }
 
 /// Deserializes the JSON text `json` into `T` like [`from_value`], without building a
-/// `serde_json::Value` first: the report path reads each insight straight from the body.
+/// `serde_json::Value` first: the report path reads each insight straight from the body. The
+/// path of the offending field is tracked only when the input is refused (a second pass), so
+/// valid input pays nothing for it.
 pub fn from_json_str<T: DeserializeOwned>(json: &str) -> Result<T, Violation> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    let value = serde_path_to_error::deserialize::<_, T>(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        Violation::new(
-            if path == "." { String::new() } else { path },
-            e.into_inner().to_string(),
-        )
-    })?;
-    de.end()
-        .map_err(|e| Violation::new(String::new(), e.to_string()))?;
-    Ok(value)
+    serde_json::from_str(json).map_err(|plain| {
+        let mut de = serde_json::Deserializer::from_str(json);
+        match serde_path_to_error::deserialize::<_, T>(&mut de) {
+            Err(e) => {
+                let path = e.path().to_string();
+                Violation::new(
+                    if path == "." { String::new() } else { path },
+                    e.into_inner().to_string(),
+                )
+            }
+            // Only trailing input fails the first pass and not the second.
+            Ok(_) => Violation::new(String::new(), plain.to_string()),
+        }
+    })
 }
 
 /// An `UpgradeStatus` as JSON, checked against every rule of its CRD.
