@@ -185,7 +185,8 @@ mod tests {
                 let mut log = log.clone();
                 std::thread::spawn(move || {
                     for i in 0..1000 {
-                        log.write_all(format!("t{t} line {i}\n").as_bytes()).unwrap();
+                        log.write_all(format!("t{t} line {i}\n").as_bytes())
+                            .unwrap();
                     }
                 })
             })
@@ -203,7 +204,11 @@ mod tests {
                 .filter_map(|l| l.strip_prefix(&format!("t{t} line ")))
                 .map(|n| n.parse().unwrap())
                 .collect();
-            assert_eq!(mine, (0..1000).collect::<Vec<_>>(), "thread {t} out of order");
+            assert_eq!(
+                mine,
+                (0..1000).collect::<Vec<_>>(),
+                "thread {t} out of order"
+            );
         }
         assert!(writes < 100, "{writes} writes for 4000 lines");
     }

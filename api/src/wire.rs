@@ -147,9 +147,48 @@ struct UidOnly {
     uid: Option<serde_json::Value>,
 }
 
+/// The deepest nesting of arrays and objects a report may have; a valid report needs fewer than
+/// ten levels. Checked before parsing, so a hostile body is refused whole: each insight is only
+/// captured as raw text at first, and that capture has no depth limit of its own.
+pub const MAX_NESTING: usize = 64;
+
+/// The byte offset at which `json` opens its `max + 1`-th nested array or object, if it does.
+/// Brackets inside strings (escapes included) do not count; the grammar is left to the parser.
+fn too_deep(json: &[u8], max: usize) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0_usize, false, false);
+    for (at, &b) in json.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return Some(at);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Parses and validates a report body. A body that is not a report, or has too many insights, is
 /// refused whole; each insight that breaks a rule is refused alone and listed.
 pub fn parse_report(body: &[u8], max_insights: usize) -> Result<ParsedReport, ReportError> {
+    if let Some(at) = too_deep(body, MAX_NESTING) {
+        return Err(ReportError::Malformed(format!(
+            "the JSON is nested deeper than {MAX_NESTING} levels at byte {at}"
+        )));
+    }
     let raw: RawReport =
         serde_json::from_slice(body).map_err(|e| ReportError::Malformed(e.to_string()))?;
     if raw.insights.len() > max_insights {
@@ -196,4 +235,46 @@ pub fn parse_report(body: &[u8], max_insights: usize) -> Result<ParsedReport, Re
         }
     }
     Ok(ParsedReport { accepted, rejected })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        assert_eq!(too_deep(br#"{"a":[[1]]}"#, 3), None);
+        assert_eq!(too_deep(br#"{"a":[[[1]]]}"#, 3), Some(7));
+        // Brackets in strings, with escaped quotes and backslashes around them, do not count.
+        assert_eq!(too_deep(br#"{"a":"[[[[\"[[[\\","b":[1]}"#, 2), None);
+        // Closing brackets bring the depth back down.
+        assert_eq!(too_deep(br#"[[]],[[]],[[]]"#, 2), None);
+    }
+
+    #[test]
+    fn a_deep_body_is_refused_whole_and_a_shallow_one_is_not() {
+        let deep = format!(
+            "{{\"insights\": [{}{}]}}",
+            "[".repeat(MAX_NESTING),
+            "]".repeat(MAX_NESTING)
+        );
+        assert!(matches!(
+            parse_report(deep.as_bytes(), 10),
+            Err(ReportError::Malformed(m)) if m.contains("nested deeper")
+        ));
+        let parsed = parse_report(br#"{"insights": [[[1]]]}"#, 10).unwrap();
+        assert_eq!(parsed.rejected.len(), 1);
+    }
+
+    #[test]
+    fn a_duplicate_field_in_an_insight_is_refused_not_collapsed() {
+        let body = br#"{"insights": [{"uid": "a", "uid": "b", "insight": {}}]}"#;
+        let parsed = parse_report(body, 10).unwrap();
+        assert!(parsed.accepted.is_empty());
+        assert!(
+            parsed.rejected[0].reason.contains("duplicate field"),
+            "{:?}",
+            parsed.rejected
+        );
+    }
 }

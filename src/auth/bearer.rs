@@ -46,7 +46,7 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, AuthError> {
     if token.is_empty() {
         return Err(AuthError::Malformed("no token after Bearer"));
     }
-    if token.contains([' ', '\t']) {
+    if token.bytes().any(|b| b == b' ' || b == b'\t') {
         return Err(AuthError::Malformed("more than one token after Bearer"));
     }
     check_token_shape(token)?;

@@ -129,26 +129,27 @@ impl Metrics {
         Ok(out)
     }
 
-    /// Records how many insights of each type `informer` now holds.
+    /// Records how many insights of each type `informer` now holds, given the type of each.
     pub fn set_insights(
         &self,
         informer: &str,
-        insights: &[update_status_api::wire::ReportedInsight],
+        types: impl IntoIterator<Item = update_status_api::v1alpha1::InsightType>,
     ) {
-        for kind in update_status_api::v1alpha1::InsightType::ALL {
-            let n = insights
-                .iter()
-                .filter(|i| i.insight.insight_type() == kind)
-                .count();
+        use update_status_api::v1alpha1::InsightType;
+        let mut counts = [0_i64; InsightType::ALL.len()];
+        for t in types {
+            if let Some(i) = InsightType::ALL.iter().position(|k| *k == t) {
+                counts[i] += 1;
+            }
+        }
+        for (kind, n) in InsightType::ALL.iter().zip(counts) {
             let labels = InsightLabels {
                 informer: informer.to_owned(),
                 kind: KindLabel {
                     r#type: kind.as_str().to_owned(),
                 },
             };
-            self.insights
-                .get_or_create(&labels)
-                .set(i64::try_from(n).unwrap_or(i64::MAX));
+            self.insights.get_or_create(&labels).set(n);
         }
     }
 
@@ -217,7 +218,10 @@ mod tests {
             "uid": "node-a", "insight": {"type": "Node", "node": {"name": "a", "resource": {"resource": "nodes", "name": "a"},
             "poolResource": {"resource": "machineconfigpools", "name": "worker"}, "scopeType": "WorkerPool"}}}))
         .unwrap();
-        m.set_insights("machine-config", &[node.clone(), node]);
+        m.set_insights(
+            "machine-config",
+            [&node, &node].map(|i| i.insight.insight_type()),
+        );
         m.count_publication(false);
         let text = m.encode().unwrap();
         assert!(

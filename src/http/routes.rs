@@ -275,14 +275,13 @@ async fn handle_report(
         r.reason = bounded(std::mem::take(&mut r.reason));
     }
     let now = state.clock.now();
-    state
-        .metrics
-        .set_insights(grant.informer.as_str(), &accepted);
+    let types: Vec<_> = accepted.iter().map(|i| i.insight.insight_type()).collect();
     let outcome = {
         let mut store = state.store.lock().map_err(|_| ApiError::internal())?;
         store.replace(&grant.informer, false, accepted, now)
     };
     if outcome.changed {
+        state.metrics.set_insights(grant.informer.as_str(), types);
         state.changed.notify_one();
     }
     if !rejected.is_empty() {

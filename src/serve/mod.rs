@@ -389,10 +389,18 @@ fn evaluate(
             builtin::keep_transition_times(prev, &mut output.insights);
         }
         previous.insert(output.informer.clone(), output.insights.clone());
-        if let Ok(mut store) = state.store.lock() {
-            changed |= store
-                .replace(&output.informer, true, output.insights, now)
-                .changed;
+        let types: Vec<_> = output
+            .insights
+            .iter()
+            .map(|i| i.insight.insight_type())
+            .collect();
+        let replaced = match state.store.lock() {
+            Ok(mut store) => store.replace(&output.informer, true, output.insights, now),
+            Err(_) => continue,
+        };
+        if replaced.changed {
+            state.metrics.set_insights(output.informer.as_str(), types);
+            changed = true;
         }
     }
     if changed {
