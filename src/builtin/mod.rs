@@ -56,28 +56,63 @@ fn output(name: &str, mut insights: Vec<ReportedInsight>) -> Option<InformerOutp
     })
 }
 
+/// Which built-in informers to run: after a change, only those that read what changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Selection {
+    /// `cluster-version`.
+    pub cluster_version: bool,
+    /// `machine-config`.
+    pub machine_config: bool,
+    /// `alerts` (it runs only when the state has alerts).
+    pub alerts: bool,
+}
+
+impl Selection {
+    /// Every built-in informer.
+    pub const ALL: Self = Self {
+        cluster_version: true,
+        machine_config: true,
+        alerts: true,
+    };
+}
+
 /// Runs every built-in informer over `state`: `cluster-version`, `machine-config`, and `alerts`
 /// when the state has alerts. `now` is the assessment's clock (the mocked "now" for files);
 /// `wall_now` is the real clock, which `oc` uses only to judge node unavailability.
 pub fn assess(state: &ClusterState, now: Timestamp, wall_now: Timestamp) -> Vec<InformerOutput> {
-    let mco_image = cluster_version::mco_image_pull_spec(state.mco_deployment.as_ref());
+    assess_selected(state, now, wall_now, Selection::ALL)
+}
+
+/// Runs the `selected` built-in informers over `state`; the parts of `state` the others read
+/// may be left empty.
+pub fn assess_selected(
+    state: &ClusterState,
+    now: Timestamp,
+    wall_now: Timestamp,
+    selected: Selection,
+) -> Vec<InformerOutput> {
     let mut out = Vec::new();
-    out.extend(output(
-        CLUSTER_VERSION_INFORMER,
-        cluster_version::assess_cluster_version(&state.cv, &state.cos, mco_image, now),
-    ));
-    out.extend(output(
-        MACHINE_CONFIG_INFORMER,
-        machine_config::assess_machine_config(
-            &state.cv,
-            &state.mcps,
-            &state.mcs,
-            &state.nodes,
-            now,
-            wall_now,
-        ),
-    ));
-    if let Some(alerts) = &state.alerts {
+    if selected.cluster_version {
+        let mco_image = cluster_version::mco_image_pull_spec(state.mco_deployment.as_ref());
+        out.extend(output(
+            CLUSTER_VERSION_INFORMER,
+            cluster_version::assess_cluster_version(&state.cv, &state.cos, mco_image, now),
+        ));
+    }
+    if selected.machine_config {
+        out.extend(output(
+            MACHINE_CONFIG_INFORMER,
+            machine_config::assess_machine_config(
+                &state.cv,
+                &state.mcps,
+                &state.mcs,
+                &state.nodes,
+                now,
+                wall_now,
+            ),
+        ));
+    }
+    if let Some(alerts) = state.alerts.as_ref().filter(|_| selected.alerts) {
         out.extend(output(
             ALERTS_INFORMER,
             alerts::assess_alerts(alerts, update_started_at(&state.cv)),

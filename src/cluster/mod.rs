@@ -5,6 +5,7 @@
 mod decode;
 mod directory;
 mod error;
+pub mod kube;
 mod mock;
 pub mod openshift;
 

@@ -90,6 +90,39 @@ impl Store {
         }
     }
 
+    /// Starts from a published status (a restart, or a new leader): every informer it lists
+    /// gets back the insights it had there, with their `acquiredAt`, its last report time and
+    /// whether it is built in. Insights the budget had left out are not in the object, and come
+    /// back when their informer next reports. Informers the store already holds are left alone.
+    pub fn resume(&mut self, published: &UpgradeStatusStatus) {
+        let scopes = published
+            .control_plane
+            .iter()
+            .flat_map(|cp| cp.informers.iter())
+            .chain(published.worker_pools.iter().flat_map(|p| p.informers.iter()));
+        let mut insights: BTreeMap<&InformerName, Vec<Insight>> = BTreeMap::new();
+        for group in scopes {
+            insights
+                .entry(&group.name)
+                .or_default()
+                .extend(group.insights.iter().cloned());
+        }
+        for summary in published.informers.iter() {
+            if self.informers.contains_key(&summary.name) {
+                continue;
+            }
+            self.informers.insert(
+                summary.name.clone(),
+                InformerEntry {
+                    builtin: summary.builtin,
+                    state: Some(summary.state),
+                    insights: insights.remove(&summary.name).unwrap_or_default(),
+                    last_report: summary.last_report_time,
+                },
+            );
+        }
+    }
+
     /// Removes an informer and everything it held (it was unregistered or disabled).
     pub fn remove_informer(&mut self, informer: &InformerName) -> bool {
         self.informers.remove(informer).is_some()
