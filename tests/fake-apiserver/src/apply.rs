@@ -96,7 +96,8 @@ pub(crate) fn tracked_leaves(def: &ResourceDef, scope: Scope, value: &Value) -> 
 
 /// The value at a path.
 pub(crate) fn value_at<'a>(value: &'a Value, path: &[String]) -> Option<&'a Value> {
-    path.iter().try_fold(value, |v, key| v.as_object()?.get(key))
+    path.iter()
+        .try_fold(value, |v, key| v.as_object()?.get(key))
 }
 
 /// Sets a value at a path, creating (or replacing non-map) parents as needed.
@@ -373,9 +374,8 @@ pub(crate) fn apply(
     let ours = tracked_leaves(def, scope, applied);
     let subresource = scope.subresource().map(str::to_owned);
     let mut list = entries(base);
-    let is_mine = |e: &Entry| {
-        e.manager == manager && e.operation == "Apply" && e.subresource == subresource
-    };
+    let is_mine =
+        |e: &Entry| e.manager == manager && e.operation == "Apply" && e.subresource == subresource;
     let previous: FieldSet = list
         .iter()
         .find(|e| is_mine(e))
@@ -387,7 +387,8 @@ pub(crate) fn apply(
         ours.iter().any(|p| {
             p == q
                 || q.starts_with(p)
-                    && !value_at(applied, p).is_some_and(|v| v.as_object().is_some_and(Map::is_empty))
+                    && !value_at(applied, p)
+                        .is_some_and(|v| v.as_object().is_some_and(Map::is_empty))
                 || p.starts_with(q)
         })
     };
@@ -424,6 +425,11 @@ pub(crate) fn apply(
     }
     for p in &ours {
         if let Some(v) = value_at(applied, p) {
+            // An empty map claims the map, not its absence of members: children stay.
+            let claims_map_only = v.as_object().is_some_and(Map::is_empty);
+            if claims_map_only && value_at(&object, p).is_some_and(Value::is_object) {
+                continue;
+            }
             set_at(&mut object, p, v.clone());
         }
     }
@@ -518,15 +524,56 @@ mod tests {
         let o1 = apply(&d, Scope::Status, &base, &a1, "m1", false, "t1").unwrap();
         assert_eq!(o1["status"], json!({"a": 1, "b": {"c": 2}}));
         // m1 omits b: removed.
-        let o2 = apply(&d, Scope::Status, &o1, &json!({"status": {"a": 1}}), "m1", false, "t2").unwrap();
+        let o2 = apply(
+            &d,
+            Scope::Status,
+            &o1,
+            &json!({"status": {"a": 1}}),
+            "m1",
+            false,
+            "t2",
+        )
+        .unwrap();
         assert_eq!(o2["status"], json!({"a": 1}));
         // m2 applies a different a: conflict; same a: shared.
-        let err = apply(&d, Scope::Status, &o2, &json!({"status": {"a": 5}}), "m2", false, "t3").unwrap_err();
+        let err = apply(
+            &d,
+            Scope::Status,
+            &o2,
+            &json!({"status": {"a": 5}}),
+            "m2",
+            false,
+            "t3",
+        )
+        .unwrap_err();
         assert_eq!(err.code(), 409);
-        assert!(err.message().contains("conflict with \"m1\" with subresource \"status\": .status.a"), "{}", err.message());
-        let shared = apply(&d, Scope::Status, &o2, &json!({"status": {"a": 1}}), "m2", false, "t3").unwrap();
+        assert!(
+            err.message()
+                .contains("conflict with \"m1\" with subresource \"status\": .status.a"),
+            "{}",
+            err.message()
+        );
+        let shared = apply(
+            &d,
+            Scope::Status,
+            &o2,
+            &json!({"status": {"a": 1}}),
+            "m2",
+            false,
+            "t3",
+        )
+        .unwrap();
         assert_eq!(entries(&shared).len(), 2);
-        let forced = apply(&d, Scope::Status, &o2, &json!({"status": {"a": 5}}), "m2", true, "t3").unwrap();
+        let forced = apply(
+            &d,
+            Scope::Status,
+            &o2,
+            &json!({"status": {"a": 5}}),
+            "m2",
+            true,
+            "t3",
+        )
+        .unwrap();
         assert_eq!(forced["status"]["a"], 5);
         let list = entries(&forced);
         assert_eq!(list.len(), 1);
@@ -535,9 +582,12 @@ mod tests {
 
     #[test]
     fn fields_v1_round_trip() {
-        let set: FieldSet = [vec!["spec".to_owned(), "a".to_owned()], vec!["metadata".to_owned(), "labels".to_owned(), "x".to_owned()]]
-            .into_iter()
-            .collect();
+        let set: FieldSet = [
+            vec!["spec".to_owned(), "a".to_owned()],
+            vec!["metadata".to_owned(), "labels".to_owned(), "x".to_owned()],
+        ]
+        .into_iter()
+        .collect();
         let mut out = FieldSet::new();
         parse_fields_v1(&fields_v1(&set), &mut Vec::new(), &mut out);
         assert_eq!(out, set);

@@ -113,9 +113,12 @@ mod tests {
             "spec": {"a": "1", "b": 2}, "status": {"anything": 1}, "labels": {"k": "v"}, "junk": 1
         });
         prune(&mut obj, &schema, true);
-        assert_eq!(obj, json!({
-            "apiVersion": "g/v1", "kind": "K", "metadata": {"name": "x"},
-            "spec": {"a": "1"}, "status": {"anything": 1}, "labels": {"k": "v"}
-        }));
+        assert_eq!(
+            obj,
+            json!({
+                "apiVersion": "g/v1", "kind": "K", "metadata": {"name": "x"},
+                "spec": {"a": "1"}, "status": {"anything": 1}, "labels": {"k": "v"}
+            })
+        );
     }
 }

@@ -168,8 +168,12 @@ impl FakeApiServer {
                 json!({ "apiVersion": "v1", "kind": "Namespace", "metadata": { "name": ns } }),
             )?;
         }
-        let kubeconfig_yaml =
-            kubeconfig::render(&url, &tls.ca_pem, &admin_token, &config.kubeconfig_namespace);
+        let kubeconfig_yaml = kubeconfig::render(
+            &url,
+            &tls.ca_pem,
+            &admin_token,
+            &config.kubeconfig_namespace,
+        );
         let kubeconfig_file = kubeconfig::write(&kubeconfig_yaml)?;
         let shutdown = CancellationToken::new();
         tokio::spawn(server::accept_loop(

@@ -271,7 +271,11 @@ fn encode_continue(rv: u64, key: &ObjKey) -> String {
 
 /// Decodes a continue token into (resourceVersion, last key); rv 0 means "latest".
 fn decode_continue(token: &str) -> Result<(u64, ObjKey), ApiError> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        ApiError::bad_request(
+            "continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)",
+        )
+    };
     let bytes = URL_SAFE_NO_PAD
         .decode(token.trim_end_matches('='))
         .map_err(|_| bad())?;
@@ -314,16 +318,34 @@ fn list(call: &Call<'_>) -> Result<Response, ApiError> {
     let cont = p.get("continue").filter(|s| !s.is_empty());
     if let Some(m) = rvm {
         if rv.is_none() {
-            return Err(invalid_options("ListOptions", "resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided"));
+            return Err(invalid_options(
+                "ListOptions",
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided",
+            ));
         }
         if cont.is_some() {
-            return Err(invalid_options("ListOptions", "resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden when continue is provided"));
+            return Err(invalid_options(
+                "ListOptions",
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden when continue is provided",
+            ));
         }
         if m != "Exact" && m != "NotOlderThan" {
-            return Err(invalid_options("ListOptions", "resourceVersionMatch", &format!("Unsupported value: \"{m}\": supported values: \"Exact\", \"NotOlderThan\", \"\"")));
+            return Err(invalid_options(
+                "ListOptions",
+                "resourceVersionMatch",
+                &format!(
+                    "Unsupported value: \"{m}\": supported values: \"Exact\", \"NotOlderThan\", \"\""
+                ),
+            ));
         }
         if m == "Exact" && rv == Some("0") {
-            return Err(invalid_options("ListOptions", "resourceVersionMatch", "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\""));
+            return Err(invalid_options(
+                "ListOptions",
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch \"exact\" is forbidden for resourceVersion \"0\"",
+            ));
         }
     }
     if p.get("sendInitialEvents").is_some() {
@@ -441,10 +463,18 @@ fn watch(call: &Call<'_>) -> Result<Response, ApiError> {
     }
     if let Some(m) = rvm {
         if send_initial.is_none() {
-            return Err(invalid_options("ListOptions", "resourceVersionMatch", "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided"));
+            return Err(invalid_options(
+                "ListOptions",
+                "resourceVersionMatch",
+                "Forbidden: resourceVersionMatch is forbidden for watch unless sendInitialEvents is provided",
+            ));
         }
         if m != "NotOlderThan" {
-            return Err(invalid_options("ListOptions", "resourceVersionMatch", &format!("Unsupported value: \"{m}\": supported values: \"NotOlderThan\"")));
+            return Err(invalid_options(
+                "ListOptions",
+                "resourceVersionMatch",
+                &format!("Unsupported value: \"{m}\": supported values: \"NotOlderThan\""),
+            ));
         }
     }
     let store = &call.shared.store;
@@ -529,7 +559,8 @@ fn check_namespace(call: &Call<'_>, body: &Value) -> Result<(), ApiError> {
     if !call.def().namespaced {
         return Ok(());
     }
-    if let (Some(body_ns), Some(url_ns)) = (meta::meta_str(body, "namespace"), &call.target.namespace)
+    if let (Some(body_ns), Some(url_ns)) =
+        (meta::meta_str(body, "namespace"), &call.target.namespace)
         && !body_ns.is_empty()
         && body_ns != url_ns
     {
@@ -657,7 +688,9 @@ fn init_created(def: &ResourceDef, object: &mut Value) {
     object["metadata"]["generation"] = json!(1);
     if def.has_status && def.group.is_empty() && def.plural == "namespaces" {
         object["status"] = json!({ "phase": "Active" });
-    } else if def.has_status && let Some(map) = object.as_object_mut() {
+    } else if def.has_status
+        && let Some(map) = object.as_object_mut()
+    {
         map.remove("status");
     }
 }
@@ -690,7 +723,9 @@ fn create(call: &Call<'_>) -> Result<Response, ApiError> {
         .filter(|n| !n.is_empty())
         .map(str::to_owned);
     let generate = meta::meta_str(&object, "generateName").map(str::to_owned);
-    let kind_group = format!("{}.{}", def.kind, def.group).trim_end_matches('.').to_owned();
+    let kind_group = format!("{}.{}", def.kind, def.group)
+        .trim_end_matches('.')
+        .to_owned();
     // generateName collisions are retried, as the real server does since 1.31.
     let attempts = if fixed_name.is_some() { 1 } else { 8 };
     let mut last_err = None;
@@ -716,7 +751,10 @@ fn create(call: &Call<'_>) -> Result<Response, ApiError> {
             ));
         }
         object["metadata"]["name"] = json!(name);
-        let key = (call.target.namespace.clone().unwrap_or_default(), name.clone());
+        let key = (
+            call.target.namespace.clone().unwrap_or_default(),
+            name.clone(),
+        );
         if call.dry_run() {
             if call.shared.store.get(&def.store_key(), &key).is_some() {
                 return Err(ApiError::already_exists(&def, &name));
@@ -724,12 +762,15 @@ fn create(call: &Call<'_>) -> Result<Response, ApiError> {
             return Ok(object_response(StatusCode::CREATED, &object));
         }
         let candidate = object.clone();
-        let result = call.shared.store.mutate(&def.store_key(), &key, |current, _| {
-            if current.is_some() {
-                return Err(ApiError::already_exists(&def, &name));
-            }
-            Ok(Mutation::Put(candidate))
-        });
+        let result = call
+            .shared
+            .store
+            .mutate(&def.store_key(), &key, |current, _| {
+                if current.is_some() {
+                    return Err(ApiError::already_exists(&def, &name));
+                }
+                Ok(Mutation::Put(candidate))
+            });
         match result {
             Ok(written) => return Ok(object_response(StatusCode::CREATED, &written.object)),
             Err(e) => last_err = Some(e),
@@ -817,30 +858,33 @@ where
     let manager = call.manager();
     let dry_run = call.dry_run();
     let mut preview = None;
-    let written = call.shared.store.mutate(&def.store_key(), &key, |current, _| {
-        let Some(current) = current else {
-            return Err(ApiError::not_found(&def, &key.1));
-        };
-        let incoming = build(current)?;
-        check_preconditions(
-            &def,
-            &key.1,
-            current,
-            meta::meta_str(&incoming, "resourceVersion"),
-            meta::meta_str(&incoming, "uid"),
-        )?;
-        let incoming = normalize(&def, call.target.namespace.as_deref(), incoming);
-        let new = replaced(&def, scope, current, incoming);
-        let mutation = finish_update(&def, scope, current, new, &manager);
-        if dry_run {
-            preview = Some(match &mutation {
-                Mutation::Put(v) => v.clone(),
-                _ => (**current).clone(),
-            });
-            return Ok(Mutation::Unchanged);
-        }
-        Ok(mutation)
-    })?;
+    let written = call
+        .shared
+        .store
+        .mutate(&def.store_key(), &key, |current, _| {
+            let Some(current) = current else {
+                return Err(ApiError::not_found(&def, &key.1));
+            };
+            let incoming = build(current)?;
+            check_preconditions(
+                &def,
+                &key.1,
+                current,
+                meta::meta_str(&incoming, "resourceVersion"),
+                meta::meta_str(&incoming, "uid"),
+            )?;
+            let incoming = normalize(&def, call.target.namespace.as_deref(), incoming);
+            let new = replaced(&def, scope, current, incoming);
+            let mutation = finish_update(&def, scope, current, new, &manager);
+            if dry_run {
+                preview = Some(match &mutation {
+                    Mutation::Put(v) => v.clone(),
+                    _ => (**current).clone(),
+                });
+                return Ok(Mutation::Unchanged);
+            }
+            Ok(mutation)
+        })?;
     match preview {
         Some(object) => Ok(object_response(StatusCode::OK, &object)),
         None => Ok(object_response(StatusCode::OK, &written.object)),
@@ -920,14 +964,21 @@ fn apply_patch(call: &Call<'_>) -> Result<Response, ApiError> {
     let def = call.def().clone();
     let text = std::str::from_utf8(&call.body)
         .map_err(|_| ApiError::bad_request("apply configuration is not UTF-8"))?;
-    let mut applied: Value = serde_saphyr::from_str(text).map_err(|e| {
-        ApiError::bad_request(format!("error decoding YAML: {e}"))
-    })?;
+    let mut applied: Value = serde_saphyr::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
     if !applied.is_object() {
-        return Err(ApiError::bad_request("apply configuration must be an object"));
+        return Err(ApiError::bad_request(
+            "apply configuration must be an object",
+        ));
     }
-    let api_version = applied.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    let kind = applied.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let api_version = applied
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = applied
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     if api_version.is_empty() || kind.is_empty() {
         return Err(ApiError::bad_request(format!(
             "invalid object type: {api_version}, Kind={kind}"
@@ -943,14 +994,21 @@ fn apply_patch(call: &Call<'_>) -> Result<Response, ApiError> {
             "the name of the object ({body_name}) does not match the name on the URL ({url_name})"
         )));
     }
-    if applied.pointer("/metadata/managedFields").is_some_and(|v| !v.is_null()) {
+    if applied
+        .pointer("/metadata/managedFields")
+        .is_some_and(|v| !v.is_null())
+    {
         return Err(ApiError::bad_request("metadata.managedFields must be nil"));
     }
     let precondition_rv = meta::meta_str(&applied, "resourceVersion").map(str::to_owned);
     let precondition_uid = meta::meta_str(&applied, "uid").map(str::to_owned);
     apply::strip_nulls(&mut applied);
     let scope = scope_of(&call.target);
-    let manager = call.params.get("fieldManager").unwrap_or_default().to_owned();
+    let manager = call
+        .params
+        .get("fieldManager")
+        .unwrap_or_default()
+        .to_owned();
     let force = call.params.flag("force") == Some(true);
     let key = call.key();
     if call.target.namespace.is_some() && call.shared.store.get(&def.store_key(), &key).is_none() {
@@ -959,58 +1017,65 @@ fn apply_patch(call: &Call<'_>) -> Result<Response, ApiError> {
     let dry_run = call.dry_run();
     let mut preview = None;
     let now = meta::now();
-    let written = call.shared.store.mutate(&def.store_key(), &key, |current, _| {
-        let Some(current) = current else {
-            // Subresources never create (the real server passes forceAllowCreate=false).
-            if scope == Scope::Status {
-                return Err(ApiError::not_found(&def, &key.1));
-            }
-            let mut base = normalize(
+    let written = call
+        .shared
+        .store
+        .mutate(&def.store_key(), &key, |current, _| {
+            let Some(current) = current else {
+                // Subresources never create (the real server passes forceAllowCreate=false).
+                if scope == Scope::Status {
+                    return Err(ApiError::not_found(&def, &key.1));
+                }
+                let mut base = normalize(
+                    &def,
+                    call.target.namespace.as_deref(),
+                    json!({ "metadata": { "name": key.1 } }),
+                );
+                init_created(&def, &mut base);
+                let mut object = apply::apply(&def, scope, &base, &applied, &manager, force, &now)?;
+                prune(&def, &mut object);
+                if dry_run {
+                    preview = Some((object, true));
+                    return Ok(Mutation::Unchanged);
+                }
+                return Ok(Mutation::Put(object));
+            };
+            check_preconditions(
                 &def,
-                call.target.namespace.as_deref(),
-                json!({ "metadata": { "name": key.1 } }),
-            );
-            init_created(&def, &mut base);
-            let mut object = apply::apply(&def, scope, &base, &applied, &manager, force, &now)?;
+                &key.1,
+                current,
+                precondition_rv.as_deref(),
+                precondition_uid.as_deref(),
+            )?;
+            let mut object = apply::apply(&def, scope, current, &applied, &manager, force, &now)?;
             prune(&def, &mut object);
+            let generation = current
+                .pointer("/metadata/generation")
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            if spec_part(&def, current) != spec_part(&def, &object) {
+                object["metadata"]["generation"] = json!(generation + 1);
+            }
+            let mutation = finalize(current, object);
             if dry_run {
-                preview = Some((object, true));
+                preview = Some((
+                    match &mutation {
+                        Mutation::Put(v) => v.clone(),
+                        _ => (**current).clone(),
+                    },
+                    false,
+                ));
                 return Ok(Mutation::Unchanged);
             }
-            return Ok(Mutation::Put(object));
-        };
-        check_preconditions(
-            &def,
-            &key.1,
-            current,
-            precondition_rv.as_deref(),
-            precondition_uid.as_deref(),
-        )?;
-        let mut object = apply::apply(&def, scope, current, &applied, &manager, force, &now)?;
-        prune(&def, &mut object);
-        let generation = current
-            .pointer("/metadata/generation")
-            .and_then(Value::as_i64)
-            .unwrap_or(1);
-        if spec_part(&def, current) != spec_part(&def, &object) {
-            object["metadata"]["generation"] = json!(generation + 1);
-        }
-        let mutation = finalize(current, object);
-        if dry_run {
-            preview = Some((
-                match &mutation {
-                    Mutation::Put(v) => v.clone(),
-                    _ => (**current).clone(),
-                },
-                false,
-            ));
-            return Ok(Mutation::Unchanged);
-        }
-        Ok(mutation)
-    });
+            Ok(mutation)
+        });
     match (preview, written) {
         (Some((object, created)), _) => {
-            let code = if created { StatusCode::CREATED } else { StatusCode::OK };
+            let code = if created {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
             Ok(object_response(code, &object))
         }
         // A dry-run create "fails" in the store (nothing to leave unchanged): answer the preview.
@@ -1043,8 +1108,12 @@ fn delete_one(
     options: &Value,
     dry_run: bool,
 ) -> Result<Arc<Value>, ApiError> {
-    let rv = options.pointer("/preconditions/resourceVersion").and_then(Value::as_str);
-    let uid = options.pointer("/preconditions/uid").and_then(Value::as_str);
+    let rv = options
+        .pointer("/preconditions/resourceVersion")
+        .and_then(Value::as_str);
+    let uid = options
+        .pointer("/preconditions/uid")
+        .and_then(Value::as_str);
     let mut preview = None;
     let written = shared.store.mutate(&def.store_key(), key, |current, _| {
         let Some(current) = current else {
@@ -1126,8 +1195,14 @@ fn delete_collection(call: &Call<'_>) -> Result<Response, ApiError> {
 /// Test-side write of a whole object, bypassing HTTP but not the store's rules: server metadata
 /// is filled, status is taken as given (tests set up status directly), and watchers see the change.
 pub(crate) fn put_object(shared: &Shared, object: Value) -> Result<Arc<Value>, ApiError> {
-    let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    let kind = object.get("kind").and_then(Value::as_str).unwrap_or_default();
+    let api_version = object
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = object
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let (group, version) = match api_version.split_once('/') {
         Some((g, v)) => (g, v),
         None => ("", api_version),
@@ -1138,7 +1213,9 @@ pub(crate) fn put_object(shared: &Shared, object: Value) -> Result<Arc<Value>, A
         .find(|d| d.group == group && d.version == version && d.kind == kind)
         .cloned()
         .ok_or_else(|| ApiError::bad_request(format!("no resource serves {api_version} {kind}")))?;
-    let name = meta::meta_str(&object, "name").unwrap_or_default().to_owned();
+    let name = meta::meta_str(&object, "name")
+        .unwrap_or_default()
+        .to_owned();
     if !meta::valid_name(&name) {
         return Err(ApiError::bad_request(format!("invalid name {name:?}")));
     }
@@ -1181,7 +1258,14 @@ pub(crate) fn put_object(shared: &Shared, object: Value) -> Result<Arc<Value>, A
                 if spec_part(&def, current) != spec_part(&def, &new) {
                     new["metadata"]["generation"] = json!(generation + 1);
                 }
-                apply::record_update(&whole, Scope::Main, Some(current), &mut new, manager, &meta::now());
+                apply::record_update(
+                    &whole,
+                    Scope::Main,
+                    Some(current),
+                    &mut new,
+                    manager,
+                    &meta::now(),
+                );
                 Ok(finalize(current, new))
             }
         }
@@ -1208,8 +1292,9 @@ pub(crate) fn delete_object(
 /// The response body of a non-resource GET.
 pub(crate) fn text_response(text: &'static str) -> Response {
     let mut response = Response::new(Body::from(text));
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }

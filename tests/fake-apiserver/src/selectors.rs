@@ -193,7 +193,10 @@ impl FieldSelector {
     /// Whether an object satisfies every requirement.
     pub(crate) fn matches(&self, object: &Value) -> bool {
         self.reqs.iter().all(|r| {
-            let actual = object.pointer(r.pointer).and_then(Value::as_str).unwrap_or("");
+            let actual = object
+                .pointer(r.pointer)
+                .and_then(Value::as_str)
+                .unwrap_or("");
             (actual == r.value) == r.equal
         })
     }
@@ -231,9 +234,21 @@ mod tests {
     #[test]
     fn field_forms() {
         let o = obj();
-        assert!(FieldSelector::parse("metadata.name=n1").unwrap().matches(&o));
-        assert!(!FieldSelector::parse("metadata.name!=n1").unwrap().matches(&o));
-        assert!(FieldSelector::parse("metadata.namespace==ns").unwrap().matches(&o));
+        assert!(
+            FieldSelector::parse("metadata.name=n1")
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(
+            !FieldSelector::parse("metadata.name!=n1")
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(
+            FieldSelector::parse("metadata.namespace==ns")
+                .unwrap()
+                .matches(&o)
+        );
         assert_eq!(FieldSelector::parse("spec.x=1").unwrap_err().code(), 400);
     }
 }

@@ -66,7 +66,8 @@ pub(crate) async fn accept_loop(
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
             let serve = async {
-                let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+                let Ok(Ok(tls)) =
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
                 else {
                     return;
                 };
@@ -141,8 +142,18 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Response {
             Ok(collected) => collected.to_bytes(),
             Err(_) => return ApiError::too_large(limit).into_response(),
         };
-        route(&shared, &parts.method, &parts.headers, &path, &params, target, &verb, &user, bytes)
-            .unwrap_or_else(ApiError::into_response)
+        route(
+            &shared,
+            &parts.method,
+            &parts.headers,
+            &path,
+            &params,
+            target,
+            &verb,
+            &user,
+            bytes,
+        )
+        .unwrap_or_else(ApiError::into_response)
     }
     .await;
 
@@ -201,11 +212,8 @@ fn route(
             authorize_review(shared, user, "authentication.k8s.io", "tokenreviews")?;
             let review = serde_json::from_slice(&body)
                 .map_err(|e| ApiError::bad_request(format!("invalid TokenReview: {e}")))?;
-            let answer = reviews::token_review(
-                &lock(&shared.tokens),
-                &shared.config.api_audiences,
-                review,
-            );
+            let answer =
+                reviews::token_review(&lock(&shared.tokens), &shared.config.api_audiences, review);
             return Ok(json_response(StatusCode::CREATED, &to_value(&answer)?));
         }
         (&Method::POST, "/apis/authorization.k8s.io/v1/subjectaccessreviews") => {

@@ -311,7 +311,11 @@ mod tests {
             })
             .map_err(|e| e.to_string());
         w.ok()
-            .and_then(|w| w.object["metadata"]["resourceVersion"].as_str().map(str::to_owned))
+            .and_then(|w| {
+                w.object["metadata"]["resourceVersion"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
             .and_then(|s| s.parse().ok())
             .unwrap_or_default()
     }
@@ -334,7 +338,10 @@ mod tests {
         let rv1 = put(&store, "a", 1);
         put(&store, "a", 2);
         put(&store, "a", 3);
-        assert_eq!(store.events_after(rv1 - 1).err(), Some(HistoryError::TooOld(rv1)));
+        assert_eq!(
+            store.events_after(rv1 - 1).err(),
+            Some(HistoryError::TooOld(rv1))
+        );
         assert!(store.events_after(rv1).is_ok());
         store.compact();
         assert!(store.events_after(rv1).is_err());
