@@ -435,7 +435,7 @@ pub(crate) fn apply(
     }
 
     let changed = without_managed_fields(&object) != without_managed_fields(base);
-    match list.iter().position(|e| is_mine(e)) {
+    match list.iter().position(is_mine) {
         Some(i) => {
             if changed || list[i].fields != ours {
                 list[i].time = now.to_owned();

@@ -196,7 +196,7 @@ fn wild(rule: &str, value: &str) -> bool {
 /// Whether any rule allows the access.
 pub(crate) fn allowed(rules: &[AccessRule], a: &Attributes<'_>) -> bool {
     rules.iter().any(|r| {
-        (r.subject == "*" || r.subject == a.user || a.groups.iter().any(|g| *g == r.subject))
+        (r.subject == "*" || r.subject == a.user || a.groups.contains(&r.subject))
             && wild(&r.verb, a.verb)
             && wild(&r.group, a.group)
             && wild(&r.resource, a.resource)
