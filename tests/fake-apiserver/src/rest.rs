@@ -200,6 +200,9 @@ pub(crate) fn handle(call: Call<'_>, verb: &str) -> Result<Response, ApiError> {
         "watch" => watch(&call),
         "get" => get(&call),
         "create" if call.target.name.is_none() => create(&call),
+        "update" | "patch" if call.target.name.is_none() => {
+            Err(ApiError::method_not_allowed(call.method.as_str()))
+        }
         "update" => update(&call),
         "patch" => patch(&call),
         "delete" => delete(&call),

@@ -1033,3 +1033,189 @@ spec:
         .unwrap();
     assert_eq!(created.data["spec"], json!({"size": 3}));
 }
+
+#[tokio::test]
+async fn raw_watch_protocol_expiry_timeout_and_selector_transitions() {
+    use kube::api::{WatchEvent, WatchParams};
+    let server = start().await;
+    let client = client(&server).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let created = cms
+        .create(&PostParams::default(), &configmap("w", &[("app", "x")]))
+        .await
+        .unwrap();
+    let rv = created.metadata.resource_version.clone().unwrap();
+
+    // Selector transitions: leaving the selection is DELETED, entering it ADDED.
+    let mut stream = cms
+        .watch(&WatchParams::default().labels("app=x").timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    cms.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "y"}}})),
+    )
+    .await
+    .unwrap();
+    cms.patch(
+        "w",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"app": "x"}}})),
+    )
+    .await
+    .unwrap();
+    let mut kinds = Vec::new();
+    while kinds.len() < 2 {
+        match stream.next().await.unwrap().unwrap() {
+            WatchEvent::Deleted(_) => kinds.push("DELETED"),
+            WatchEvent::Added(_) => kinds.push("ADDED"),
+            WatchEvent::Bookmark(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(kinds, ["DELETED", "ADDED"]);
+
+    // timeoutSeconds ends the stream.
+    let started = Instant::now();
+    let mut short = cms
+        .watch(
+            &WatchParams::default().timeout(1),
+            &server.resource_version().to_string(),
+        )
+        .await
+        .unwrap()
+        .boxed();
+    while let Some(event) = short.next().await {
+        assert!(matches!(event.unwrap(), WatchEvent::Bookmark(_)));
+    }
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(3),
+        "{took:?}"
+    );
+
+    // A resourceVersion older than the history: a 200 stream with one ERROR 410 event.
+    server.compact();
+    let mut old = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    match old.next().await.unwrap().unwrap() {
+        WatchEvent::Error(status) => {
+            assert_eq!((status.code, status.reason.as_str()), (410, "Expired"));
+            assert!(status.message.starts_with("too old resource version"));
+        }
+        other => panic!("expected an ERROR event, got {other:?}"),
+    }
+    assert!(old.next().await.is_none());
+}
+
+#[tokio::test]
+async fn finalizers_hold_deletion_and_preconditions_and_dry_run_apply() {
+    let server = start().await;
+    let client = client(&server).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut cm = configmap("held", &[]);
+    cm.metadata.finalizers = Some(vec!["example.com/keep".into()]);
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    cms.delete("held", &DeleteParams::default()).await.unwrap();
+    let marked = cms.get("held").await.unwrap();
+    assert!(
+        marked.metadata.deletion_timestamp.is_some(),
+        "still there, marked for deletion"
+    );
+    cms.patch(
+        "held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        api_error(cms.get("held").await.unwrap_err()).code,
+        404,
+        "gone once the last finalizer is"
+    );
+
+    let live = cms
+        .create(&PostParams::default(), &configmap("pre", &[]))
+        .await
+        .unwrap();
+    let stale = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            resource_version: Some("1".into()),
+            uid: None,
+        }),
+        ..Default::default()
+    };
+    assert_eq!(
+        api_error(cms.delete("pre", &stale).await.unwrap_err()).code,
+        409
+    );
+    let exact = DeleteParams {
+        preconditions: Some(kube::api::Preconditions {
+            resource_version: live.metadata.resource_version.clone(),
+            uid: live.metadata.uid.clone(),
+        }),
+        ..Default::default()
+    };
+    cms.delete("pre", &exact).await.unwrap();
+
+    let mut dry = PatchParams::apply("m");
+    dry.dry_run = true;
+    let preview = cms
+        .patch("dry", &dry, &Patch::Apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "dry"}, "data": {"a": "b"}})))
+        .await
+        .unwrap();
+    assert_eq!(preview.data.unwrap()["a"], "b");
+    assert!(
+        server
+            .get_object("configmaps", Some("default"), "dry")
+            .is_none(),
+        "dry run stores nothing"
+    );
+}
+
+#[tokio::test]
+async fn unauthenticated_oversized_and_slow_requests() {
+    let server = FakeApiServer::start(FakeConfig {
+        max_body_bytes: 1024,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let client = client(&server).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut big = configmap("big", &[]);
+    big.data = Some([("k".to_owned(), "x".repeat(4096))].into());
+    let err = api_error(cms.create(&PostParams::default(), &big).await.unwrap_err());
+    assert_eq!(
+        (err.code, err.reason.as_str()),
+        (413, "RequestEntityTooLarge")
+    );
+
+    let mut config = kube::Config::from_custom_kubeconfig(
+        kube::config::Kubeconfig::from_yaml(server.kubeconfig_yaml()).unwrap(),
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    config.auth_info.token = Some("not-a-token".into());
+    let anonymous: Api<ConfigMap> =
+        Api::namespaced(kube::Client::try_from(config).unwrap(), "default");
+    let err = api_error(anonymous.list(&ListParams::default()).await.unwrap_err());
+    assert_eq!((err.code, err.reason.as_str()), (401, "Unauthorized"));
+    let logged = server.requests().into_iter().last().unwrap();
+    assert_eq!((logged.status, logged.user), (401, None));
+
+    server.set_latency(Duration::from_millis(300));
+    let started = Instant::now();
+    cms.list(&ListParams::default()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    server.clear_faults();
+    let logged = server.requests().into_iter().last().unwrap();
+    assert_eq!(logged.user.as_deref(), Some("system:admin"));
+}
