@@ -17,11 +17,25 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Simplifications (none changes what a controller that lists/watches, applies status with one
-//! field manager, reviews tokens and elects a leader with a Lease can observe): lists are atomic in
-//! server-side apply (see [`apply`](crate) module docs); no admission, defaulting, or schema
-//! validation beyond pruning of registered CRDs; `generation` is kept for every resource; no
-//! garbage collection of dependents; deleting a namespace does not delete its contents.
+//! Simplifications, and why a controller that lists/watches, applies its status with one field
+//! manager, reviews tokens and elects a leader with a Lease cannot tell the difference:
+//! - Server-side apply tracks ownership per leaf of nested maps and treats every list as atomic;
+//!   the real server merges `listType=map`/`set` lists item by item. With one manager owning a
+//!   list, both store exactly the list that manager applied.
+//! - No admission, defaulting or schema validation; only pruning, for CRDs registered with
+//!   [`FakeApiServer::register_crd_yaml`]. Validation failures are loud on a real cluster; pruning
+//!   is the silent one, so that is the one modelled.
+//! - `generation` is kept for every resource (the real server keeps it for most, not e.g. Leases);
+//!   nothing depends on a Lease's generation.
+//! - No garbage collection of dependents, and deleting a namespace does not delete its contents:
+//!   the controller owns no dependents and never deletes namespaces.
+//! - Field selectors: `metadata.name` and `metadata.namespace` only (what every CRD supports).
+//! - A `resourceVersion` newer than the store is answered 504 at once (the real server waits up to
+//!   ~3 s first); a client only sends one it got from this server.
+//! - Strategic merge patch on built-in types is a JSON merge patch (no per-field list strategies).
+//! - Client-supplied `managedFields` in a PUT are ignored (the server's are kept).
+
+#![deny(missing_docs)]
 
 mod apply;
 mod crd;

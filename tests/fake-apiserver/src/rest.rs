@@ -148,8 +148,8 @@ impl Call<'_> {
         self.params.get("dryRun") == Some("All")
     }
 
-    /// The field manager of a non-apply write: `fieldManager`, else the user agent up to `/`, as
-    /// the real server derives it.
+    /// The field manager of a non-apply write: `fieldManager`, else the printable part of the user
+    /// agent up to the first `/` (empty without one), as the real server derives it.
     fn manager(&self) -> String {
         if let Some(m) = self.params.get("fieldManager").filter(|m| !m.is_empty()) {
             return m.to_owned();
@@ -158,9 +158,10 @@ impl Call<'_> {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .and_then(|ua| ua.split('/').next())
-            .filter(|s| !s.is_empty())
-            .unwrap_or("unknown")
-            .to_owned()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect()
     }
 
     fn content_type(&self) -> String {

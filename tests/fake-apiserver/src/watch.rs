@@ -143,7 +143,11 @@ async fn step(mut st: State) -> Option<(Result<Bytes, Infallible>, State)> {
             continue;
         }
         let bookmarks = st.spec.bookmarks;
+        // Biased: a closed or timed-out watch sends nothing more, even if a change is ready too.
         tokio::select! {
+            biased;
+            () = st.close.cancelled() => st.done = true,
+            () = tokio::time::sleep_until(st.deadline) => st.done = true,
             changed = st.rx.changed() => {
                 if changed.is_err() {
                     st.done = true;
@@ -153,8 +157,6 @@ async fn step(mut st: State) -> Option<(Result<Bytes, Infallible>, State)> {
                 st.pending.push_back(bookmark(&st.spec.def, st.cursor, false));
                 st.next_bookmark = Instant::now() + st.spec.bookmark_interval;
             }
-            () = tokio::time::sleep_until(st.deadline) => st.done = true,
-            () = st.close.cancelled() => st.done = true,
         }
     }
 }
