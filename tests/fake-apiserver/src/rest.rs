@@ -1302,3 +1302,65 @@ pub(crate) fn text_response(text: &'static str) -> Response {
     );
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(path: &str) -> Option<(String, Option<String>, Option<String>, bool)> {
+        parse_path(&Registry::builtin(), path)
+            .map(|t| (t.def.plural, t.namespace, t.name, t.status))
+    }
+
+    #[test]
+    fn paths_resolve_as_on_a_real_server() {
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            target("/api/v1/namespaces"),
+            Some(("namespaces".into(), None, None, false))
+        );
+        assert_eq!(
+            target("/api/v1/namespaces/ns1/status"),
+            Some(("namespaces".into(), None, s("ns1"), true))
+        );
+        assert_eq!(
+            target("/apis/coordination.k8s.io/v1/namespaces/ns1/leases/l"),
+            Some(("leases".into(), s("ns1"), s("l"), false))
+        );
+        // All namespaces: collections only.
+        assert_eq!(
+            target("/apis/coordination.k8s.io/v1/leases"),
+            Some(("leases".into(), None, None, false))
+        );
+        assert_eq!(target("/apis/coordination.k8s.io/v1/leases/l"), None);
+        // /status only where it is a subresource; unknown versions and resources are 404s.
+        assert_eq!(
+            target("/apis/coordination.k8s.io/v1/namespaces/ns1/leases/l/status"),
+            None
+        );
+        assert!(
+            target("/apis/update.openshift.io/v1alpha1/upgradestatuses/cluster/status")
+                .is_some_and(|t| t.3)
+        );
+        assert_eq!(target("/apis/update.openshift.io/v1/upgradestatuses"), None);
+        assert_eq!(target("/api/v1/namespaces/ns1/clusterversions"), None);
+        assert_eq!(
+            target("/apis/config.openshift.io/v1/namespaces/ns1/clusterversions/version"),
+            None
+        );
+    }
+
+    #[test]
+    fn continue_tokens_round_trip() {
+        for key in [
+            (String::new(), "a".to_owned()),
+            ("ns".to_owned(), "b".to_owned()),
+        ] {
+            assert_eq!(
+                decode_continue(&encode_continue(42, &key)).unwrap(),
+                (42, key)
+            );
+        }
+        assert_eq!(decode_continue("garbage").unwrap_err().code(), 400);
+    }
+}
