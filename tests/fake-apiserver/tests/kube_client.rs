@@ -1219,3 +1219,27 @@ async fn unauthenticated_oversized_and_slow_requests() {
     let logged = server.requests().into_iter().last().unwrap();
     assert_eq!(logged.user.as_deref(), Some("system:admin"));
 }
+
+#[tokio::test]
+async fn the_projects_crds_register() {
+    let server = start().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../crds");
+    let mut plurals = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let yaml = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        let def = server.register_crd_yaml(&yaml).unwrap();
+        assert_eq!(def.group, "update.openshift.io");
+        assert!(def.has_status && !def.namespaced && def.schema.is_some());
+        plurals.push(def.plural);
+    }
+    plurals.sort();
+    assert_eq!(plurals, ["updateinformers", "upgradestatuses"]);
+    // Fields the schema does not declare are pruned, as a real server prunes them.
+    let stored = server
+        .put_object(json!({
+            "apiVersion": "update.openshift.io/v1alpha1", "kind": "UpgradeStatus",
+            "metadata": {"name": "cluster"}, "notInTheSchema": true,
+        }))
+        .unwrap();
+    assert!(stored.get("notInTheSchema").is_none());
+}
