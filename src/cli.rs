@@ -56,6 +56,20 @@ pub struct ServeArgs {
     pub limits: LimitArgs,
     #[command(flatten)]
     pub publish: PublishArgs,
+    #[command(flatten)]
+    pub kube: KubeArgs,
+}
+
+/// Kubernetes mode (`serve` without `--dev` or `--cluster-dir`).
+#[derive(Args, Debug, Clone)]
+pub struct KubeArgs {
+    /// A kubeconfig file; without it, the in-cluster service account (or `KUBECONFIG`, or
+    /// `~/.kube/config`), as kubectl finds it.
+    #[arg(long, env = "USC_KUBECONFIG")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The controller's own namespace, where its Lease lives (default: the pod's namespace).
+    #[arg(long, env = "USC_NAMESPACE")]
+    pub namespace: Option<String>,
 }
 
 /// The TLS profile of the informer endpoint.

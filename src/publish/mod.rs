@@ -2,6 +2,7 @@
 //! coalesced (at most one write per interval), writes that would change nothing are skipped,
 //! and failed writes are retried with backoff without losing what is in memory.
 
+pub mod apply;
 pub mod dir;
 
 use std::future::Future;

@@ -3,6 +3,7 @@
 //! it, and the UpgradeStatus is written into it. The Kubernetes-backed mode plugs the same
 //! pieces (authenticator, registry, sink) into the same loop.
 
+pub mod kube;
 pub mod offline;
 
 use std::collections::HashMap;
@@ -113,7 +114,7 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, ServeError> {
         (None, true) => PathBuf::from("samples/cluster"),
         (None, false) => {
             return Err(ServeError::Config(
-                "Kubernetes mode is not built yet: pass --cluster-dir DIR for offline mode, or --dev".into(),
+                "offline mode needs --cluster-dir DIR (or --dev)".into(),
             ));
         }
     };
@@ -162,21 +163,36 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, ServeError> {
 pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let shutdown = CancellationToken::new();
     spawn_signal_handler(shutdown.clone());
-    let listener = bind(&settings(args)?).await?;
-    run_with(args, listener, shutdown).await
+    if is_offline(args) {
+        let listener = bind(settings(args)?.listen).await?;
+        return run_with(args, listener, shutdown).await;
+    }
+    let listen = args
+        .listen
+        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8443)));
+    let client = kube::client(&args.kube).await?;
+    let authenticator = kube::authenticator(args, client.clone())?;
+    let listener = bind(listen).await?;
+    kube::run_with(args, client, authenticator, listener, shutdown).await
+}
+
+/// Whether `serve` runs without a cluster (`--dev` or `--cluster-dir`).
+pub fn is_offline(args: &ServeArgs) -> bool {
+    args.dev || args.cluster_dir.is_some()
 }
 
 /// Binds the listen address.
-pub async fn bind(settings: &Settings) -> Result<tokio::net::TcpListener, ServeError> {
-    tokio::net::TcpListener::bind(settings.listen)
+pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
+    tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| ServeError::Bind {
-            addr: settings.listen,
+            addr: listen,
             source,
         })
 }
 
-/// Runs the controller on an already bound listener until `shutdown` (tests bind 127.0.0.1:0).
+/// Runs the controller offline on an already bound listener until `shutdown` (tests bind
+/// 127.0.0.1:0).
 pub async fn run_with(
     args: &ServeArgs,
     listener: tokio::net::TcpListener,
@@ -195,14 +211,63 @@ pub async fn run_with(
         &settings.token_key,
         JwtSettings::new(&settings.issuer, &args.auth.audience),
     )?;
-    let limits = &args.limits;
-    let state = Arc::new(AppState {
-        store: Arc::new(Mutex::new(Store::new())),
-        registry: RwLock::new(Arc::new(registry)),
-        authenticator: Arc::new(
+    let state = new_state(
+        args,
+        registry,
+        Arc::new(
             CachingAuthenticator::new(authenticator, TOKEN_CACHE_TTL)
                 .map_err(|e| ServeError::Config(e.to_string()))?,
         ),
+        clock,
+    );
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, cluster_dir = %dir.display(), "offline mode: the cluster, the UpdateInformers and the UpgradeStatus are files");
+    }
+
+    let interval = args.publish.publish_interval;
+    let budget = args.publish.budget_bytes;
+    let publisher = tokio::spawn(publish::run(
+        Arc::new(CountedSink {
+            inner: DirSink::new(&dir),
+            metrics: state.metrics.clone(),
+        }),
+        {
+            let state = state.clone();
+            let started = clock.now();
+            move || compute(&state, started, budget)
+        },
+        state.changed.clone(),
+        interval,
+        Arc::new(PublishStats::default()),
+        shutdown.clone(),
+    ));
+    let builtins = tokio::spawn(builtin_loop(dir, state.clone(), shutdown.clone()));
+    let served = serve_https(
+        args,
+        &state,
+        &settings.cert,
+        &settings.key,
+        listener,
+        shutdown.clone(),
+    )
+    .await;
+    shutdown.cancel();
+    let _ = tokio::join!(publisher, builtins);
+    served
+}
+
+/// The handlers' shared state, from the command line's limits.
+fn new_state(
+    args: &ServeArgs,
+    registry: Registry,
+    authenticator: Arc<dyn crate::auth::Authenticator>,
+    clock: Clock,
+) -> Arc<AppState> {
+    let limits = &args.limits;
+    Arc::new(AppState {
+        store: Arc::new(Mutex::new(Store::new())),
+        registry: RwLock::new(Arc::new(registry)),
+        authenticator,
         audience: args.auth.audience.clone(),
         limits: ApiLimits {
             max_body_bytes: usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
@@ -214,9 +279,21 @@ pub async fn run_with(
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(false),
         clock,
-    });
+    })
+}
 
-    let cert = ReloadingCert::load(&settings.cert, &settings.key)?;
+/// Serves the informer API over HTTPS on `listener` until `shutdown`, reloading the serving
+/// certificate when its files change.
+async fn serve_https(
+    args: &ServeArgs,
+    state: &Arc<AppState>,
+    cert: &Path,
+    key: &Path,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    let limits = &args.limits;
+    let cert = ReloadingCert::load(cert, key)?;
     let profile = match args.tls.tls_profile {
         TlsProfileArg::Intermediate => TlsProfile::Intermediate,
         TlsProfileArg::Modern => TlsProfile::Modern,
@@ -245,30 +322,12 @@ pub async fn run_with(
         ..ListenerConfig::default()
     };
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, cluster_dir = %dir.display(), profile = profile.name(), "serving the informer API over HTTPS");
+        tracing::info!(%addr, profile = profile.name(), "serving the informer API over HTTPS");
     }
 
-    let interval = args.publish.publish_interval;
-    let budget = args.publish.budget_bytes;
-    let publisher = tokio::spawn(publish::run(
-        Arc::new(CountedSink {
-            inner: DirSink::new(&dir),
-            metrics: state.metrics.clone(),
-        }),
-        {
-            let state = state.clone();
-            let started = clock.now();
-            move || compute(&state, started, budget)
-        },
-        state.changed.clone(),
-        interval,
-        Arc::new(PublishStats::default()),
-        shutdown.clone(),
-    ));
-    let builtins = tokio::spawn(builtin_loop(dir, state.clone(), shutdown.clone()));
     let served = server::serve(listener, tls, listener_config, app, shutdown.clone()).await;
     shutdown.cancel();
-    let _ = tokio::join!(publisher, builtins, reloader);
+    let _ = reloader.await;
     Ok(served?)
 }
 
@@ -379,8 +438,22 @@ fn evaluate(
         }
     };
     let now = state.clock.now();
+    let outputs = builtin::assess(&cluster, now, wall_now());
+    if apply_outputs(state, outputs, previous, now) {
+        state.changed.notify_one();
+    }
+}
+
+/// Stores what the built-in informers assessed (each stepping aside while a remote informer of
+/// its name reports), keeping condition transition times; returns whether the store changed.
+fn apply_outputs(
+    state: &AppState,
+    outputs: Vec<builtin::InformerOutput>,
+    previous: &mut HashMap<InformerName, Vec<ReportedInsight>>,
+    now: Timestamp,
+) -> bool {
     let mut changed = false;
-    for mut output in builtin::assess(&cluster, now, wall_now()) {
+    for mut output in outputs {
         if remote_is_reporting(state, &output.informer, now) {
             tracing::debug!(informer = %output.informer, "a remote producer is reporting; the built-in informer steps aside");
             continue;
@@ -403,9 +476,7 @@ fn evaluate(
             changed = true;
         }
     }
-    if changed {
-        state.changed.notify_one();
-    }
+    changed
 }
 
 /// A sink that counts its writes in the `publications` metric.

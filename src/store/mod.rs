@@ -99,7 +99,12 @@ impl Store {
             .control_plane
             .iter()
             .flat_map(|cp| cp.informers.iter())
-            .chain(published.worker_pools.iter().flat_map(|p| p.informers.iter()));
+            .chain(
+                published
+                    .worker_pools
+                    .iter()
+                    .flat_map(|p| p.informers.iter()),
+            );
         let mut insights: BTreeMap<&InformerName, Vec<Insight>> = BTreeMap::new();
         for group in scopes {
             insights

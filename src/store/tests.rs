@@ -204,13 +204,19 @@ fn resuming_from_the_published_status_restores_what_it_shows() {
     store.replace(
         &mc,
         true,
-        vec![node("a", "master", "Completed"), node("b", "worker", "Completed")],
+        vec![
+            node("a", "master", "Completed"),
+            node("b", "worker", "Completed"),
+        ],
         at,
     );
     store.replace(
         &storage,
         false,
-        vec![health("h1", serde_json::json!({"type": "WorkerPool", "pool": "worker"}))],
+        vec![health(
+            "h1",
+            serde_json::json!({"type": "WorkerPool", "pool": "worker"}),
+        )],
         t("2024-01-01T00:01:00Z"),
     );
     let published = store.status(t("2024-01-01T00:02:00Z"), DEFAULT_BUDGET_BYTES);
@@ -221,7 +227,10 @@ fn resuming_from_the_published_status_restores_what_it_shows() {
     assert!(!resumed.is_builtin(&storage));
     assert_eq!(resumed.insights(&mc).map(<[_]>::len), Some(2));
     assert_eq!(resumed.insights(&storage), store.insights(&storage));
-    assert_eq!(resumed.last_report(&storage), Some(t("2024-01-01T00:01:00Z")));
+    assert_eq!(
+        resumed.last_report(&storage),
+        Some(t("2024-01-01T00:01:00Z"))
+    );
     // The same object comes out again: nothing was lost in the round trip.
     let again = resumed.status(t("2024-01-01T00:02:00Z"), DEFAULT_BUDGET_BYTES);
     assert_eq!(again.informers, published.informers);

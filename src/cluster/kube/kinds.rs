@@ -14,7 +14,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use update_status_api::v1alpha1::UpdateInformer;
 
-use crate::cluster::openshift::{ClusterOperator, ClusterVersion, MachineConfig, MachineConfigPool};
+use crate::cluster::openshift::{
+    ClusterOperator, ClusterVersion, MachineConfig, MachineConfigPool,
+};
 
 /// The namespace of the machine-config operator's Deployment.
 pub const MCO_NAMESPACE: &str = "openshift-machine-config-operator";
@@ -235,7 +237,10 @@ mod tests {
         let node = to_node(node).unwrap();
         let annotations = node.metadata.annotations.as_ref().unwrap();
         assert_eq!(annotations.len(), 1);
-        assert_eq!(annotations["machineconfiguration.openshift.io/state"], "Working");
+        assert_eq!(
+            annotations["machineconfiguration.openshift.io/state"],
+            "Working"
+        );
         assert!(node.metadata.managed_fields.is_none());
         assert_eq!(node.spec.as_ref().unwrap().unschedulable, Some(true));
         assert!(node.spec.as_ref().unwrap().pod_cidr.is_none());
@@ -255,7 +260,10 @@ mod tests {
         );
         let err = to_update_informer(bad).unwrap_err();
         assert_eq!(err.name, "Not_A_Label");
-        assert!(err.to_string().starts_with("UpdateInformer Not_A_Label: "), "{err}");
+        assert!(
+            err.to_string().starts_with("UpdateInformer Not_A_Label: "),
+            "{err}"
+        );
     }
 
     #[test]

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use futures::{Stream, StreamExt};
 use kube::Resource;
 use kube::api::{Api, ApiResource, DynamicObject, PartialObjectMeta};
-use kube::runtime::watcher::{self, Event};
 use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -32,7 +32,13 @@ pub fn spawn_watches(
                        config: watcher::Config,
                        apply: fn(&ClusterCache, Event<DynamicObject>)| {
         let stream = watcher::watcher(api, config).default_backoff().boxed();
-        set.spawn(run(kind, stream, apply, Arc::clone(cache), shutdown.clone()));
+        set.spawn(run(
+            kind,
+            stream,
+            apply,
+            Arc::clone(cache),
+            shutdown.clone(),
+        ));
     };
     objects(
         "ClusterVersion",

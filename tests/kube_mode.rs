@@ -1,0 +1,289 @@
+//! Kubernetes mode against the fake API server: the real kube client, watches, server-side apply.
+//!
+//! The cluster is the repository's mid-update sample (`samples/cluster`), created object by
+//! object in the fake server; the controller must publish the same UpgradeStatus as offline
+//! mode does from the same files, and follow changes.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use fake_apiserver::{FakeApiServer, FakeConfig};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+use update_status_controller::auth::{JwtAuthenticator, JwtSettings};
+use update_status_controller::cli::{Cli, Command, ServeArgs};
+use update_status_controller::serve::kube::run_with;
+
+const UPGRADE_STATUSES: &str = "upgradestatuses.update.openshift.io";
+
+/// Every object of the sample cluster, as JSON (list files flattened).
+fn sample_objects() -> Vec<Value> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/cluster");
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".yaml") || name.starts_with("upgradestatus") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        for doc in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
+            match doc["items"].as_array() {
+                Some(items) if doc["kind"].as_str().unwrap_or("").ends_with("List") => {
+                    out.extend(items.iter().cloned())
+                }
+                _ => out.push(doc),
+            }
+        }
+    }
+    out
+}
+
+/// Server-set fields the fake must assign itself.
+fn fresh(mut object: Value) -> Value {
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        for k in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "managedFields",
+            "generation",
+        ] {
+            meta.remove(k);
+        }
+    }
+    object
+}
+
+async fn cluster() -> FakeApiServer {
+    let server = FakeApiServer::start(FakeConfig::default()).await.unwrap();
+    let crds = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds");
+    for entry in std::fs::read_dir(crds).unwrap() {
+        let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+        server.register_crd_yaml(&text).unwrap();
+    }
+    server
+        .put_object(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "openshift-machine-config-operator"}}))
+        .unwrap();
+    for object in sample_objects() {
+        server.put_object(fresh(object)).unwrap();
+    }
+    server
+}
+
+async fn kube_client(server: &FakeApiServer) -> kube::Client {
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(server.kubeconfig_yaml()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    kube::Client::try_from(config).unwrap()
+}
+
+fn serve_args() -> ServeArgs {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let cli = Cli::parse_from([
+        "update-status-controller",
+        "serve",
+        "--tls-cert-file",
+        &format!("{root}/certs-dev/tls.crt"),
+        "--tls-key-file",
+        &format!("{root}/certs-dev/tls.key"),
+        "--publish-interval",
+        "200ms",
+    ]);
+    match cli.command {
+        Command::Serve(args) => *args,
+        _ => unreachable!(),
+    }
+}
+
+/// A running controller against `server`.
+struct Controller {
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Controller {
+    async fn start(server: &FakeApiServer) -> Self {
+        let client = kube_client(server).await;
+        let root = env!("CARGO_MANIFEST_DIR");
+        let authenticator = JwtAuthenticator::from_public_key_file(
+            Path::new(&format!("{root}/certs-dev/token-signing.pub")),
+            JwtSettings::new(
+                update_status_controller::auth::DEV_ISSUER,
+                update_status_controller::auth::DEFAULT_AUDIENCE,
+            ),
+        )
+        .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn({
+            let shutdown = shutdown.clone();
+            async move {
+                run_with(
+                    &serve_args(),
+                    client,
+                    Arc::new(authenticator),
+                    listener,
+                    shutdown,
+                )
+                .await
+                .unwrap();
+            }
+        });
+        Self { shutdown, task }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), self.task)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+}
+
+/// What `snapshot` makes of the same sample files, as JSON.
+fn offline_snapshot() -> Value {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let cli = Cli::parse_from([
+        "update-status-controller",
+        "snapshot",
+        &format!("{root}/samples/cluster"),
+        "-o",
+        "json",
+    ]);
+    let Command::Snapshot(args) = cli.command else {
+        unreachable!()
+    };
+    serde_json::from_str(&update_status_controller::commands::snapshot::run(&args).unwrap())
+        .unwrap()
+}
+
+/// Waits until the published status satisfies `ok`, and returns it.
+async fn published(server: &FakeApiServer, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(obj) = server.get_object(UPGRADE_STATUSES, None, "cluster")
+            && ok(&obj["status"])
+        {
+            return obj["status"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not published as expected within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn node_insights(status: &Value) -> Vec<Value> {
+    let scopes = status["controlPlane"]["informers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(
+            status["workerPools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|p| p["informers"].as_array().into_iter().flatten()),
+        );
+    scopes
+        .flat_map(|i| i["insights"].as_array().cloned().unwrap_or_default())
+        .filter(|i| i["insight"]["type"] == "Node")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_mid_update_is_published_and_a_node_change_follows_within_2s() {
+    let server = cluster().await;
+    let controller = Controller::start(&server).await;
+    let status = published(&server, |s| !node_insights(s).is_empty()).await;
+    // The same cluster read from files gives the same insights.
+    let offline = offline_snapshot();
+    let uids = |s: &Value| {
+        let mut u: Vec<String> = node_insights(s)
+            .iter()
+            .map(|i| i["uid"].as_str().unwrap().to_owned())
+            .collect();
+        u.sort();
+        u
+    };
+    assert_eq!(uids(&status), uids(&offline["status"]));
+    assert_eq!(
+        status["controlPlane"]["targetVersion"],
+        offline["status"]["controlPlane"]["targetVersion"]
+    );
+    let nodes = server.objects("nodes");
+    assert!(!nodes.is_empty());
+    let before = node_insights(&status);
+    assert!(!before.is_empty());
+
+    // Change one node: the machine-config daemon starts working on it.
+    let mut node = nodes
+        .into_iter()
+        .find(|n| n["metadata"]["annotations"]["machineconfiguration.openshift.io/state"] == "Done")
+        .expect("a node that is done");
+    let name = node["metadata"]["name"].as_str().unwrap().to_owned();
+    let annotations = node["metadata"]["annotations"].as_object_mut().unwrap();
+    let desired = annotations["machineconfiguration.openshift.io/desiredConfig"].clone();
+    annotations.insert(
+        "machineconfiguration.openshift.io/state".into(),
+        "Working".into(),
+    );
+    annotations.insert(
+        "machineconfiguration.openshift.io/desiredConfig".into(),
+        format!("{}-next", desired.as_str().unwrap_or("rendered")).into(),
+    );
+    let changed_at = Instant::now();
+    server.put_object(node).unwrap();
+    let insight_of = |s: &Value| {
+        node_insights(s)
+            .into_iter()
+            .find(|i| i["insight"]["node"]["name"] == name.as_str())
+    };
+    let old = insight_of(&status).expect("the node had an insight");
+    let after = published(&server, |s| insight_of(s).is_some_and(|i| i != old)).await;
+    let took = changed_at.elapsed();
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    assert_ne!(insight_of(&after), Some(old));
+    controller.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_from_the_published_object() {
+    let server = cluster().await;
+    let controller = Controller::start(&server).await;
+    let first = published(&server, |s| !node_insights(s).is_empty()).await;
+    controller.stop().await;
+    let applies = |server: &FakeApiServer| {
+        server.count(|r| r.method == "PATCH" && r.path.ends_with("/upgradestatuses/cluster/status"))
+    };
+    let before = applies(&server);
+    let controller = Controller::start(&server).await;
+    // The restarted controller never writes less than it found.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < deadline {
+        let now = server
+            .get_object(UPGRADE_STATUSES, None, "cluster")
+            .unwrap();
+        assert!(
+            node_insights(&now["status"]).len() >= node_insights(&first).len(),
+            "a restart published fewer node insights"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Nothing changed in the cluster, so at most a bookkeeping write happened.
+    assert!(
+        applies(&server) - before <= 2,
+        "{} writes",
+        applies(&server) - before
+    );
+    controller.stop().await;
+}
