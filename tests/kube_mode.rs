@@ -287,3 +287,44 @@ async fn a_restart_resumes_from_the_published_object() {
     );
     controller.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_update_informer_gets_a_status() {
+    let server = cluster().await;
+    let controller = Controller::start(&server).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let informer = server
+            .get_object(
+                "updateinformers.update.openshift.io",
+                None,
+                "example-storage-operator",
+            )
+            .expect("the sample UpdateInformer");
+        if informer["status"]["conditions"].is_array() {
+            break informer["status"].clone();
+        }
+        assert!(Instant::now() < deadline, "no status written within 10 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let reporting = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Reporting")
+        .unwrap();
+    assert_eq!(reporting["status"], "False");
+    assert_eq!(reporting["reason"], "NeverReported");
+    // Written with the controller's field manager, and not rewritten while nothing changes.
+    let writes = || {
+        server.count(|r| {
+            r.method == "PATCH"
+                && r.path
+                    .ends_with("/updateinformers/example-storage-operator/status")
+        })
+    };
+    let before = writes();
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(writes(), before);
+    controller.stop().await;
+}

@@ -278,6 +278,7 @@ async fn handle_report(
     let types: Vec<_> = accepted.iter().map(|i| i.insight.insight_type()).collect();
     let outcome = {
         let mut store = state.store.lock().map_err(|_| ApiError::internal())?;
+        store.set_rejected(&grant.informer, rejected.len());
         store.replace(&grant.informer, false, accepted, now)
     };
     if outcome.changed {

@@ -3,6 +3,7 @@
 
 pub mod policy;
 pub mod registry;
+pub mod status;
 
 pub use policy::{Grant, PolicyViolation};
 pub use registry::{Denial, Registry};

@@ -94,3 +94,25 @@ pub async fn read_published(
         .await?
         .and_then(|o| o.status))
 }
+
+/// Applies the status of one UpdateInformer (same field manager as the UpgradeStatus).
+pub async fn apply_informer_status(
+    client: kube::Client,
+    name: &str,
+    status: &update_status_api::v1alpha1::UpdateInformerStatus,
+) -> Result<(), kube::Error> {
+    let api: Api<update_status_api::v1alpha1::UpdateInformer> = Api::all(client);
+    let body = serde_json::json!({
+        "apiVersion": "update.openshift.io/v1alpha1",
+        "kind": "UpdateInformer",
+        "metadata": { "name": name },
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map(|_| ())
+}

@@ -24,7 +24,8 @@ use crate::clock::{Clock, wall_now};
 use crate::cluster::kube::{ClusterCache, Touched, spawn_watches};
 use crate::http::state::AppState;
 use crate::informers::Registry;
-use crate::publish::apply::{ApplySink, read_published};
+use crate::informers::status::informer_status;
+use crate::publish::apply::{ApplySink, apply_informer_status, read_published};
 use crate::publish::{self, PublishStats};
 
 /// A kube client from `--kubeconfig`, or as kubectl would find one (in-cluster first).
@@ -133,9 +134,15 @@ pub async fn run_with(
         ready_tx,
         shutdown.clone(),
     ));
+    let statuses = tokio::spawn(informer_status_loop(
+        client.clone(),
+        state.clone(),
+        args.publish.publish_interval,
+        shutdown.clone(),
+    ));
     let served = serve_https(args, &state, &cert, &key, listener, shutdown.clone()).await;
     shutdown.cancel();
-    let _ = tokio::join!(publisher, builtins);
+    let _ = tokio::join!(publisher, builtins, statuses);
     while watches.join_next().await.is_some() {}
     served
 }
@@ -194,4 +201,69 @@ async fn builtin_loop(
             tracing::info!("every watch has listed; the built-in informers ran; ready");
         }
     }
+}
+
+/// Keeps each UpdateInformer's status current (at most one write per informer per interval, and
+/// none when nothing changed). The status last seen on the watched object is the comparison
+/// base, so a status edited by hand is put right, and a restart does not rewrite what is current.
+async fn informer_status_loop(
+    client: kube::Client,
+    state: Arc<AppState>,
+    interval: std::time::Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(interval) => {}
+        }
+        if !state.ready.load(Ordering::Relaxed) {
+            continue;
+        }
+        let now = state.clock.now();
+        let registry = state.registry();
+        let wanted: Vec<_> = {
+            let Ok(store) = state.store.lock() else {
+                continue;
+            };
+            registry
+                .iter()
+                .filter_map(|(name, informer)| {
+                    let key = InformerName::new(name.as_str()).ok()?;
+                    let previous = informer.status.as_ref();
+                    let next = informer_status(store.report_summary(&key), previous, now);
+                    needs_write(previous, &next).then(|| (name.clone(), next))
+                })
+                .collect()
+        };
+        for (name, status) in wanted {
+            if let Err(e) = apply_informer_status(client.clone(), &name, &status).await {
+                tracing::warn!(informer = %name, error = %e, "cannot write the UpdateInformer status; will retry");
+            }
+        }
+    }
+}
+
+/// How stale an UpdateInformer's `lastReportTime` may get before it is rewritten on its own.
+const LAST_REPORT_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Whether the status must be written: anything but `lastReportTime` changed, or that time is
+/// more than [`LAST_REPORT_REFRESH`] behind. A producer reporting every few seconds would
+/// otherwise cost one API write per informer per publish interval, for a timestamp.
+fn needs_write(
+    previous: Option<&update_status_api::v1alpha1::UpdateInformerStatus>,
+    next: &update_status_api::v1alpha1::UpdateInformerStatus,
+) -> bool {
+    let Some(previous) = previous else {
+        return true;
+    };
+    let stale = match (previous.last_report_time, next.last_report_time) {
+        (Some(p), Some(n)) => {
+            u128::try_from(n.since(p).as_nanos()).unwrap_or(0) > LAST_REPORT_REFRESH.as_nanos()
+        }
+        (p, n) => p != n,
+    };
+    let mut without_time = previous.clone();
+    without_time.last_report_time = next.last_report_time;
+    stale || &without_time != next
 }

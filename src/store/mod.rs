@@ -20,6 +20,8 @@ struct InformerEntry {
     state: Option<InformerState>,
     insights: Vec<Insight>,
     last_report: Option<Timestamp>,
+    /// Insights refused from the last report.
+    rejected: usize,
 }
 
 /// What replacing an informer's insights did.
@@ -31,6 +33,19 @@ pub struct ReplaceOutcome {
     pub removed: usize,
     /// Whether anything the store holds changed (a repeated report changes nothing).
     pub changed: bool,
+}
+
+/// One informer's reporting, as its UpdateInformer status shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportSummary {
+    /// Reporting, stale, never reported, or disabled.
+    pub state: InformerState,
+    /// When it last reported.
+    pub last_report: Option<Timestamp>,
+    /// Insights held from its last report.
+    pub held: usize,
+    /// Insights refused from its last report.
+    pub rejected: usize,
 }
 
 /// Insights of every informer, in the order each informer reported them.
@@ -123,9 +138,27 @@ impl Store {
                     state: Some(summary.state),
                     insights: insights.remove(&summary.name).unwrap_or_default(),
                     last_report: summary.last_report_time,
+                    rejected: 0,
                 },
             );
         }
+    }
+
+    /// Records how many insights of `informer`'s last report were refused (its UpdateInformer
+    /// shows it, and is `Degraded` while it is not zero).
+    pub fn set_rejected(&mut self, informer: &InformerName, rejected: usize) {
+        self.informers.entry(informer.clone()).or_default().rejected = rejected;
+    }
+
+    /// What the UpdateInformer status of `informer` shows: its state, last report time, and
+    /// the insights held and refused from its last report.
+    pub fn report_summary(&self, informer: &InformerName) -> Option<ReportSummary> {
+        self.informers.get(informer).map(|e| ReportSummary {
+            state: e.state.unwrap_or(InformerState::Reporting),
+            last_report: e.last_report,
+            held: e.insights.len(),
+            rejected: e.rejected,
+        })
     }
 
     /// Removes an informer and everything it held (it was unregistered or disabled).
