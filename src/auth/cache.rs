@@ -1,64 +1,153 @@
 //! A short-lived cache of verified tokens, in front of any authenticator. A producer presents the
-//! same token for up to an hour, and verifying a signature on every report costs more than
-//! everything else a report does. Entries are keyed by an HMAC of the token under a per-process
-//! random key (the token itself is never stored), live at most the TTL and never past the token's
-//! own expiry, and failures are never cached.
+//! same token for up to an hour, and verifying it on every report (a signature, or a TokenReview
+//! round trip to the API server) costs more than everything else a report does. Entries are keyed
+//! by an HMAC of the token (and, when bound, the audiences it was verified for) under a
+//! per-process random key, so the token itself is never stored; they live at most the TTL and
+//! never past the token's own expiry; failures are never cached.
+//!
+//! Concurrent lookups of the same key share one verification (single flight): fifty reports
+//! arriving together with a fresh token cost one TokenReview, not fifty. The same machinery,
+//! [`Memo`], caches SubjectAccessReview answers.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use ring::hmac;
+use tokio::sync::OnceCell;
 
-use super::{AuthFuture, Authenticator, Identity};
+use super::{AuthError, AuthFuture, Authenticator, Identity};
 
 /// Most cached identities; when full, expired entries go first, then everything.
 const MAX_ENTRIES: usize = 10_000;
 
-/// Caches the identities an inner authenticator returns.
-pub struct CachingAuthenticator<A> {
-    inner: A,
-    ttl: Duration,
-    key: hmac::Key,
-    entries: Mutex<HashMap<Vec<u8>, (Identity, Instant)>>,
-}
-
-impl<A> std::fmt::Debug for CachingAuthenticator<A> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CachingAuthenticator")
-            .field("ttl", &self.ttl)
-            .finish_non_exhaustive()
-    }
-}
+/// The TTL of verified identities in Kubernetes mode unless configured otherwise: the
+/// kube-apiserver's own default for delegated authentication, short enough that a deleted pod or
+/// service account stops working within seconds.
+pub const DEFAULT_TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
 
 /// Why the cache could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot draw a random key for the token cache")]
 pub struct CacheKeyError;
 
-impl<A: Authenticator> CachingAuthenticator<A> {
-    /// Wraps `inner`, keeping verified identities for at most `ttl`.
-    pub fn new(inner: A, ttl: Duration) -> Result<Self, CacheKeyError> {
+/// One lookup in progress, shared by every caller asking for the same key meanwhile.
+type Flight<V> = Arc<OnceCell<Result<V, AuthError>>>;
+
+/// An HMAC-keyed map of values that expire, with single-flight lookups: the shared mechanism of
+/// the token cache and the access-review cache.
+///
+/// Keys are HMACs under a random per-process key, so neither a token nor an identity is ever a map
+/// key, and nobody who sees the keys can test guesses against them. Only successes are stored.
+pub(crate) struct Memo<V> {
+    key: hmac::Key,
+    entries: Mutex<HashMap<Vec<u8>, (V, Instant)>>,
+    flights: Mutex<HashMap<Vec<u8>, Flight<V>>>,
+}
+
+impl<V: Clone> Memo<V> {
+    /// An empty memo with a fresh random HMAC key.
+    pub(crate) fn new() -> Result<Self, CacheKeyError> {
         let rng = ring::rand::SystemRandom::new();
         let key = hmac::Key::generate(hmac::HMAC_SHA256, &rng).map_err(|_| CacheKeyError)?;
         Ok(Self {
-            inner,
-            ttl,
             key,
             entries: Mutex::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
         })
     }
 
-    fn lookup(&self, id: &[u8], now: Instant) -> Option<Identity> {
+    /// The map key of a tuple of byte strings: each part is length-prefixed, so `("ab", "c")` and
+    /// `("a", "bc")` never share a key.
+    pub(crate) fn key_of(&self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut context = hmac::Context::with_key(&self.key);
+        for part in parts {
+            let len = u64::try_from(part.len()).unwrap_or(u64::MAX);
+            context.update(&len.to_be_bytes());
+            context.update(part);
+        }
+        context.sign().as_ref().to_vec()
+    }
+
+    /// The value stored under `id`, or the result of `fetch`: at most one `fetch` per key runs at
+    /// a time, and callers arriving meanwhile wait for it and share its result, error included.
+    /// A success is stored for `keep(&value)` (nothing when zero); an error is never stored, so
+    /// the next caller after a failure asks again.
+    ///
+    /// Cancel-safe: when the caller running `fetch` is dropped, a waiting caller runs its own.
+    pub(crate) async fn get_or_fetch<F, Fut>(
+        &self,
+        id: Vec<u8>,
+        fetch: F,
+        keep: impl FnOnce(&V) -> Duration,
+    ) -> Result<V, AuthError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, AuthError>>,
+    {
+        if let Some(value) = self.lookup(&id, Instant::now()) {
+            return Ok(value);
+        }
+        let Some(flight) = self.join(&id) else {
+            // The flight table is poisoned: verify without sharing rather than fail.
+            return self.fetch_and_store(&id, fetch, keep).await;
+        };
+        let result = flight
+            .cell
+            .get_or_init(|| async {
+                // A flight that ended between the lookup above and joining stored its value.
+                match self.lookup(&id, Instant::now()) {
+                    Some(value) => Ok(value),
+                    None => self.fetch_and_store(&id, fetch, keep).await,
+                }
+            })
+            .await
+            .clone();
+        drop(flight);
+        result
+    }
+
+    async fn fetch_and_store<F, Fut>(
+        &self,
+        id: &[u8],
+        fetch: F,
+        keep: impl FnOnce(&V) -> Duration,
+    ) -> Result<V, AuthError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<V, AuthError>>,
+    {
+        let value = fetch().await?;
+        let keep = keep(&value);
+        if !keep.is_zero() {
+            let now = Instant::now();
+            self.store(id.to_vec(), value.clone(), now + keep, now);
+        }
+        Ok(value)
+    }
+
+    /// Joins the flight for `id`, starting one if none is in progress.
+    fn join<'m>(&'m self, id: &'m [u8]) -> Option<FlightGuard<'m, V>> {
+        let mut flights = self.flights.lock().ok()?;
+        let cell = Arc::clone(flights.entry(id.to_vec()).or_default());
+        Some(FlightGuard {
+            memo: self,
+            id,
+            cell,
+        })
+    }
+
+    fn lookup(&self, id: &[u8], now: Instant) -> Option<V> {
         let entries = self.entries.lock().ok()?;
         entries
             .get(id)
             .filter(|(_, until)| *until > now)
-            .map(|(identity, _)| identity.clone())
+            .map(|(value, _)| value.clone())
     }
 
-    fn store(&self, id: Vec<u8>, identity: Identity, until: Instant, now: Instant) {
+    fn store(&self, id: Vec<u8>, value: V, until: Instant, now: Instant) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
@@ -68,7 +157,93 @@ impl<A: Authenticator> CachingAuthenticator<A> {
                 entries.clear();
             }
         }
-        entries.insert(id, (identity, until));
+        entries.insert(id, (value, until));
+    }
+
+    /// How many lookups are in progress (for tests and diagnostics).
+    #[cfg(test)]
+    pub(crate) fn flights_in_progress(&self) -> usize {
+        self.flights.lock().map(|f| f.len()).unwrap_or(0)
+    }
+}
+
+/// A caller's share of a flight. Dropping it (done or cancelled) removes the flight from the
+/// table once it has a result, or once nobody else is waiting for it, so the table never holds
+/// more than the lookups actually in progress and a finished error is never handed to a later
+/// caller.
+struct FlightGuard<'m, V> {
+    memo: &'m Memo<V>,
+    id: &'m [u8],
+    cell: Flight<V>,
+}
+
+impl<V> Drop for FlightGuard<'_, V> {
+    fn drop(&mut self) {
+        let Ok(mut flights) = self.memo.flights.lock() else {
+            return;
+        };
+        let ours = flights
+            .get(self.id)
+            .is_some_and(|current| Arc::ptr_eq(current, &self.cell));
+        // Two references: the table's and ours.
+        if ours && (self.cell.initialized() || Arc::strong_count(&self.cell) <= 2) {
+            flights.remove(self.id);
+        }
+    }
+}
+
+/// Caches the identities an inner authenticator returns, sharing concurrent verifications of the
+/// same token.
+pub struct CachingAuthenticator<A> {
+    inner: A,
+    ttl: Duration,
+    audiences: Vec<String>,
+    memo: Memo<Identity>,
+}
+
+impl<A> std::fmt::Debug for CachingAuthenticator<A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CachingAuthenticator")
+            .field("ttl", &self.ttl)
+            .field("audiences", &self.audiences)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<A: Authenticator> CachingAuthenticator<A> {
+    /// Wraps `inner`, keeping verified identities for at most `ttl`.
+    pub fn new(inner: A, ttl: Duration) -> Result<Self, CacheKeyError> {
+        Ok(Self {
+            inner,
+            ttl,
+            audiences: Vec::new(),
+            memo: Memo::new()?,
+        })
+    }
+
+    /// Binds the cache key to the audiences `inner` verifies for (the TokenReview's
+    /// `spec.audiences`), as kube-apiserver's token cache does: an identity verified for one
+    /// audience can then never answer a lookup made for another, even if one cache were shared.
+    pub fn with_audiences<S: AsRef<str>>(mut self, audiences: &[S]) -> Self {
+        self.audiences = audiences.iter().map(|a| a.as_ref().to_owned()).collect();
+        self
+    }
+
+    /// The authenticator behind the cache, for its diagnostics.
+    pub fn inner(&self) -> &A {
+        &self.inner
+    }
+
+    /// The longest an identity is kept.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn key(&self, token: &str) -> Vec<u8> {
+        let mut parts: Vec<&[u8]> = Vec::with_capacity(1 + self.audiences.len());
+        parts.push(token.as_bytes());
+        parts.extend(self.audiences.iter().map(|a| a.as_bytes()));
+        self.memo.key_of(&parts)
     }
 }
 
@@ -85,23 +260,25 @@ fn token_expiry(token: &str) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::from_secs(exp))
 }
 
+/// How long to keep a verified `token`: the TTL, cut to what is left of the token's life; zero
+/// (not kept) for a token with no readable `exp`, which only legacy tokens lack.
+fn keep_for(token: &str, ttl: Duration) -> Duration {
+    let left = token_expiry(token)
+        .and_then(|exp| exp.duration_since(SystemTime::now()).ok())
+        .unwrap_or(Duration::ZERO);
+    ttl.min(left)
+}
+
 impl<A: Authenticator> Authenticator for CachingAuthenticator<A> {
     fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a> {
         Box::pin(async move {
-            let id = hmac::sign(&self.key, token.as_bytes()).as_ref().to_vec();
-            let now = Instant::now();
-            if let Some(identity) = self.lookup(&id, now) {
-                return Ok(identity);
-            }
-            let identity = self.inner.authenticate(token).await?;
-            let left = token_expiry(token)
-                .and_then(|exp| exp.duration_since(SystemTime::now()).ok())
-                .unwrap_or(Duration::ZERO);
-            let keep = self.ttl.min(left);
-            if !keep.is_zero() {
-                self.store(id, identity.clone(), now + keep, now);
-            }
-            Ok(identity)
+            self.memo
+                .get_or_fetch(
+                    self.key(token),
+                    || self.inner.authenticate(token),
+                    |_| keep_for(token, self.ttl),
+                )
+                .await
         })
     }
 }
