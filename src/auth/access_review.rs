@@ -123,7 +123,10 @@ impl fmt::Debug for AccessReviewer {
 
 impl AccessReviewer {
     /// A reviewer asking the API server `client` talks to.
-    pub fn new(client: kube::Client, settings: AccessReviewSettings) -> Result<Self, CacheKeyError> {
+    pub fn new(
+        client: kube::Client,
+        settings: AccessReviewSettings,
+    ) -> Result<Self, CacheKeyError> {
         Ok(Self {
             client,
             settings,
@@ -140,7 +143,11 @@ impl AccessReviewer {
             .memo
             .get_or_fetch(
                 id,
-                || async { self.review(identity, informer).await.map_err(AuthError::from) },
+                || async {
+                    self.review(identity, informer)
+                        .await
+                        .map_err(AuthError::from)
+                },
                 |verdict| if verdict.settled { ttl } else { Duration::ZERO },
             )
             .await?;
@@ -168,7 +175,11 @@ impl AccessReviewer {
         self.memo.key_of(&parts)
     }
 
-    async fn review(&self, identity: &Identity, informer: &str) -> Result<Verdict, AccessReviewError> {
+    async fn review(
+        &self,
+        identity: &Identity,
+        informer: &str,
+    ) -> Result<Verdict, AccessReviewError> {
         let body = serde_json::json!({
             "apiVersion": "authorization.k8s.io/v1",
             "kind": "SubjectAccessReview",
@@ -209,7 +220,230 @@ impl AccessReviewer {
         };
         Ok(Verdict {
             allowed: status.allowed && status.denied != Some(true),
-            settled: status.evaluation_error.as_deref().unwrap_or_default().is_empty(),
+            settled: status
+                .evaluation_error
+                .as_deref()
+                .unwrap_or_default()
+                .is_empty(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::auth::apiserver::mock::{MockApi, Recorded, Reply};
+
+    fn identity() -> Identity {
+        Identity {
+            username: "system:serviceaccount:openshift-machine-config-operator:mco".to_owned(),
+            uid: Some("2a3c1c1e-8f0b-4f0e-9a7e-0d9c4f0b1a2b".to_owned()),
+            groups: vec![
+                "system:serviceaccounts".to_owned(),
+                "system:serviceaccounts:openshift-machine-config-operator".to_owned(),
+                "system:authenticated".to_owned(),
+            ],
+        }
+    }
+
+    fn answer(status: Value) -> Reply {
+        Reply::Json(
+            201,
+            json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "status": status}),
+        )
+    }
+
+    /// Allows `mco` only for the informer `machine-config`, as RBAC with `resourceNames` would.
+    fn rbac(call: &Recorded) -> Reply {
+        let spec = &call.json()["spec"];
+        let allowed = spec["user"] == "system:serviceaccount:openshift-machine-config-operator:mco"
+            && spec["resourceAttributes"]["name"] == "machine-config";
+        answer(json!({"allowed": allowed}))
+    }
+
+    fn reviewer(
+        reply: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> (AccessReviewer, MockApi) {
+        let (client, api) = MockApi::new(reply);
+        (
+            AccessReviewer::new(client, AccessReviewSettings::default()).unwrap(),
+            api,
+        )
+    }
+
+    #[tokio::test]
+    async fn asks_with_the_full_identity_and_the_informer() {
+        let (reviewer, api) = reviewer(rbac);
+        assert_eq!(
+            reviewer.allows(&identity(), "machine-config").await,
+            Ok(true)
+        );
+        let calls = api.calls();
+        assert_eq!(calls.len(), 1);
+        assert_eq!(
+            (calls[0].method.as_str(), calls[0].path.as_str()),
+            ("POST", SUBJECT_ACCESS_REVIEWS_PATH)
+        );
+        let body = calls[0].json();
+        assert_eq!(body["kind"], "SubjectAccessReview");
+        assert_eq!(body["apiVersion"], "authorization.k8s.io/v1");
+        assert_eq!(
+            body["spec"],
+            json!({
+                "user": "system:serviceaccount:openshift-machine-config-operator:mco",
+                "uid": "2a3c1c1e-8f0b-4f0e-9a7e-0d9c4f0b1a2b",
+                "groups": ["system:serviceaccounts", "system:serviceaccounts:openshift-machine-config-operator", "system:authenticated"],
+                "resourceAttributes": {
+                    "verb": "update",
+                    "group": "update.openshift.io",
+                    "resource": "updateinformers",
+                    "subresource": "insights",
+                    "name": "machine-config",
+                },
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn denies_another_informer_and_caches_both_answers() {
+        let (reviewer, api) = reviewer(rbac);
+        for _ in 0..20 {
+            assert_eq!(
+                reviewer.allows(&identity(), "machine-config").await,
+                Ok(true)
+            );
+            assert_eq!(reviewer.allows(&identity(), "other").await, Ok(false));
+        }
+        assert_eq!(
+            api.count(SUBJECT_ACCESS_REVIEWS_PATH),
+            2,
+            "one review per question within the TTL"
+        );
+        // Another identity is another question, even with the same username.
+        let mut other_uid = identity();
+        other_uid.uid = Some("00000000-0000-0000-0000-000000000000".to_owned());
+        assert_eq!(
+            reviewer.allows(&other_uid, "machine-config").await,
+            Ok(true)
+        );
+        let mut fewer_groups = identity();
+        fewer_groups.groups.pop();
+        assert_eq!(
+            reviewer.allows(&fewer_groups, "machine-config").await,
+            Ok(true)
+        );
+        assert_eq!(api.count(SUBJECT_ACCESS_REVIEWS_PATH), 4);
+    }
+
+    #[tokio::test]
+    async fn denied_overrides_allowed_and_a_missing_status_denies() {
+        let (denied, _) = reviewer(|_| answer(json!({"allowed": true, "denied": true})));
+        assert_eq!(
+            denied.allows(&identity(), "machine-config").await,
+            Ok(false)
+        );
+        let (no_status, _) = reviewer(|_| Reply::Json(201, json!({"kind": "SubjectAccessReview"})));
+        assert_eq!(
+            no_status.allows(&identity(), "machine-config").await,
+            Ok(false)
+        );
+    }
+
+    #[tokio::test]
+    async fn an_answer_with_an_evaluation_error_is_not_cached() {
+        let (reviewer, api) = reviewer(|_| {
+            answer(json!({"allowed": false, "evaluationError": "webhook authorizer timed out"}))
+        });
+        assert_eq!(
+            reviewer.allows(&identity(), "machine-config").await,
+            Ok(false)
+        );
+        assert_eq!(
+            reviewer.allows(&identity(), "machine-config").await,
+            Ok(false)
+        );
+        assert_eq!(api.count(SUBJECT_ACCESS_REVIEWS_PATH), 2);
+    }
+
+    #[tokio::test]
+    async fn errors_are_unavailable_and_not_cached() {
+        let cases: Vec<(fn() -> Reply, Duration)> = vec![
+            (|| Reply::Status(500, None), DEFAULT_RETRY_AFTER),
+            (|| Reply::Status(429, Some("4")), Duration::from_secs(4)),
+            (|| Reply::ConnectionError, DEFAULT_RETRY_AFTER),
+            (
+                || Reply::Json(201, json!(["not", "a", "review"])),
+                DEFAULT_RETRY_AFTER,
+            ),
+        ];
+        for (failure, retry_after) in cases {
+            let calls = AtomicUsize::new(0);
+            let (reviewer, api) = reviewer(move |call| {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    failure()
+                } else {
+                    rbac(call)
+                }
+            });
+            assert_eq!(
+                reviewer.allows(&identity(), "machine-config").await,
+                Err(AuthError::Unavailable { retry_after })
+            );
+            assert_eq!(
+                reviewer.allows(&identity(), "machine-config").await,
+                Ok(true)
+            );
+            assert_eq!(api.count(SUBJECT_ACCESS_REVIEWS_PATH), 2);
+        }
+        let (client, _) = MockApi::new(|_| Reply::Stall);
+        let settings = AccessReviewSettings {
+            timeout: Duration::from_millis(50),
+            ..AccessReviewSettings::default()
+        };
+        let reviewer = AccessReviewer::new(client, settings).unwrap();
+        assert_eq!(
+            reviewer.allows(&identity(), "machine-config").await,
+            Err(AuthError::Unavailable {
+                retry_after: DEFAULT_RETRY_AFTER
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_identical_questions_share_one_review() {
+        let (reviewer, api) =
+            reviewer(|call| Reply::Slow(Duration::from_millis(100), Box::new(rbac(call))));
+        let reviewer = Arc::new(reviewer);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..30 {
+            let reviewer = Arc::clone(&reviewer);
+            tasks.spawn(async move { reviewer.allows(&identity(), "machine-config").await });
+        }
+        while let Some(got) = tasks.join_next().await {
+            assert_eq!(got.unwrap(), Ok(true));
+        }
+        assert_eq!(api.count(SUBJECT_ACCESS_REVIEWS_PATH), 1);
+    }
+
+    #[tokio::test]
+    async fn a_zero_ttl_asks_every_time() {
+        let (client, api) = MockApi::new(rbac);
+        let settings = AccessReviewSettings {
+            ttl: Duration::ZERO,
+            ..AccessReviewSettings::default()
+        };
+        let reviewer = AccessReviewer::new(client, settings).unwrap();
+        for _ in 0..3 {
+            assert_eq!(
+                reviewer.allows(&identity(), "machine-config").await,
+                Ok(true)
+            );
+        }
+        assert_eq!(api.count(SUBJECT_ACCESS_REVIEWS_PATH), 3);
     }
 }

@@ -153,7 +153,13 @@ pub(crate) async fn call(
 /// The `Retry-After` of a response in delta-seconds form, between 1 s and [`MAX_RETRY_AFTER`].
 /// The HTTP-date form is not used by the API server and is ignored.
 fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds: u64 = headers.get(RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    let seconds: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
     Some(Duration::from_secs(seconds).clamp(Duration::from_secs(1), MAX_RETRY_AFTER))
 }
 
@@ -302,13 +308,25 @@ mod tests {
     #[tokio::test]
     async fn returns_the_body_of_a_success() {
         let (client, api) = MockApi::new(|_| Reply::Json(201, json!({"ok": true})));
-        let body = call(&client, Method::POST, PATH, Some(b"{}".to_vec()), Duration::from_secs(5))
-            .await
-            .unwrap();
-        assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap(), json!({"ok": true}));
+        let body = call(
+            &client,
+            Method::POST,
+            PATH,
+            Some(b"{}".to_vec()),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap(),
+            json!({"ok": true})
+        );
         let calls = api.calls();
         assert_eq!(calls.len(), 1);
-        assert_eq!((calls[0].method.as_str(), calls[0].path.as_str()), ("POST", PATH));
+        assert_eq!(
+            (calls[0].method.as_str(), calls[0].path.as_str()),
+            ("POST", PATH)
+        );
         assert_eq!(calls[0].body, b"{}");
     }
 
@@ -317,37 +335,64 @@ mod tests {
         let cases: Vec<(Reply, CallError)> = vec![
             (
                 Reply::Status(429, Some("7")),
-                CallError::Status { path: PATH, status: 429, retry_after: Some(Duration::from_secs(7)) },
+                CallError::Status {
+                    path: PATH,
+                    status: 429,
+                    retry_after: Some(Duration::from_secs(7)),
+                },
             ),
             (
                 Reply::Status(503, Some("3600")),
-                CallError::Status { path: PATH, status: 503, retry_after: Some(MAX_RETRY_AFTER) },
+                CallError::Status {
+                    path: PATH,
+                    status: 503,
+                    retry_after: Some(MAX_RETRY_AFTER),
+                },
             ),
             (
                 Reply::Status(500, None),
-                CallError::Status { path: PATH, status: 500, retry_after: None },
+                CallError::Status {
+                    path: PATH,
+                    status: 500,
+                    retry_after: None,
+                },
             ),
             (
                 Reply::Status(403, Some("soon")),
-                CallError::Status { path: PATH, status: 403, retry_after: None },
+                CallError::Status {
+                    path: PATH,
+                    status: 403,
+                    retry_after: None,
+                },
             ),
         ];
         for (reply, want) in cases {
             let reply = std::sync::Mutex::new(Some(reply));
-            let (client, _) = MockApi::new(move |_| reply.lock().unwrap().take().unwrap_or(Reply::Stall));
+            let (client, _) =
+                MockApi::new(move |_| reply.lock().unwrap().take().unwrap_or(Reply::Stall));
             let got = call(&client, Method::GET, PATH, None, Duration::from_secs(5)).await;
             assert_eq!(got, Err(want));
         }
         assert_eq!(
-            CallError::Status { path: PATH, status: 429, retry_after: Some(Duration::from_secs(7)) }
-                .retry_after(),
+            CallError::Status {
+                path: PATH,
+                status: 429,
+                retry_after: Some(Duration::from_secs(7))
+            }
+            .retry_after(),
             Duration::from_secs(7)
         );
 
         let (client, _) = MockApi::new(|_| Reply::ConnectionError);
         let got = call(&client, Method::GET, PATH, None, Duration::from_secs(5)).await;
-        assert!(matches!(got, Err(CallError::Transport { path: PATH, .. })), "{got:?}");
-        assert_eq!(got.err().map(|e| e.retry_after()), Some(DEFAULT_RETRY_AFTER));
+        assert!(
+            matches!(got, Err(CallError::Transport { path: PATH, .. })),
+            "{got:?}"
+        );
+        assert_eq!(
+            got.err().map(|e| e.retry_after()),
+            Some(DEFAULT_RETRY_AFTER)
+        );
 
         let (client, _) = MockApi::new(|_| Reply::Stall);
         let after = Duration::from_millis(50);
@@ -360,7 +405,13 @@ mod tests {
         let big = "x".repeat(MAX_RESPONSE_BYTES + 1);
         let (client, _) = MockApi::new(move |_| Reply::Json(200, json!(big)));
         let got = call(&client, Method::GET, PATH, None, Duration::from_secs(5)).await;
-        assert_eq!(got, Err(CallError::Body { path: PATH, reason: "larger than 1 MiB" }));
+        assert_eq!(
+            got,
+            Err(CallError::Body {
+                path: PATH,
+                reason: "larger than 1 MiB"
+            })
+        );
     }
 
     #[test]

@@ -379,4 +379,193 @@ mod tests {
             "an expired token is verified every time"
         );
     }
+
+    fn memo() -> Arc<Memo<u32>> {
+        Arc::new(Memo::new().unwrap())
+    }
+
+    /// A fetch that counts itself, waits `delay`, then answers `result`.
+    async fn counted(
+        calls: &AtomicUsize,
+        delay: Duration,
+        result: Result<u32, AuthError>,
+    ) -> Result<u32, AuthError> {
+        calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(delay).await;
+        result
+    }
+
+    #[tokio::test]
+    async fn concurrent_lookups_share_one_fetch_and_leave_no_flight_behind() {
+        let memo = memo();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let (memo, calls) = (Arc::clone(&memo), Arc::clone(&calls));
+            tasks.spawn(async move {
+                let id = memo.key_of(&[b"token"]);
+                memo.get_or_fetch(
+                    id,
+                    || counted(&calls, Duration::from_millis(50), Ok(7)),
+                    |_| Duration::from_secs(10),
+                )
+                .await
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            assert_eq!(result.unwrap(), Ok(7));
+        }
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(memo.flights_in_progress(), 0);
+        // And the value is cached.
+        let id = memo.key_of(&[b"token"]);
+        let again = memo
+            .get_or_fetch(
+                id,
+                || counted(&calls, Duration::ZERO, Ok(8)),
+                |_| Duration::from_secs(10),
+            )
+            .await;
+        assert_eq!(again, Ok(7));
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_shared_error_is_not_kept_for_later_callers() {
+        let memo = memo();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let unavailable = AuthError::Unavailable {
+            retry_after: Duration::from_secs(5),
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..10 {
+            let (memo, calls, error) = (Arc::clone(&memo), Arc::clone(&calls), unavailable.clone());
+            tasks.spawn(async move {
+                let id = memo.key_of(&[b"token"]);
+                memo.get_or_fetch(
+                    id,
+                    || counted(&calls, Duration::from_millis(50), Err(error)),
+                    |_| Duration::from_secs(10),
+                )
+                .await
+            });
+        }
+        while let Some(result) = tasks.join_next().await {
+            assert_eq!(result.unwrap(), Err(unavailable.clone()));
+        }
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            1,
+            "the waiters shared one failure"
+        );
+        assert_eq!(memo.flights_in_progress(), 0);
+        let id = memo.key_of(&[b"token"]);
+        let next = memo
+            .get_or_fetch(
+                id,
+                || counted(&calls, Duration::ZERO, Ok(1)),
+                |_| Duration::from_secs(10),
+            )
+            .await;
+        assert_eq!(next, Ok(1));
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "the next caller asked again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_fetch_is_taken_over_by_a_waiter() {
+        let memo = memo();
+        let calls = Arc::new(AtomicUsize::new(0));
+        let leader = {
+            let (memo, calls) = (Arc::clone(&memo), Arc::clone(&calls));
+            tokio::spawn(async move {
+                let id = memo.key_of(&[b"token"]);
+                memo.get_or_fetch(
+                    id,
+                    || counted(&calls, Duration::from_secs(3600), Ok(1)),
+                    |_| Duration::from_secs(10),
+                )
+                .await
+            })
+        };
+        while calls.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let waiter = {
+            let (memo, calls) = (Arc::clone(&memo), Arc::clone(&calls));
+            tokio::spawn(async move {
+                let id = memo.key_of(&[b"token"]);
+                memo.get_or_fetch(
+                    id,
+                    || counted(&calls, Duration::ZERO, Ok(2)),
+                    |_| Duration::from_secs(10),
+                )
+                .await
+            })
+        };
+        tokio::task::yield_now().await;
+        assert_eq!(memo.flights_in_progress(), 1);
+        leader.abort();
+        let got = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("the waiter must not hang on a cancelled leader")
+            .unwrap();
+        assert_eq!(got, Ok(2));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        assert_eq!(memo.flights_in_progress(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_lookup_leaves_no_flight_behind() {
+        let memo = memo();
+        let calls = AtomicUsize::new(0);
+        let id = memo.key_of(&[b"token"]);
+        let lookup = memo.get_or_fetch(
+            id,
+            || counted(&calls, Duration::from_secs(3600), Ok(1)),
+            |_| Duration::from_secs(10),
+        );
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), lookup)
+                .await
+                .is_err()
+        );
+        assert_eq!(calls.load(Ordering::SeqCst), 1);
+        assert_eq!(memo.flights_in_progress(), 0);
+    }
+
+    #[test]
+    fn keys_are_unambiguous_and_bound_to_the_audiences() {
+        let memo = Memo::<u32>::new().unwrap();
+        assert_ne!(memo.key_of(&[b"ab", b"c"]), memo.key_of(&[b"a", b"bc"]));
+        assert_ne!(memo.key_of(&[b"ab"]), memo.key_of(&[b"ab", b""]));
+        assert_eq!(memo.key_of(&[b"ab", b"c"]), memo.key_of(&[b"ab", b"c"]));
+        assert_ne!(
+            memo.key_of(&[b"ab"]),
+            Memo::<u32>::new().unwrap().key_of(&[b"ab"]),
+            "the HMAC key is random per memo"
+        );
+
+        let t = token(600);
+        let cache = CachingAuthenticator::new(
+            Counting {
+                calls: 0.into(),
+                accept: true,
+            },
+            Duration::from_secs(10),
+        )
+        .unwrap();
+        let unbound = cache.key(&t);
+        let cache = cache.with_audiences(&["a"]);
+        let bound_a = cache.key(&t);
+        let cache = cache.with_audiences(&["b"]);
+        let bound_b = cache.key(&t);
+        assert_ne!(unbound, bound_a);
+        assert_ne!(bound_a, bound_b);
+        assert!(!format!("{cache:?}").contains(&t));
+        assert_eq!(cache.ttl(), Duration::from_secs(10));
+    }
 }

@@ -498,11 +498,14 @@ impl IssuerKeys {
                 Ok(data) if data.claims.get("iss").is_some_and(Value::is_string) => return Ok(()),
                 Ok(_) => return Err(invalid("iss: not a single string")),
                 Err(e) => {
-                    refusal.get_or_insert_with(|| explain(e.kind(), key.algorithm, &self.issuer, audience));
+                    refusal.get_or_insert_with(|| {
+                        explain(e.kind(), key.algorithm, &self.issuer, audience)
+                    });
                 }
             }
         }
-        Err(refusal.unwrap_or_else(|| invalid("kid: not a key of the cluster's service-account issuer")))
+        Err(refusal
+            .unwrap_or_else(|| invalid("kid: not a key of the cluster's service-account issuer")))
     }
 }
 
@@ -520,11 +523,14 @@ fn explain(kind: &ErrorKind, algorithm: Algorithm, issuer: &str, audience: &str)
         ErrorKind::InvalidIssuer => AuthError::Invalid(format!(
             "iss: the issuer is not the cluster's service-account issuer {issuer}"
         )),
-        ErrorKind::InvalidAudience => AuthError::Invalid(format!(
-            "aud: the audience does not include {audience}"
-        )),
+        ErrorKind::InvalidAudience => {
+            AuthError::Invalid(format!("aud: the audience does not include {audience}"))
+        }
         ErrorKind::MissingRequiredClaim(claim) | ErrorKind::InvalidClaimFormat(claim) => {
-            AuthError::Invalid(format!("{}: missing, or not of the registered type", claim_name(claim)))
+            AuthError::Invalid(format!(
+                "{}: missing, or not of the registered type",
+                claim_name(claim)
+            ))
         }
         ErrorKind::Base64(_) | ErrorKind::Json(_) | ErrorKind::Utf8(_) => {
             invalid("format: the token's header, claims or signature do not decode")
@@ -598,5 +604,595 @@ impl<R: Authenticator> Authenticator for PrecheckedAuthenticator<R> {
             self.precheck.check(token).await?;
             self.review.authenticate(token).await
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex as StdMutex;
+
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{EncodingKey, Header};
+    use serde_json::json;
+
+    use super::*;
+    use crate::auth::DEFAULT_AUDIENCE;
+    use crate::auth::apiserver::mock::{MockApi, Reply};
+    use crate::auth::token_review::{
+        TOKEN_REVIEWS_PATH, TokenReviewAuthenticator, TokenReviewSettings,
+    };
+
+    const DEV_KEY: &[u8] = include_bytes!("../../certs-dev/token-signing.key");
+    const DEV_PUB: &[u8] = include_bytes!("../../certs-dev/token-signing.pub");
+    const OTHER_P256_KEY: &[u8] = include_bytes!("../../tests/fixtures/auth/other-p256.key");
+    const RSA_KEY: &[u8] = include_bytes!("../../tests/fixtures/auth/rsa.key");
+    const ED25519_KEY: &[u8] = include_bytes!("../../tests/fixtures/auth/ed25519.key");
+    const ISSUER: &str = "https://kubernetes.default.svc";
+    const SUB: &str = "system:serviceaccount:openshift-machine-config-operator:mco";
+
+    fn encoding_key(pem: &[u8], alg: Algorithm) -> EncodingKey {
+        match alg {
+            Algorithm::ES256 => EncodingKey::from_ec_pem(pem).unwrap(),
+            Algorithm::RS256 => EncodingKey::from_rsa_pem(pem).unwrap(),
+            Algorithm::EdDSA => EncodingKey::from_ed_pem(pem).unwrap(),
+            other => panic!("no test key for {other:?}"),
+        }
+    }
+
+    /// The public JWK of a private key, as the API server publishes it.
+    fn jwk(pem: &[u8], alg: Algorithm, kid: &str) -> Value {
+        let mut jwk = Jwk::from_encoding_key(&encoding_key(pem, alg), alg).unwrap();
+        jwk.common.key_id = Some(kid.to_owned());
+        jwk.common.public_key_use = Some(PublicKeyUse::Signature);
+        serde_json::to_value(jwk).unwrap()
+    }
+
+    fn now() -> i64 {
+        jiff::Timestamp::now().as_second()
+    }
+
+    /// The claims of a projected service-account token for us.
+    fn claims() -> Value {
+        let now = now();
+        json!({"iss": ISSUER, "aud": [DEFAULT_AUDIENCE], "sub": SUB, "iat": now, "nbf": now, "exp": now + 600})
+    }
+
+    fn with(mut claims: Value, name: &str, value: Value) -> Value {
+        claims[name] = value;
+        claims
+    }
+
+    fn without(mut claims: Value, name: &str) -> Value {
+        claims.as_object_mut().unwrap().remove(name);
+        claims
+    }
+
+    fn sign(pem: &[u8], alg: Algorithm, kid: Option<&str>, claims: &Value) -> String {
+        let mut header = Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        jsonwebtoken::encode(&header, claims, &encoding_key(pem, alg)).unwrap()
+    }
+
+    fn unsigned(header: &Value, claims: &Value) -> String {
+        format!(
+            "{}.{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string()),
+            URL_SAFE_NO_PAD.encode(b"signature")
+        )
+    }
+
+    /// What the stand-in API server serves; tests change it to rotate keys or break discovery.
+    struct Cluster {
+        discovery: Option<u16>,
+        jwks: Value,
+        jwks_failure: Option<u16>,
+    }
+
+    type Shared = Arc<StdMutex<Cluster>>;
+
+    fn cluster(keys: Vec<Value>) -> (kube::Client, MockApi, Shared) {
+        let shared = Arc::new(StdMutex::new(Cluster {
+            discovery: None,
+            jwks: json!({"keys": keys}),
+            jwks_failure: None,
+        }));
+        let serve = Arc::clone(&shared);
+        let (client, api) = MockApi::new(move |call| {
+            let cluster = serve.lock().unwrap();
+            match call.path.as_str() {
+                DISCOVERY_PATH => match cluster.discovery {
+                    Some(status) => Reply::Status(status, None),
+                    None => Reply::Json(
+                        200,
+                        json!({
+                            "issuer": ISSUER,
+                            "jwks_uri": "https://api.cluster.example:6443/openid/v1/jwks",
+                            "response_types_supported": ["id_token"],
+                            "subject_types_supported": ["public"],
+                            "id_token_signing_alg_values_supported": ["RS256"],
+                        }),
+                    ),
+                },
+                JWKS_PATH => match cluster.jwks_failure {
+                    Some(status) => Reply::Status(status, None),
+                    None => Reply::Json(200, cluster.jwks.clone()),
+                },
+                TOKEN_REVIEWS_PATH => Reply::Json(
+                    201,
+                    json!({"status": {"authenticated": true, "audiences": [DEFAULT_AUDIENCE], "user": {"username": SUB}}}),
+                ),
+                _ => Reply::Status(404, None),
+            }
+        });
+        (client, api, shared)
+    }
+
+    fn precheck(client: kube::Client) -> OidcPrecheck {
+        OidcPrecheck::new(client, PrecheckSettings::new(DEFAULT_AUDIENCE)).unwrap()
+    }
+
+    fn authenticator(client: kube::Client) -> PrecheckedAuthenticator<TokenReviewAuthenticator> {
+        let review = TokenReviewAuthenticator::new(
+            client.clone(),
+            TokenReviewSettings::new(DEFAULT_AUDIENCE),
+        )
+        .unwrap();
+        PrecheckedAuthenticator::new(Arc::new(precheck(client)), review)
+    }
+
+    fn ec_key(kid: &str) -> Value {
+        jwk(DEV_KEY, Algorithm::ES256, kid)
+    }
+
+    #[tokio::test]
+    async fn verifies_tokens_signed_by_the_issuer_keys() {
+        let (client, api, _) = cluster(vec![
+            ec_key("ec"),
+            jwk(RSA_KEY, Algorithm::RS256, "rsa"),
+            jwk(ED25519_KEY, Algorithm::EdDSA, "ed"),
+        ]);
+        let precheck = precheck(client);
+        assert_eq!(precheck.state(), PrecheckState::Pending);
+        for (pem, alg, kid) in [
+            (DEV_KEY, Algorithm::ES256, "ec"),
+            (RSA_KEY, Algorithm::RS256, "rsa"),
+            (ED25519_KEY, Algorithm::EdDSA, "ed"),
+        ] {
+            let token = sign(pem, alg, Some(kid), &claims());
+            assert_eq!(
+                precheck.check(&token).await,
+                Ok(PrecheckOutcome::Verified),
+                "{kid}"
+            );
+        }
+        assert_eq!(
+            precheck.state(),
+            PrecheckState::Active {
+                issuer: ISSUER.to_owned(),
+                jwks_uri: Some("https://api.cluster.example:6443/openid/v1/jwks".to_owned()),
+                keys: 3,
+                ignored_keys: 0,
+                last_refresh_error: None,
+            }
+        );
+        assert_eq!(api.count(DISCOVERY_PATH), 1);
+        assert_eq!(api.count(JWKS_PATH), 1, "keys are cached");
+        assert!(api.calls().iter().all(|c| c.method == "GET"));
+    }
+
+    #[tokio::test]
+    async fn refuses_bad_tokens_without_any_token_review() {
+        let (client, api, _) = cluster(vec![ec_key("ec"), jwk(RSA_KEY, Algorithm::RS256, "rsa")]);
+        let auth = authenticator(client);
+        let now = now();
+        let es = |claims: &Value| sign(DEV_KEY, Algorithm::ES256, Some("ec"), claims);
+        let hs256_with_public_key = {
+            let mut header = Header::new(Algorithm::HS256);
+            header.kid = Some("ec".to_owned());
+            jsonwebtoken::encode(
+                &header,
+                &claims(),
+                &EncodingKey::from_secret(DEV_PUB).unwrap(),
+            )
+            .unwrap()
+        };
+        let legacy = sign(
+            RSA_KEY,
+            Algorithm::RS256,
+            Some("rsa"),
+            &json!({
+                "iss": "kubernetes/serviceaccount",
+                "sub": SUB,
+                "kubernetes.io/serviceaccount/namespace": "openshift-machine-config-operator",
+                "kubernetes.io/serviceaccount/secret.name": "mco-token-abcde",
+            }),
+        );
+        let cases: Vec<(&str, String, &str)> = vec![
+            (
+                "bad signature",
+                sign(OTHER_P256_KEY, Algorithm::ES256, Some("ec"), &claims()),
+                "signature:",
+            ),
+            (
+                "wrong audience",
+                es(&with(claims(), "aud", json!([ISSUER]))),
+                "aud:",
+            ),
+            ("no audience", es(&without(claims(), "aud")), "aud:"),
+            (
+                "audience of the wrong type",
+                es(&with(claims(), "aud", json!(7))),
+                "aud:",
+            ),
+            (
+                "expired",
+                es(&with(
+                    with(claims(), "exp", json!(now - 120)),
+                    "nbf",
+                    json!(now - 900),
+                )),
+                "exp:",
+            ),
+            (
+                "exp never",
+                es(&with(claims(), "exp", json!("never"))),
+                "exp:",
+            ),
+            ("no exp", es(&without(claims(), "exp")), "exp:"),
+            (
+                "not yet valid",
+                es(&with(
+                    with(claims(), "nbf", json!(now + 600)),
+                    "exp",
+                    json!(now + 1200),
+                )),
+                "nbf:",
+            ),
+            ("no nbf", es(&without(claims(), "nbf")), "nbf:"),
+            (
+                "another issuer",
+                es(&with(claims(), "iss", json!("https://evil.example"))),
+                "iss:",
+            ),
+            (
+                "issuer list",
+                es(&with(claims(), "iss", json!([ISSUER]))),
+                "iss:",
+            ),
+            // Lacks exp, nbf and aud; which one jsonwebtoken names first varies.
+            ("legacy secret token", legacy, ""),
+            (
+                "alg none",
+                unsigned(&json!({"alg": "none", "kid": "ec"}), &claims()),
+                "header:",
+            ),
+            (
+                "HS256 signed with the public key",
+                hs256_with_public_key,
+                "alg:",
+            ),
+            (
+                "RS256 header on the EC key",
+                unsigned(&json!({"alg": "RS256", "kid": "ec"}), &claims()),
+                "alg:",
+            ),
+            (
+                "no kid",
+                sign(DEV_KEY, Algorithm::ES256, None, &claims()),
+                "kid:",
+            ),
+            (
+                "unknown kid",
+                sign(DEV_KEY, Algorithm::ES256, Some("nope"), &claims()),
+                "kid:",
+            ),
+        ];
+        for (name, token, prefix) in &cases {
+            match auth.authenticate(token).await {
+                Err(AuthError::Invalid(why)) => {
+                    assert!(why.starts_with(prefix), "{name}: {why}");
+                    assert!(
+                        !why.contains(token.as_str()),
+                        "{name}: the message quotes the token"
+                    );
+                }
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            api.count(TOKEN_REVIEWS_PATH),
+            0,
+            "no bad token reached TokenReview"
+        );
+        assert_eq!(
+            api.count(JWKS_PATH),
+            1,
+            "unknown kids within the interval fetch nothing"
+        );
+
+        let good = es(&claims());
+        assert_eq!(
+            auth.authenticate(&good).await.map(|i| i.username),
+            Ok(SUB.to_owned())
+        );
+        assert_eq!(
+            api.count(TOKEN_REVIEWS_PATH),
+            1,
+            "a good token still goes to TokenReview"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unknown_kid_refreshes_the_keys_at_most_once_per_interval() {
+        let (client, api, shared) = cluster(vec![ec_key("k1")]);
+        let precheck = Arc::new(precheck(client));
+        let token = |kid: &str| sign(DEV_KEY, Algorithm::ES256, Some(kid), &claims());
+        assert_eq!(
+            precheck.check(&token("k1")).await,
+            Ok(PrecheckOutcome::Verified)
+        );
+        assert_eq!(api.count(JWKS_PATH), 1);
+
+        // The issuer rotates a key in; within the interval the new kid is not looked for.
+        shared.lock().unwrap().jwks = json!({"keys": [ec_key("k1"), ec_key("k2")]});
+        assert!(matches!(
+            precheck.check(&token("k2")).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(api.count(JWKS_PATH), 1);
+
+        // After it, the first unknown kid refreshes, and finds the key.
+        tokio::time::advance(DEFAULT_REFRESH_INTERVAL + Duration::from_secs(1)).await;
+        assert_eq!(
+            precheck.check(&token("k2")).await,
+            Ok(PrecheckOutcome::Verified)
+        );
+        assert_eq!(api.count(JWKS_PATH), 2);
+
+        // A flood of made-up kids right after fetches nothing more.
+        for n in 0..100 {
+            let got = precheck.check(&token(&format!("made-up-{n}"))).await;
+            assert!(matches!(got, Err(AuthError::Invalid(_))));
+        }
+        assert_eq!(api.count(JWKS_PATH), 2);
+
+        // The next interval, a concurrent flood shares one fetch.
+        tokio::time::advance(DEFAULT_REFRESH_INTERVAL + Duration::from_secs(1)).await;
+        let mut tasks = tokio::task::JoinSet::new();
+        for n in 0..50 {
+            let (precheck, token) = (Arc::clone(&precheck), token(&format!("flood-{n}")));
+            tasks.spawn(async move { precheck.check(&token).await });
+        }
+        while let Some(got) = tasks.join_next().await {
+            assert!(matches!(got.unwrap(), Err(AuthError::Invalid(_))));
+        }
+        assert_eq!(api.count(JWKS_PATH), 3);
+        assert_eq!(api.count(DISCOVERY_PATH), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_discovery_token_review_decides_alone() {
+        let (client, api, shared) = cluster(vec![ec_key("ec")]);
+        shared.lock().unwrap().discovery = Some(404);
+        let auth = authenticator(client);
+        // Signed by a key the cluster does not have: only TokenReview can judge it now.
+        let forged = sign(OTHER_P256_KEY, Algorithm::ES256, Some("ec"), &claims());
+        assert_eq!(
+            auth.precheck().check(&forged).await,
+            Ok(PrecheckOutcome::Bypassed)
+        );
+        assert_eq!(
+            auth.precheck().state(),
+            PrecheckState::Bypassed {
+                error: DiscoveryError::Call(CallError::Status {
+                    path: DISCOVERY_PATH,
+                    status: 404,
+                    retry_after: None
+                })
+            }
+        );
+        for _ in 0..10 {
+            assert!(auth.authenticate(&forged).await.is_ok());
+        }
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 10);
+        assert_eq!(
+            api.count(DISCOVERY_PATH),
+            1,
+            "retried at most once per interval"
+        );
+
+        // Discovery comes back: the pre-check takes over again.
+        shared.lock().unwrap().discovery = None;
+        tokio::time::advance(DEFAULT_REFRESH_INTERVAL + Duration::from_secs(1)).await;
+        assert!(matches!(
+            auth.authenticate(&forged).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert!(auth.precheck().state().is_active());
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 10);
+    }
+
+    #[tokio::test]
+    async fn with_the_api_server_down_nothing_is_accepted() {
+        let (client, api) = MockApi::new(|_| Reply::ConnectionError);
+        let auth = authenticator(client);
+        let token = sign(DEV_KEY, Algorithm::ES256, Some("ec"), &claims());
+        assert!(matches!(
+            auth.authenticate(&token).await,
+            Err(AuthError::Unavailable { .. })
+        ));
+        assert!(matches!(
+            auth.precheck().state(),
+            PrecheckState::Bypassed { .. }
+        ));
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn keys_survive_a_failed_refresh() {
+        let (client, api, shared) = cluster(vec![ec_key("ec")]);
+        let precheck = precheck(client);
+        let token = |kid: &str| sign(DEV_KEY, Algorithm::ES256, Some(kid), &claims());
+        assert_eq!(
+            precheck.check(&token("ec")).await,
+            Ok(PrecheckOutcome::Verified)
+        );
+
+        shared.lock().unwrap().jwks_failure = Some(500);
+        tokio::time::advance(DEFAULT_REFRESH_INTERVAL + Duration::from_secs(1)).await;
+        // The refresh fails: the keys may be stale, so an unknown kid is TokenReview's to judge.
+        assert_eq!(
+            precheck.check(&token("new")).await,
+            Ok(PrecheckOutcome::Bypassed)
+        );
+        assert_eq!(api.count(JWKS_PATH), 2);
+        // Known keys still verify.
+        assert_eq!(
+            precheck.check(&token("ec")).await,
+            Ok(PrecheckOutcome::Verified)
+        );
+        let forged = sign(OTHER_P256_KEY, Algorithm::ES256, Some("ec"), &claims());
+        assert!(matches!(
+            precheck.check(&forged).await,
+            Err(AuthError::Invalid(_))
+        ));
+        match precheck.state() {
+            PrecheckState::Active {
+                keys: 1,
+                last_refresh_error: Some(error),
+                ..
+            } => assert_eq!(
+                error,
+                DiscoveryError::Call(CallError::Status {
+                    path: JWKS_PATH,
+                    status: 500,
+                    retry_after: None
+                })
+            ),
+            other => panic!("{other:?}"),
+        }
+        // An explicit refresh reports the failure too.
+        assert!(precheck.refresh().await.is_err());
+        shared.lock().unwrap().jwks_failure = None;
+        assert_eq!(precheck.refresh().await, Ok(1));
+        assert!(matches!(
+            precheck.state(),
+            PrecheckState::Active {
+                last_refresh_error: None,
+                ..
+            }
+        ));
+    }
+
+    #[tokio::test]
+    async fn ignores_keys_it_must_not_or_cannot_use() {
+        let b64 = |bytes: &[u8]| URL_SAFE_NO_PAD.encode(bytes);
+        let mut small_modulus = vec![0xc5u8; 128];
+        small_modulus[127] = 0x01;
+        let mut encryption = ec_key("enc");
+        encryption["use"] = json!("enc");
+        let mut no_kid = ec_key("x");
+        no_kid.as_object_mut().unwrap().remove("kid");
+        let mut declared_ps256 = jwk(RSA_KEY, Algorithm::RS256, "ps");
+        declared_ps256["alg"] = json!("PS256");
+        let unusable = vec![
+            json!({"kty": "oct", "kid": "hs", "k": b64(b"a shared secret, published"), "alg": "HS256"}),
+            json!({"kty": "RSA", "kid": "small", "n": b64(&small_modulus), "e": "AQAB", "alg": "RS256"}),
+            encryption,
+            no_kid,
+            declared_ps256,
+            json!({"kty": "EC", "kid": "junk", "crv": "P-256", "x": b64(&[7; 32]), "y": b64(&[9; 32])}),
+            json!({"kty": "EC", "kid": "p521", "crv": "P-521", "x": b64(&[7; 66]), "y": b64(&[9; 66])}),
+            json!({"kty": "weird", "kid": "w"}),
+            json!("not even an object"),
+        ];
+        let ignored = unusable.len();
+
+        let (client, _, _) = cluster(unusable.clone());
+        let none_usable = precheck(client);
+        assert_eq!(
+            none_usable.refresh().await,
+            Err(DiscoveryError::NoUsableKeys { found: ignored })
+        );
+        assert!(matches!(
+            none_usable.state(),
+            PrecheckState::Bypassed { .. }
+        ));
+
+        let mut keys = unusable;
+        keys.push(ec_key("ec"));
+        let (client, _, _) = cluster(keys);
+        let precheck = precheck(client);
+        assert_eq!(precheck.refresh().await, Ok(1));
+        assert!(matches!(
+            precheck.state(),
+            PrecheckState::Active { keys: 1, ignored_keys, .. } if ignored_keys == ignored
+        ));
+        // An HMAC token "signed" with the published oct key finds no key to verify with.
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some("hs".to_owned());
+        let hs = jsonwebtoken::encode(
+            &header,
+            &claims(),
+            &EncodingKey::from_secret(b"a shared secret, published").unwrap(),
+        )
+        .unwrap();
+        assert!(
+            matches!(precheck.check(&hs).await, Err(AuthError::Invalid(why)) if why.starts_with("kid:"))
+        );
+        let good = sign(DEV_KEY, Algorithm::ES256, Some("ec"), &claims());
+        assert_eq!(precheck.check(&good).await, Ok(PrecheckOutcome::Verified));
+    }
+
+    #[tokio::test]
+    async fn refuses_settings_that_would_weaken_it() {
+        let (client, _) = MockApi::new(|_| Reply::Stall);
+        let cases = [
+            (
+                PrecheckSettings::new(""),
+                PrecheckConfigError::EmptyAudience,
+            ),
+            (
+                PrecheckSettings {
+                    leeway: MAX_LEEWAY + Duration::from_secs(1),
+                    ..PrecheckSettings::new("a")
+                },
+                PrecheckConfigError::LeewayTooLarge {
+                    leeway: MAX_LEEWAY + Duration::from_secs(1),
+                },
+            ),
+            (
+                PrecheckSettings {
+                    timeout: Duration::ZERO,
+                    ..PrecheckSettings::new("a")
+                },
+                PrecheckConfigError::ZeroTimeout,
+            ),
+        ];
+        for (settings, want) in cases {
+            assert_eq!(
+                OidcPrecheck::new(client.clone(), settings).err(),
+                Some(want)
+            );
+        }
+    }
+
+    #[test]
+    fn measures_rsa_moduli() {
+        assert_eq!(
+            rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0x00, 0x80, 0x00])),
+            Some(16)
+        );
+        assert_eq!(
+            rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0x01; 256])),
+            Some(2041)
+        );
+        assert_eq!(
+            rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0xff; 256])),
+            Some(2048)
+        );
+        assert_eq!(rsa_modulus_bits(&URL_SAFE_NO_PAD.encode([0x00; 4])), None);
+        assert_eq!(rsa_modulus_bits("not base64!"), None);
     }
 }

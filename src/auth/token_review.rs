@@ -271,8 +271,7 @@ impl TokenReviewAuthenticator {
             .audiences
             .as_deref()
             .unwrap_or_default()
-            .iter()
-            .any(|a| *a == self.audience)
+            .contains(&self.audience)
         {
             return Err(ReviewError::WrongAudience {
                 audience: self.audience.clone(),
@@ -361,21 +360,27 @@ mod tests {
 
     /// The token a recorded TokenReview asked about.
     fn reviewed_token(call: &Recorded) -> String {
-        call.json()["spec"]["token"].as_str().unwrap_or_default().to_owned()
+        call.json()["spec"]["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
     }
 
     fn settings() -> TokenReviewSettings {
         TokenReviewSettings::new(DEFAULT_AUDIENCE)
     }
 
-    fn reviewer(reply: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> (TokenReviewAuthenticator, MockApi) {
+    fn reviewer(
+        reply: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> (TokenReviewAuthenticator, MockApi) {
         let (client, api) = MockApi::new(reply);
-        (TokenReviewAuthenticator::new(client, settings()).unwrap(), api)
+        (
+            TokenReviewAuthenticator::new(client, settings()).unwrap(),
+            api,
+        )
     }
 
-    fn cached(
-        inner: TokenReviewAuthenticator,
-    ) -> CachingAuthenticator<TokenReviewAuthenticator> {
+    fn cached(inner: TokenReviewAuthenticator) -> CachingAuthenticator<TokenReviewAuthenticator> {
         CachingAuthenticator::new(inner, Duration::from_secs(10))
             .unwrap()
             .with_audiences(&[DEFAULT_AUDIENCE])
@@ -429,9 +434,15 @@ mod tests {
         }
         // No `audiences` at all (a legacy token) is the same refusal.
         let (auth, _) = reviewer(|_| {
-            Reply::Json(201, json!({"status": {"authenticated": true, "user": {"username": USER}}}))
+            Reply::Json(
+                201,
+                json!({"status": {"authenticated": true, "user": {"username": USER}}}),
+            )
         });
-        assert!(matches!(auth.authenticate(&token(1, 600)).await, Err(AuthError::Invalid(_))));
+        assert!(matches!(
+            auth.authenticate(&token(1, 600)).await,
+            Err(AuthError::Invalid(_))
+        ));
     }
 
     #[tokio::test]
@@ -450,10 +461,16 @@ mod tests {
             json!({"status": {"authenticated": null, "audiences": [DEFAULT_AUDIENCE]}}),
         ] {
             let (auth, _) = reviewer(move |_| Reply::Json(201, reply.clone()));
-            assert!(matches!(auth.authenticate(&token(1, 600)).await, Err(AuthError::Invalid(_))));
+            assert!(matches!(
+                auth.authenticate(&token(1, 600)).await,
+                Err(AuthError::Invalid(_))
+            ));
         }
         let (auth, _) = reviewer(|_| {
-            Reply::Json(201, json!({"status": {"authenticated": true, "audiences": [DEFAULT_AUDIENCE], "user": {"username": ""}}}))
+            Reply::Json(
+                201,
+                json!({"status": {"authenticated": true, "audiences": [DEFAULT_AUDIENCE], "user": {"username": ""}}}),
+            )
         });
         assert_eq!(
             auth.review(&token(1, 600)).await,
@@ -471,7 +488,10 @@ mod tests {
             (|| Reply::Status(429, Some("9")), Duration::from_secs(9)),
             (|| Reply::Status(403, None), DEFAULT_RETRY_AFTER),
             (|| Reply::ConnectionError, DEFAULT_RETRY_AFTER),
-            (|| Reply::Json(201, json!("not a review")), DEFAULT_RETRY_AFTER),
+            (
+                || Reply::Json(201, json!("not a review")),
+                DEFAULT_RETRY_AFTER,
+            ),
         ];
         for (failure, retry_after) in cases {
             // Fails on the first call, accepts on the second: the failure must not be remembered.
@@ -490,7 +510,10 @@ mod tests {
                 Err(AuthError::Unavailable { retry_after })
             );
             assert!(auth.inner().last_failure().is_some());
-            assert!(auth.authenticate(&t).await.is_ok(), "second call asks again");
+            assert!(
+                auth.authenticate(&t).await.is_ok(),
+                "second call asks again"
+            );
             assert_eq!(api.count(TOKEN_REVIEWS_PATH), 2);
             assert_eq!(auth.inner().last_failure(), None, "a success clears it");
         }
@@ -503,7 +526,12 @@ mod tests {
         s.timeout = Duration::from_millis(50);
         let auth = TokenReviewAuthenticator::new(client, s).unwrap();
         let got = auth.authenticate(&token(1, 600)).await;
-        assert_eq!(got, Err(AuthError::Unavailable { retry_after: DEFAULT_RETRY_AFTER }));
+        assert_eq!(
+            got,
+            Err(AuthError::Unavailable {
+                retry_after: DEFAULT_RETRY_AFTER
+            })
+        );
         assert!(matches!(
             auth.last_failure(),
             Some(ReviewError::Call(CallError::Timeout { .. }))
@@ -527,7 +555,10 @@ mod tests {
         let auth = cached(auth);
         let t = token(1, 600);
         for _ in 0..100 {
-            assert_eq!(auth.authenticate(&t).await.map(|i| i.username), Ok(USER.to_owned()));
+            assert_eq!(
+                auth.authenticate(&t).await.map(|i| i.username),
+                Ok(USER.to_owned())
+            );
         }
         assert_eq!(api.count(TOKEN_REVIEWS_PATH), 1);
         // Another token is another review.
@@ -539,7 +570,10 @@ mod tests {
     #[tokio::test]
     async fn concurrent_lookups_of_a_new_token_share_one_review() {
         let (auth, api) = reviewer(|_| {
-            Reply::Slow(Duration::from_millis(100), Box::new(accepted(&[DEFAULT_AUDIENCE])))
+            Reply::Slow(
+                Duration::from_millis(100),
+                Box::new(accepted(&[DEFAULT_AUDIENCE])),
+            )
         });
         let auth = Arc::new(cached(auth));
         let t = token(7, 600);
@@ -579,16 +613,29 @@ mod tests {
         assert_eq!(api.count(TOKEN_REVIEWS_PATH), 3);
         assert_eq!(auth.inner().outstanding(), 3);
         for n in 3..20 {
-            let got = tokio::time::timeout(Duration::from_secs(1), auth.authenticate(&token(n, 600)))
-                .await
-                .expect("a call over the cap must not wait");
-            assert_eq!(got, Err(AuthError::Unavailable { retry_after: OVER_CAP_RETRY_AFTER }));
+            let got =
+                tokio::time::timeout(Duration::from_secs(1), auth.authenticate(&token(n, 600)))
+                    .await
+                    .expect("a call over the cap must not wait");
+            assert_eq!(
+                got,
+                Err(AuthError::Unavailable {
+                    retry_after: OVER_CAP_RETRY_AFTER
+                })
+            );
         }
         assert_eq!(api.count(TOKEN_REVIEWS_PATH), 3, "no review past the cap");
-        assert_eq!(auth.inner().last_failure(), Some(ReviewError::OverCap { cap: 3 }));
+        assert_eq!(
+            auth.inner().last_failure(),
+            Some(ReviewError::OverCap { cap: 3 })
+        );
         stalled.abort_all();
         while stalled.join_next().await.is_some() {}
-        assert_eq!(auth.inner().outstanding(), 0, "cancelled reviews return their slots");
+        assert_eq!(
+            auth.inner().outstanding(),
+            0,
+            "cancelled reviews return their slots"
+        );
     }
 
     #[tokio::test]
@@ -610,17 +657,28 @@ mod tests {
     #[test]
     fn refuses_settings_that_would_weaken_or_break_it() {
         let cases = [
-            (TokenReviewSettings::new(""), TokenReviewConfigError::EmptyAudience),
             (
-                TokenReviewSettings { timeout: Duration::ZERO, ..settings() },
+                TokenReviewSettings::new(""),
+                TokenReviewConfigError::EmptyAudience,
+            ),
+            (
+                TokenReviewSettings {
+                    timeout: Duration::ZERO,
+                    ..settings()
+                },
                 TokenReviewConfigError::ZeroTimeout,
             ),
             (
-                TokenReviewSettings { max_outstanding: 0, ..settings() },
+                TokenReviewSettings {
+                    max_outstanding: 0,
+                    ..settings()
+                },
                 TokenReviewConfigError::ZeroCap,
             ),
         ];
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let _guard = runtime.enter();
         for (s, want) in cases {
             let (client, _) = MockApi::new(|_| Reply::Stall);
