@@ -7,7 +7,7 @@
 //!
 //! Concurrent lookups of the same key share one verification (single flight): fifty reports
 //! arriving together with a fresh token cost one TokenReview, not fifty. The same machinery,
-//! [`Memo`], caches SubjectAccessReview answers.
+//! `Memo`, caches SubjectAccessReview answers.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -194,6 +194,14 @@ impl<V> Drop for FlightGuard<'_, V> {
 
 /// Caches the identities an inner authenticator returns, sharing concurrent verifications of the
 /// same token.
+///
+/// Refusals are not cached, deliberately, and neither are errors. An error (API server down) must
+/// be retried as soon as the caller retries. A refusal could be cached briefly, as kube-apiserver
+/// does, but it buys little and costs something: repeating one *forged, expired or misaddressed*
+/// token is refused by the local pre-check without an API call; distinct bad tokens miss any cache;
+/// a burst of one token shares one review through the single flight; and the TokenReview cap
+/// bounds the rest. What a negative cache would cost is a freshly projected token refused once
+/// because the API server's view of its new pod lags by a moment, then refused for the whole TTL.
 pub struct CachingAuthenticator<A> {
     inner: A,
     ttl: Duration,

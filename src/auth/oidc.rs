@@ -567,6 +567,11 @@ fn rsa_modulus_bits(n: &str) -> Option<usize> {
 /// [`super::cache::CachingAuthenticator`] (cache, single flight) around a
 /// [`super::token_review::TokenReviewAuthenticator`] (cap, TokenReview). The pre-check is kept
 /// in an [`Arc`] so the server can read [`OidcPrecheck::state`] for its metrics.
+///
+/// Every request pays one signature verification (the pre-check comes before the cache, so a
+/// token is checked against the issuer's current keys each time); the cache behind saves the API
+/// call, which is the expensive part. Wrapping this whole authenticator in a
+/// [`super::cache::CachingAuthenticator`] instead would save the verification on cache hits too.
 pub struct PrecheckedAuthenticator<R> {
     precheck: Arc<OidcPrecheck>,
     review: R,
