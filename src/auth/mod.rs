@@ -2,9 +2,13 @@
 //!
 //! The chain (DESIGN §5): [`bearer::bearer_token`] does the cheap structural check so garbage never
 //! costs a verification or an API call; an [`Authenticator`] then verifies the token. Offline mode
-//! (DESIGN §8) uses [`jwt::JwtAuthenticator`] against a key file; in a cluster a TokenReview
-//! authenticator implements the same trait. Identity comes from the token only, never from
-//! request headers such as `X-Remote-User` or `Impersonate-User`.
+//! (DESIGN §8) uses [`jwt::JwtAuthenticator`] against a key file. In a cluster,
+//! [`oidc::PrecheckedAuthenticator`] verifies the token locally against the service-account
+//! issuer's keys ([`oidc::OidcPrecheck`]) and then asks the API server
+//! ([`token_review::TokenReviewAuthenticator`], behind [`cache::CachingAuthenticator`]);
+//! [`access_review::AccessReviewer`] optionally asks it for authorization too. Identity comes
+//! from the token only, never from request headers such as `X-Remote-User` or
+//! `Impersonate-User`.
 //!
 //! Nothing here logs, and no error, `Display` or `Debug` output contains a token or key material.
 
@@ -14,16 +18,30 @@ use std::time::Duration;
 
 use update_status_api::v1alpha1::{NamespaceName, ObjectName, ServiceAccountRef};
 
+pub mod access_review;
+pub mod apiserver;
 pub mod bearer;
 pub mod cache;
 pub mod jwt;
 pub mod keys;
 pub mod mint;
+pub mod oidc;
+pub mod token_review;
 
+pub use access_review::{AccessReviewError, AccessReviewSettings, AccessReviewer};
+pub use apiserver::CallError;
 pub use bearer::{MAX_TOKEN_BYTES, bearer_token, check_token_shape};
+pub use cache::{CacheKeyError, CachingAuthenticator, DEFAULT_TOKEN_CACHE_TTL};
 pub use jwt::{JwtAuthenticator, JwtConfigError, JwtSettings};
 pub use keys::{KeyError, SigningAlgorithm};
 pub use mint::{MintError, mint};
+pub use oidc::{
+    DiscoveryError, OidcPrecheck, PrecheckConfigError, PrecheckOutcome, PrecheckSettings,
+    PrecheckState, PrecheckedAuthenticator,
+};
+pub use token_review::{
+    ReviewError, TokenReviewAuthenticator, TokenReviewConfigError, TokenReviewSettings,
+};
 
 /// The audience producer tokens must carry, and the one TokenReviews ask for.
 ///
