@@ -70,6 +70,13 @@ pub struct KubeArgs {
     /// The controller's own namespace, where its Lease lives (default: the pod's namespace).
     #[arg(long, env = "USC_NAMESPACE")]
     pub namespace: Option<String>,
+    /// How long a TokenReview's answer about a producer token is reused (never past the
+    /// token's expiry).
+    #[arg(long, env = "USC_TOKEN_CACHE_TTL", default_value = "10s", value_parser = parse_duration)]
+    pub token_cache_ttl: std::time::Duration,
+    /// At most this many TokenReviews in flight; reports beyond get 503 with Retry-After.
+    #[arg(long, env = "USC_MAX_OUTSTANDING_TOKEN_REVIEWS", default_value_t = 32)]
+    pub max_outstanding_token_reviews: usize,
 }
 
 /// The TLS profile of the informer endpoint.

@@ -95,6 +95,10 @@ fn serve_args() -> ServeArgs {
         &format!("{root}/certs-dev/tls.key"),
         "--publish-interval",
         "200ms",
+        "--rate-limit",
+        "1000",
+        "--rate-burst",
+        "1000",
     ]);
     match cli.command {
         Command::Serve(args) => *args,
@@ -106,11 +110,12 @@ fn serve_args() -> ServeArgs {
 struct Controller {
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<()>,
+    url: String,
 }
 
 impl Controller {
+    /// With the offline token authenticator (these tests are not about authentication).
     async fn start(server: &FakeApiServer) -> Self {
-        let client = kube_client(server).await;
         let root = env!("CARGO_MANIFEST_DIR");
         let authenticator = JwtAuthenticator::from_public_key_file(
             Path::new(&format!("{root}/certs-dev/token-signing.pub")),
@@ -120,23 +125,57 @@ impl Controller {
             ),
         )
         .unwrap();
+        Self::start_with(server, Arc::new(authenticator)).await
+    }
+
+    /// With the cluster's authentication: OIDC pre-check and TokenReview.
+    async fn start_with_token_review(server: &FakeApiServer) -> Self {
+        let client = kube_client(server).await;
+        let authenticator = update_status_controller::serve::kube::authenticator(&serve_args(), client)
+            .await
+            .unwrap();
+        Self::start_with(server, authenticator).await
+    }
+
+    async fn start_with(
+        server: &FakeApiServer,
+        authenticator: Arc<dyn update_status_controller::auth::Authenticator>,
+    ) -> Self {
+        let client = kube_client(server).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn({
             let shutdown = shutdown.clone();
             async move {
-                run_with(
-                    &serve_args(),
-                    client,
-                    Arc::new(authenticator),
-                    listener,
-                    shutdown,
-                )
+                run_with(&serve_args(), client, authenticator, listener, shutdown)
                 .await
                 .unwrap();
             }
         });
-        Self { shutdown, task }
+        Self {
+            shutdown,
+            task,
+            url,
+        }
+    }
+
+    /// Sends a one-insight report as the informer `example-storage-operator`.
+    async fn report(&self, token: &str) -> update_status_controller::commands::report::Answer {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let ca_path = Path::new(root).join("certs-dev/ca.crt");
+        let ca = std::fs::read(&ca_path).unwrap();
+        let body = std::fs::read(Path::new(root).join("api/examples/report.json")).unwrap();
+        update_status_controller::commands::report::post(
+            &self.url,
+            "/v1alpha1/informers/example-storage-operator/reports",
+            token,
+            &ca,
+            &ca_path,
+            body,
+        )
+        .await
+        .unwrap()
     }
 
     async fn stop(self) {
@@ -326,5 +365,53 @@ async fn each_update_informer_gets_a_status() {
     let before = writes();
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(writes(), before);
+    controller.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producers_are_authenticated_by_token_review_with_our_audience() {
+    let server = cluster().await;
+    let controller = Controller::start_with_token_review(&server).await;
+    published(&server, |s| !node_insights(s).is_empty()).await;
+    let ours = update_status_controller::auth::DEFAULT_AUDIENCE.to_owned();
+    let hour = Duration::from_secs(3600);
+    let token = |ns: &str, name: &str, audience: &str| {
+        server
+            .mint_service_account_token(ns, name, "uid-1", vec![audience.to_owned()], hour)
+            .unwrap()
+    };
+    let listed = token("example-storage", "storage-operator", &ours);
+    let reviews = || server.count(|r| r.path.ends_with("/tokenreviews"));
+
+    let answer = controller.report(&listed).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    // The default in-pod token (the API server's audience) is refused: by the local pre-check,
+    // without a TokenReview.
+    let before = reviews();
+    let default = token("example-storage", "storage-operator", "https://kubernetes.default.svc");
+    let answer = controller.report(&default).await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    assert_eq!(reviews(), before);
+
+    // A service account the UpdateInformer does not list.
+    let other = token("example-storage", "someone-else", &ours);
+    let answer = controller.report(&other).await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+
+    // 100 reports with one token within the cache TTL: one TokenReview.
+    let fresh = token("example-storage", "storage-operator", &ours);
+    let before = reviews();
+    for _ in 0..100 {
+        assert_eq!(controller.report(&fresh).await.status, 200);
+    }
+    assert_eq!(reviews() - before, 1);
+
+    // The API server unreachable: a token not yet reviewed gets 503 with Retry-After, never 200.
+    server.set_unreachable(true);
+    let unseen = token("example-storage", "storage-operator", &ours);
+    let answer = controller.report(&unseen).await;
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    server.set_unreachable(false);
     controller.stop().await;
 }

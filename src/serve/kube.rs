@@ -17,7 +17,10 @@ use update_status_api::v1alpha1::InformerName;
 use update_status_api::wire::ReportedInsight;
 
 use super::{CountedSink, ServeError, apply_outputs, compute, new_state, serve_https};
-use crate::auth::Authenticator;
+use crate::auth::{
+    Authenticator, CachingAuthenticator, OidcPrecheck, PrecheckSettings, PrecheckedAuthenticator,
+    TokenReviewAuthenticator, TokenReviewSettings,
+};
 use crate::builtin::{self, Selection};
 use crate::cli::{KubeArgs, ServeArgs};
 use crate::clock::{Clock, wall_now};
@@ -52,14 +55,31 @@ pub async fn client(args: &KubeArgs) -> Result<kube::Client, ServeError> {
         .map_err(|e| ServeError::Config(format!("cannot build the Kubernetes client: {e}")))
 }
 
-/// How producers are authenticated in a cluster: TokenReview with our audience.
-pub fn authenticator(
-    _args: &ServeArgs,
-    _client: kube::Client,
+/// How producers are authenticated in a cluster: a local check of the token against the
+/// service-account issuer's keys, then (cached, single-flight, capped) a TokenReview that must
+/// confirm our audience.
+pub async fn authenticator(
+    args: &ServeArgs,
+    client: kube::Client,
 ) -> Result<Arc<dyn Authenticator>, ServeError> {
-    Err(ServeError::Config(
-        "Kubernetes mode: TokenReview authentication is being wired in (issue 5); run offline with --dev or --cluster-dir".into(),
-    ))
+    let audience = args.auth.audience.clone();
+    let config = |e: &dyn std::fmt::Display| ServeError::Config(format!("authentication: {e}"));
+    let precheck = OidcPrecheck::new(client.clone(), PrecheckSettings::new(audience.clone()))
+        .map_err(|e| config(&e))?;
+    match precheck.refresh().await {
+        Ok(keys) => tracing::info!(keys, "service-account issuer keys loaded for the token pre-check"),
+        Err(e) => tracing::warn!(error = %e, "no service-account issuer keys yet; TokenReview decides alone until they load"),
+    }
+    let mut settings = TokenReviewSettings::new(audience.clone());
+    settings.max_outstanding = args.kube.max_outstanding_token_reviews;
+    let review = TokenReviewAuthenticator::new(client, settings).map_err(|e| config(&e))?;
+    let cached = CachingAuthenticator::new(review, args.kube.token_cache_ttl)
+        .map_err(|e| config(&e))?
+        .with_audiences(&[audience]);
+    Ok(Arc::new(PrecheckedAuthenticator::new(
+        Arc::new(precheck),
+        cached,
+    )))
 }
 
 /// The serving certificate and key, which Kubernetes mode requires (no development default).

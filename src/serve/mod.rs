@@ -171,7 +171,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
         .listen
         .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8443)));
     let client = kube::client(&args.kube).await?;
-    let authenticator = kube::authenticator(args, client.clone())?;
+    let authenticator = kube::authenticator(args, client.clone()).await?;
     let listener = bind(listen).await?;
     kube::run_with(args, client, authenticator, listener, shutdown).await
 }
