@@ -6,8 +6,8 @@
 //! pagination and resourceVersion semantics, watch (bookmarks, streaming lists, 410 after
 //! compaction), metadata-only responses (`Accept: ...;as=PartialObjectMetadata[List]`, as
 //! `Api<PartialObjectMeta<K>>` asks), optimistic concurrency, the status subresource, server-side
-//! apply with field ownership and conflicts, TokenReview audience rules, SubjectAccessReview, `Status` error bodies.
-//! On top, tests get what a real server cannot give: injected faults and latency, an unreachable
+//! apply with field ownership and conflicts, TokenReview audience rules, SubjectAccessReview,
+//! `Status` error bodies. On top, tests get what a real server cannot give: injected faults and latency, an unreachable
 //! switch, a log of every request, and direct access to the stored objects.
 //!
 //! ```no_run
