@@ -3,6 +3,7 @@
 //! and failed writes are retried with backoff without losing what is in memory.
 
 pub mod dir;
+pub mod lease;
 
 use std::future::Future;
 use std::pin::Pin;
