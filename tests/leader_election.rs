@@ -173,6 +173,7 @@ async fn graceful_stop_releases_and_the_other_takes_over_at_once() {
     assert!(!*leading.borrow(), "a stopped elector does not lead");
     let (_, took_over) = one_leader(&[&other], Duration::from_secs(2)).await;
     let handover = took_over - stopped;
+    eprintln!("graceful handover: {handover:?}");
     assert!(
         handover < Duration::from_secs(1),
         "handover took {handover:?}"
@@ -210,6 +211,10 @@ async fn a_killed_leader_is_replaced_after_the_lease_duration() {
     let (_, took_over) = one_leader(&[&other], DURATION * 2).await;
     let wall = jiff::Timestamp::now();
     let after = took_over - killed;
+    eprintln!(
+        "takeover after crash: {after:?} after the kill, {:?} after the last renewal",
+        wall.duration_since(last_renewal)
+    );
     assert!(
         after <= DURATION + RETRY * 2 + SLACK,
         "took over {after:?} after the crash"
@@ -244,6 +249,7 @@ async fn the_leader_steps_down_within_the_renew_deadline_when_the_api_server_is_
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let stepped_down = cut.elapsed();
+    eprintln!("stepped down {stepped_down:?} after the API server went away");
     // It keeps leading through failed renewals until the deadline, not at the first error: the
     // last renewal that succeeded started at most a retry period before the cut.
     assert!(
