@@ -4,6 +4,7 @@
 
 pub mod apply;
 pub mod dir;
+pub mod lease;
 
 use std::future::Future;
 use std::pin::Pin;

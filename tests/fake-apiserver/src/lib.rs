@@ -4,9 +4,10 @@
 //! client through the kubeconfig it writes, so the code under test runs its production client
 //! path. Where a controller depends on behaviour, the fake behaves as the real server does: list
 //! pagination and resourceVersion semantics, watch (bookmarks, streaming lists, 410 after
-//! compaction), optimistic concurrency, the status subresource, server-side apply with field
-//! ownership and conflicts, TokenReview audience rules, SubjectAccessReview, `Status` error bodies.
-//! On top, tests get what a real server cannot give: injected faults and latency, an unreachable
+//! compaction), metadata-only responses (`Accept: ...;as=PartialObjectMetadata[List]`, as
+//! `Api<PartialObjectMeta<K>>` asks), optimistic concurrency, the status subresource, server-side
+//! apply with field ownership and conflicts, TokenReview audience rules, SubjectAccessReview,
+//! `Status` error bodies. On top, tests get what a real server cannot give: injected faults and latency, an unreachable
 //! switch, a log of every request, and direct access to the stored objects.
 //!
 //! ```no_run
@@ -34,6 +35,9 @@
 //!   ~3 s first); a client only sends one it got from this server.
 //! - Strategic merge patch on built-in types is a JSON merge patch (no per-field list strategies).
 //! - Client-supplied `managedFields` in a PUT are ignored (the server's are kept).
+//! - Responses are JSON whatever the `Accept` header names; a metadata transform is served for
+//!   JSON clauses only, and `as=Table` not at all (see the `output` module): kube speaks JSON, and
+//!   client-go lists a JSON fallback after protobuf.
 
 #![deny(missing_docs)]
 
@@ -44,6 +48,7 @@ mod faults;
 mod issuer;
 mod kubeconfig;
 mod meta;
+mod output;
 mod registry;
 mod requests;
 mod rest;

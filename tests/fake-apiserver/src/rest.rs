@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use crate::apply::{self, Scope};
 use crate::crd;
 use crate::meta::{self, SERVER_FIELDS};
+use crate::output;
+pub(crate) use crate::output::Output;
 use crate::registry::{Registry, ResourceDef};
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::state::{Shared, lock};
@@ -130,6 +132,8 @@ pub(crate) struct Call<'a> {
     pub(crate) params: &'a Params,
     pub(crate) target: Target,
     pub(crate) body: Bytes,
+    /// How objects in the response are shaped; negotiated by [`handle`] from `Accept`.
+    pub(crate) output: Output,
 }
 
 impl Call<'_> {
@@ -194,7 +198,14 @@ impl Call<'_> {
 }
 
 /// Serves one resource request.
-pub(crate) fn handle(call: Call<'_>, verb: &str) -> Result<Response, ApiError> {
+pub(crate) fn handle(mut call: Call<'_>, verb: &str) -> Result<Response, ApiError> {
+    // Negotiated first: a client that accepts nothing the server can write gets 406 before the
+    // verb runs, as from the real server.
+    call.output = output::negotiate(
+        call.headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok()),
+    )?;
     check_field_manager(call.params)?;
     match verb {
         "list" => list(&call),
@@ -226,9 +237,13 @@ fn check_field_manager(params: &Params) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A JSON response with the object as stored.
-fn object_response(code: StatusCode, object: &Value) -> Response {
-    json_response(code, object)
+/// A JSON response with the object, shaped as the request's `Accept` header asked.
+fn object_response(
+    call: &Call<'_>,
+    code: StatusCode,
+    object: &Value,
+) -> Result<Response, ApiError> {
+    Ok(json_response(code, &call.output.object(object)?))
 }
 
 fn invalid_options(kind: &str, field: &str, message: &str) -> ApiError {
@@ -443,12 +458,12 @@ fn list(call: &Call<'_>) -> Result<Response, ApiError> {
         .collect();
     Ok(json_response(
         StatusCode::OK,
-        &json!({
+        &call.output.list(json!({
             "kind": call.def().list_kind(),
             "apiVersion": call.def().api_version(),
             "metadata": metadata,
             "items": items,
-        }),
+        }))?,
     ))
 }
 
@@ -514,6 +529,7 @@ fn watch(call: &Call<'_>) -> Result<Response, ApiError> {
         initial_events_end: send_initial == Some(true),
         timeout,
         bookmark_interval: call.shared.config.bookmark_interval,
+        output: call.output,
     };
     let close = lock(&call.shared.watches).clone();
     let body = watch::open(store.clone(), spec, close);
@@ -532,7 +548,7 @@ fn watch(call: &Call<'_>) -> Result<Response, ApiError> {
 fn get(call: &Call<'_>) -> Result<Response, ApiError> {
     let key = call.key();
     match call.shared.store.get(&call.def().store_key(), &key) {
-        Some(object) => Ok(object_response(StatusCode::OK, &object)),
+        Some(object) => object_response(call, StatusCode::OK, &object),
         None => Err(ApiError::not_found(call.def(), &key.1)),
     }
 }
@@ -763,7 +779,7 @@ fn create(call: &Call<'_>) -> Result<Response, ApiError> {
             if call.shared.store.get(&def.store_key(), &key).is_some() {
                 return Err(ApiError::already_exists(&def, &name));
             }
-            return Ok(object_response(StatusCode::CREATED, &object));
+            return object_response(call, StatusCode::CREATED, &object);
         }
         let candidate = object.clone();
         let result = call
@@ -776,7 +792,7 @@ fn create(call: &Call<'_>) -> Result<Response, ApiError> {
                 Ok(Mutation::Put(candidate))
             });
         match result {
-            Ok(written) => return Ok(object_response(StatusCode::CREATED, &written.object)),
+            Ok(written) => return object_response(call, StatusCode::CREATED, &written.object),
             Err(e) => last_err = Some(e),
         }
     }
@@ -890,8 +906,8 @@ where
             Ok(mutation)
         })?;
     match preview {
-        Some(object) => Ok(object_response(StatusCode::OK, &object)),
-        None => Ok(object_response(StatusCode::OK, &written.object)),
+        Some(object) => object_response(call, StatusCode::OK, &object),
+        None => object_response(call, StatusCode::OK, &written.object),
     }
 }
 
@@ -1080,7 +1096,7 @@ fn apply_patch(call: &Call<'_>) -> Result<Response, ApiError> {
             } else {
                 StatusCode::OK
             };
-            Ok(object_response(code, &object))
+            object_response(call, code, &object)
         }
         // A dry-run create "fails" in the store (nothing to leave unchanged): answer the preview.
         (None, Ok(written)) => {
@@ -1089,7 +1105,7 @@ fn apply_patch(call: &Call<'_>) -> Result<Response, ApiError> {
             } else {
                 StatusCode::OK
             };
-            Ok(object_response(code, &written.object))
+            object_response(call, code, &written.object)
         }
         (None, Err(e)) => Err(e),
     }
@@ -1166,7 +1182,7 @@ fn delete(call: &Call<'_>) -> Result<Response, ApiError> {
             .and_then(Value::as_array)
             .is_some_and(|d| d.iter().any(|v| v == "All"));
     let object = delete_one(call.shared, call.def(), &call.key(), &options, dry_run)?;
-    Ok(object_response(StatusCode::OK, &object))
+    object_response(call, StatusCode::OK, &object)
 }
 
 fn delete_collection(call: &Call<'_>) -> Result<Response, ApiError> {
@@ -1187,12 +1203,12 @@ fn delete_collection(call: &Call<'_>) -> Result<Response, ApiError> {
     }
     Ok(json_response(
         StatusCode::OK,
-        &json!({
+        &call.output.list(json!({
             "kind": call.def().list_kind(),
             "apiVersion": call.def().api_version(),
             "metadata": { "resourceVersion": rv.to_string() },
             "items": deleted,
-        }),
+        }))?,
     ))
 }
 

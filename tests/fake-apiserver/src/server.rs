@@ -262,6 +262,7 @@ fn route(
             params,
             target,
             body,
+            output: rest::Output::Full,
         },
         verb,
     )

@@ -26,6 +26,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::output::Output;
 use crate::registry::ResourceDef;
 use crate::selectors::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
@@ -52,6 +53,8 @@ pub(crate) struct WatchSpec {
     pub(crate) initial_events_end: bool,
     pub(crate) timeout: Duration,
     pub(crate) bookmark_interval: Duration,
+    /// How each event's object is shaped (see [`crate::output`]).
+    pub(crate) output: Output,
 }
 
 impl WatchSpec {
@@ -84,15 +87,13 @@ fn line(kind: &str, object: &Value) -> Bytes {
     Bytes::from(bytes)
 }
 
-fn bookmark(def: &ResourceDef, rv: u64, initial_end: bool) -> Bytes {
+fn bookmark(spec: &WatchSpec, rv: u64, initial_end: bool) -> Bytes {
     let mut metadata = json!({ "resourceVersion": rv.to_string(), "creationTimestamp": null });
     if initial_end {
         metadata["annotations"] = json!({ "k8s.io/initial-events-end": "true" });
     }
-    line(
-        "BOOKMARK",
-        &json!({ "kind": def.kind, "apiVersion": def.api_version(), "metadata": metadata }),
-    )
+    let object = json!({ "kind": spec.def.kind, "apiVersion": spec.def.api_version(), "metadata": metadata });
+    line("BOOKMARK", &spec.output.watch_object(&object))
 }
 
 impl State {
@@ -112,7 +113,7 @@ impl State {
                 (false, false) => None,
             },
         }?;
-        Some(line(kind, &event.object))
+        Some(line(kind, &self.spec.output.watch_object(&event.object)))
     }
 }
 
@@ -154,7 +155,7 @@ async fn step(mut st: State) -> Option<(Result<Bytes, Infallible>, State)> {
                 }
             }
             () = tokio::time::sleep_until(st.next_bookmark), if bookmarks => {
-                st.pending.push_back(bookmark(&st.spec.def, st.cursor, false));
+                st.pending.push_back(bookmark(&st.spec, st.cursor, false));
                 st.next_bookmark = Instant::now() + st.spec.bookmark_interval;
             }
         }
@@ -182,11 +183,11 @@ pub(crate) fn open(store: Arc<Store>, spec: WatchSpec, close: CancellationToken)
             let (rv, items) = store.current(&resource);
             for ((namespace, _), object) in &items {
                 if spec.in_namespace(namespace) && spec.selects(object) {
-                    pending.push_back(line("ADDED", object));
+                    pending.push_back(line("ADDED", &spec.output.watch_object(object)));
                 }
             }
             if spec.initial_events_end && spec.bookmarks {
-                pending.push_back(bookmark(&spec.def, rv, true));
+                pending.push_back(bookmark(&spec, rv, true));
             }
             rv
         }

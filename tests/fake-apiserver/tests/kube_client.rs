@@ -1243,3 +1243,239 @@ async fn the_projects_crds_register() {
         .unwrap();
     assert!(stored.get("notInTheSchema").is_none());
 }
+
+fn machineconfig(name: &str, content: &str) -> Value {
+    json!({
+        "apiVersion": "machineconfiguration.openshift.io/v1",
+        "kind": "MachineConfig",
+        "metadata": { "name": name, "labels": { "role": "master" } },
+        "spec": { "config": { "storage": { "files": [{ "path": "/etc/x", "contents": content }] } } },
+    })
+}
+
+/// What `Api<PartialObjectMeta<K>>` gets must say it is metadata and carry nothing else: the
+/// controller watches MachineConfigs this way so their megabytes of content never travel.
+fn assert_partial(obj: &kube::core::PartialObjectMeta<DynamicObject>, name: &str) {
+    let types = obj.types.as_ref().expect("typed");
+    assert_eq!(
+        (types.api_version.as_str(), types.kind.as_str()),
+        ("meta.k8s.io/v1", "PartialObjectMetadata")
+    );
+    assert_eq!(obj.metadata.name.as_deref(), Some(name));
+    assert!(obj.metadata.resource_version.is_some());
+}
+
+#[tokio::test]
+async fn metadata_only_requests_get_partial_object_metadata() {
+    use kube::api::WatchParams;
+    use kube::core::{PartialObjectMeta, Request, WatchEvent};
+
+    let server = start().await;
+    let client = client(&server).await;
+    let gvk = GroupVersionKind::gvk("machineconfiguration.openshift.io", "v1", "MachineConfig");
+    let ar = ApiResource::from_gvk(&gvk);
+    let path = "/apis/machineconfiguration.openshift.io/v1/machineconfigs";
+    let big = "x".repeat(64 * 1024);
+    server.put_object(machineconfig("00-master", &big)).unwrap();
+    let api: Api<PartialObjectMeta<DynamicObject>> = Api::all_with(client.clone(), &ar);
+
+    // get, list
+    assert_partial(&api.get("00-master").await.unwrap(), "00-master");
+    let list = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(list.types.kind, "PartialObjectMetadataList");
+    assert_eq!(list.types.api_version, "meta.k8s.io/v1");
+    assert_eq!(
+        list.metadata.resource_version,
+        Some(server.resource_version().to_string())
+    );
+    assert_eq!(list.items.len(), 1);
+    assert_partial(&list.items[0], "00-master");
+
+    // On the wire: kube's own metadata requests, read whole — no spec anywhere.
+    let raw: Value = client
+        .request(
+            Request::new(path)
+                .list_metadata(&ListParams::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(raw["items"][0]["metadata"]["labels"]["role"], "master");
+    assert!(raw["items"][0].get("spec").is_none(), "{raw}");
+    assert!(!raw.to_string().contains(&big[..100]));
+    let raw: Value = client
+        .request(
+            Request::new(path)
+                .get_metadata("00-master", &Default::default())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(raw["kind"], "PartialObjectMetadata");
+    assert!(raw.get("spec").is_none(), "{raw}");
+    // A paginated metadata list carries the continue token.
+    server.put_object(machineconfig("01-worker", "y")).unwrap();
+    let page = api.list(&ListParams::default().limit(1)).await.unwrap();
+    assert_eq!(page.items.len(), 1);
+    assert!(page.metadata.continue_.is_some());
+    let rest = api
+        .list(
+            &ListParams::default()
+                .limit(1)
+                .continue_token(page.metadata.continue_.as_deref().unwrap()),
+        )
+        .await
+        .unwrap();
+    assert_partial(&rest.items[0], "01-worker");
+
+    // The watcher the controller runs: add, modify, delete, with metadata only.
+    let mut stream = watcher(api.clone(), watcher::Config::default()).boxed();
+    assert!(matches!(
+        next_event(&mut stream).await.unwrap(),
+        Event::Init
+    ));
+    let mut initial = Vec::new();
+    loop {
+        match next_event(&mut stream).await.unwrap() {
+            Event::InitApply(obj) => {
+                assert_partial(&obj, obj.metadata.name.as_deref().unwrap());
+                initial.push(obj.metadata.name.unwrap());
+            }
+            Event::InitDone => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(initial, ["00-master", "01-worker"]);
+    // A raw metadata watch alongside, decoded as DynamicObject: anything but metadata would land
+    // in `data`.
+    let rv = server.resource_version().to_string();
+    let mut raw_events = client
+        .request_events::<DynamicObject>(
+            Request::new(path)
+                .watch_metadata(&WatchParams::default().timeout(10), &rv)
+                .unwrap(),
+        )
+        .await
+        .unwrap()
+        .boxed();
+    server
+        .put_object(json!({
+            "apiVersion": "machineconfiguration.openshift.io/v1",
+            "kind": "MachineConfig",
+            "metadata": { "name": "00-master", "labels": { "role": "master", "v": "2" } },
+            "spec": { "config": { "changed": true } },
+        }))
+        .unwrap();
+    server.put_object(machineconfig("02-new", "z")).unwrap();
+    server
+        .delete_object(
+            "machineconfigs.machineconfiguration.openshift.io",
+            None,
+            "01-worker",
+        )
+        .unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        match next_event(&mut stream).await.unwrap() {
+            Event::Apply(obj) => {
+                let name = obj.metadata.name.clone().unwrap();
+                assert_partial(&obj, &name);
+                let v = kube::ResourceExt::labels(&obj)
+                    .get("v")
+                    .cloned()
+                    .unwrap_or_default();
+                seen.push(format!("apply {name} {v}"));
+            }
+            Event::Delete(obj) => {
+                assert_partial(&obj, "01-worker");
+                seen.push("delete 01-worker".to_owned());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        ["apply 00-master 2", "apply 02-new ", "delete 01-worker"]
+    );
+    let mut raw_kinds = Vec::new();
+    while raw_kinds.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(5), raw_events.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        let (kind, obj) = match event {
+            WatchEvent::Added(o) => ("ADDED", o),
+            WatchEvent::Modified(o) => ("MODIFIED", o),
+            WatchEvent::Deleted(o) => ("DELETED", o),
+            other => panic!("unexpected {other:?}"),
+        };
+        assert_eq!(obj.types.as_ref().unwrap().kind, "PartialObjectMetadata");
+        assert_eq!(obj.data, json!({}), "only metadata in a {kind} event");
+        raw_kinds.push(kind);
+    }
+    assert_eq!(raw_kinds, ["MODIFIED", "ADDED", "DELETED"]);
+
+    // A metadata patch answers metadata and leaves the content alone.
+    let patched = api
+        .patch(
+            "02-new",
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "metadata": { "annotations": { "a": "b" } } })),
+        )
+        .await
+        .unwrap();
+    assert_partial(&patched, "02-new");
+    let stored = server
+        .get_object(
+            "machineconfigs.machineconfiguration.openshift.io",
+            None,
+            "02-new",
+        )
+        .unwrap();
+    assert_eq!(stored["metadata"]["annotations"]["a"], "b");
+    assert!(stored["spec"]["config"].is_object());
+
+    // The kind must fit the response, and unknown transforms are not acceptable.
+    let accept = |path: &str, accept: &str| {
+        http::Request::get(path)
+            .header(http::header::ACCEPT, accept)
+            .body(Vec::new())
+            .unwrap()
+    };
+    for (url, header) in [
+        (
+            path.to_owned(),
+            "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+        ),
+        (
+            format!("{path}/00-master"),
+            "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1",
+        ),
+        (
+            format!("{path}/00-master"),
+            "application/json;as=PartialObjectMetadata;g=example.com;v=v1",
+        ),
+    ] {
+        let err = client
+            .request::<Value>(accept(&url, header))
+            .await
+            .unwrap_err();
+        let status = api_error(err);
+        assert_eq!(
+            (status.code, status.reason.as_str()),
+            (406, "NotAcceptable"),
+            "{url} {header}"
+        );
+    }
+    // A fallback clause after an unserved one is served in full.
+    let full: Value = client
+        .request(accept(
+            &format!("{path}/00-master"),
+            "application/json;as=Table;g=meta.k8s.io;v=v1,application/json",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(full["kind"], "MachineConfig");
+    assert!(full["spec"].is_object());
+}
