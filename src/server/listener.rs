@@ -43,7 +43,6 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::tls::ALPN_H2;
-use super::workers::Workers;
 
 /// Transport limits of the HTTPS listener. Every field bounds how long or how much a client can
 /// hold without sending a complete, authenticated request.
@@ -79,9 +78,6 @@ pub struct ListenerConfig {
     pub http2_max_concurrent_streams: u32,
     /// HTTP/2: largest accepted header list, in bytes. Default 64 KiB.
     pub http2_max_header_list_size: u32,
-    /// Threads that serve connections, each connection on one of them for its whole life (see
-    /// [`super::workers`]). Default: the CPUs this process may use.
-    pub worker_threads: usize,
 }
 
 impl Default for ListenerConfig {
@@ -96,7 +92,6 @@ impl Default for ListenerConfig {
             max_headers: 100,
             http2_max_concurrent_streams: 100,
             http2_max_header_list_size: 64 * 1024,
-            worker_threads: super::workers::default_count(),
         }
     }
 }
@@ -116,9 +111,9 @@ impl ListenerConfig {
                 )));
             }
         }
-        if self.max_connections == 0 || self.worker_threads == 0 {
+        if self.max_connections == 0 {
             return Err(ServeError::InvalidConfig(
-                "max_connections and worker_threads must be above zero".to_owned(),
+                "max_connections must be above zero".to_owned(),
             ));
         }
         if self.max_headers == 0 || self.http2_max_concurrent_streams == 0 {
@@ -140,9 +135,6 @@ pub enum ServeError {
     /// The listener's own address could not be read (the socket is unusable).
     #[error("cannot read the listening socket's address: {0}")]
     LocalAddr(#[source] io::Error),
-    /// The connection worker threads could not be started.
-    #[error("cannot start the connection worker threads: {0}")]
-    Workers(#[source] io::Error),
 }
 
 /// Serves `app` over TLS on `listener` until `shutdown` is cancelled, then drains.
@@ -175,14 +167,7 @@ pub async fn serve(
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
     let tracker = TaskTracker::new();
     let graceful = GracefulShutdown::new();
-    let workers = Workers::start(cfg.worker_threads).map_err(ServeError::Workers)?;
-    tracing::info!(
-        %local,
-        http2 = cfg.http2,
-        max_connections = cfg.max_connections,
-        workers = workers.len(),
-        "serving HTTPS"
-    );
+    tracing::info!(%local, http2 = cfg.http2, max_connections = cfg.max_connections, "serving HTTPS");
 
     'accept: loop {
         let (tcp, peer) = tokio::select! {
@@ -210,28 +195,14 @@ pub async fn serve(
         if let Err(e) = tcp.set_nodelay(true) {
             tracing::debug!(%peer, error = %e, "cannot set TCP_NODELAY");
         }
-        // Handed to a worker as a plain socket: the worker registers it with its own I/O driver,
-        // so its readiness events never wake another thread.
-        let tcp = match tcp.into_std() {
-            Ok(tcp) => tcp,
-            Err(e) => {
-                tracing::debug!(%peer, error = %e, "cannot hand the connection to a worker");
-                continue 'accept;
-            }
-        };
-        let (acceptor, shared, watcher) =
-            (acceptor.clone(), Arc::clone(&shared), graceful.watcher());
-        tracker.spawn_on(
-            async move {
-                match TcpStream::from_std(tcp) {
-                    Ok(tcp) => connection(tcp, peer, acceptor, shared, watcher, permit).await,
-                    Err(e) => {
-                        tracing::debug!(%peer, error = %e, "worker cannot take the connection")
-                    }
-                }
-            },
-            workers.next_handle(),
-        );
+        tracker.spawn(connection(
+            tcp,
+            peer,
+            acceptor.clone(),
+            Arc::clone(&shared),
+            graceful.watcher(),
+            permit,
+        ));
     }
 
     // No new connections from here: the listening socket is closed, so the kernel refuses them.
@@ -262,7 +233,6 @@ pub async fn serve(
             "connection tasks did not stop after shutdown"
         );
     }
-    drop(workers);
     tracing::info!(%local, "HTTPS listener stopped");
     Ok(())
 }

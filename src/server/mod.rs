@@ -8,7 +8,6 @@ pub mod certs;
 pub mod limits;
 pub mod listener;
 pub mod tls;
-pub mod workers;
 
 pub use certs::{CertError, ReloadConfig, ReloadOutcome, ReloadingCert};
 pub use limits::{RequestLimits, harden};
