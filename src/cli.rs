@@ -74,6 +74,19 @@ pub struct KubeArgs {
     /// token's expiry).
     #[arg(long, env = "USC_TOKEN_CACHE_TTL", default_value = "10s", value_parser = parse_duration)]
     pub token_cache_ttl: std::time::Duration,
+    /// This pod's name, part of its Lease holder identity (the Deployment passes it from the
+    /// downward API; default: the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub pod_name: Option<String>,
+    /// How long a leader's claim on the Lease lasts without renewal.
+    #[arg(long, env = "USC_LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: std::time::Duration,
+    /// How long the leader keeps leading without a successful renewal (shorter than the lease).
+    #[arg(long, env = "USC_LEASE_RENEW_DEADLINE", default_value = "10s", value_parser = parse_duration)]
+    pub lease_renew_deadline: std::time::Duration,
+    /// How often the leader renews, and a candidate tries to acquire.
+    #[arg(long, env = "USC_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
+    pub lease_retry_period: std::time::Duration,
     /// At most this many TokenReviews in flight; reports beyond get 503 with Retry-After.
     #[arg(long, env = "USC_MAX_OUTSTANDING_TOKEN_REVIEWS", default_value_t = 32)]
     pub max_outstanding_token_reviews: usize,

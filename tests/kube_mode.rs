@@ -99,6 +99,12 @@ fn serve_args() -> ServeArgs {
         "1000",
         "--rate-burst",
         "1000",
+        "--lease-duration",
+        "2s",
+        "--lease-renew-deadline",
+        "1500ms",
+        "--lease-retry-period",
+        "300ms",
     ]);
     match cli.command {
         Command::Serve(args) => *args,
@@ -131,9 +137,10 @@ impl Controller {
     /// With the cluster's authentication: OIDC pre-check and TokenReview.
     async fn start_with_token_review(server: &FakeApiServer) -> Self {
         let client = kube_client(server).await;
-        let authenticator = update_status_controller::serve::kube::authenticator(&serve_args(), client)
-            .await
-            .unwrap();
+        let authenticator =
+            update_status_controller::serve::kube::authenticator(&serve_args(), client)
+                .await
+                .unwrap();
         Self::start_with(server, authenticator).await
     }
 
@@ -149,8 +156,8 @@ impl Controller {
             let shutdown = shutdown.clone();
             async move {
                 run_with(&serve_args(), client, authenticator, listener, shutdown)
-                .await
-                .unwrap();
+                    .await
+                    .unwrap();
             }
         });
         Self {
@@ -158,6 +165,18 @@ impl Controller {
             task,
             url,
         }
+    }
+
+    /// Whether `/readyz` answers 200 (this instance leads and has assessed the cluster).
+    async fn ready(&self) -> bool {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let ca_path = Path::new(root).join("certs-dev/ca.crt");
+        let ca = std::fs::read(&ca_path).unwrap();
+        update_status_controller::commands::report::get(&self.url, "/readyz", "-", &ca, &ca_path)
+            .await
+            .unwrap()
+            .status
+            == 200
     }
 
     /// Sends a one-insight report as the informer `example-storage-operator`.
@@ -389,7 +408,11 @@ async fn producers_are_authenticated_by_token_review_with_our_audience() {
     // The default in-pod token (the API server's audience) is refused: by the local pre-check,
     // without a TokenReview.
     let before = reviews();
-    let default = token("example-storage", "storage-operator", "https://kubernetes.default.svc");
+    let default = token(
+        "example-storage",
+        "storage-operator",
+        "https://kubernetes.default.svc",
+    );
     let answer = controller.report(&default).await;
     assert_eq!(answer.status, 401, "{}", answer.body);
     assert_eq!(reviews(), before);
@@ -414,4 +437,55 @@ async fn producers_are_authenticated_by_token_review_with_our_audience() {
     assert_eq!(answer.status, 503, "{}", answer.body);
     server.set_unreachable(false);
     controller.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_two_controllers_exactly_one_publishes_and_the_other_takes_over() {
+    let server = cluster().await;
+    let a = Controller::start(&server).await;
+    let b = Controller::start(&server).await;
+    published(&server, |s| !node_insights(s).is_empty()).await;
+    // Exactly one is ready (leads), sampled for a second.
+    let deadline = Instant::now() + Duration::from_secs(1);
+    let mut leader_is_a = None;
+    while Instant::now() < deadline {
+        let (ra, rb) = (a.ready().await, b.ready().await);
+        assert!(ra != rb, "ready: a={ra} b={rb}");
+        assert!(leader_is_a.is_none_or(|l| l == ra), "the leader changed");
+        leader_is_a = Some(ra);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (leader, follower) = if leader_is_a == Some(true) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let writes = || {
+        server.count(|r| r.method == "PATCH" && r.path.ends_with("/upgradestatuses/cluster/status"))
+    };
+    // The leader stops (and releases the Lease): the other leads within the lease duration.
+    leader.stop().await;
+    let stopped = Instant::now();
+    while !follower.ready().await {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(3),
+            "no takeover within 3 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let took = stopped.elapsed();
+    println!("takeover after a graceful stop: {took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    // And it publishes: a node change reaches the object.
+    let before = writes();
+    let mut node = server.objects("nodes").remove(0);
+    node["metadata"]["labels"]["example.com/touched"] = "yes".into();
+    node["metadata"]["annotations"]["machineconfiguration.openshift.io/state"] = "Degraded".into();
+    server.put_object(node).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while writes() == before {
+        assert!(Instant::now() < deadline, "the new leader did not publish");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    follower.stop().await;
 }

@@ -29,6 +29,7 @@ use crate::http::state::AppState;
 use crate::informers::Registry;
 use crate::informers::status::informer_status;
 use crate::publish::apply::{ApplySink, apply_informer_status, read_published};
+use crate::publish::lease::{LeaderElector, LeaseConfig};
 use crate::publish::{self, PublishStats};
 
 /// A kube client from `--kubeconfig`, or as kubectl would find one (in-cluster first).
@@ -67,8 +68,13 @@ pub async fn authenticator(
     let precheck = OidcPrecheck::new(client.clone(), PrecheckSettings::new(audience.clone()))
         .map_err(|e| config(&e))?;
     match precheck.refresh().await {
-        Ok(keys) => tracing::info!(keys, "service-account issuer keys loaded for the token pre-check"),
-        Err(e) => tracing::warn!(error = %e, "no service-account issuer keys yet; TokenReview decides alone until they load"),
+        Ok(keys) => tracing::info!(
+            keys,
+            "service-account issuer keys loaded for the token pre-check"
+        ),
+        Err(e) => {
+            tracing::warn!(error = %e, "no service-account issuer keys yet; TokenReview decides alone until they load")
+        }
     }
     let mut settings = TokenReviewSettings::new(audience.clone());
     settings.max_outstanding = args.kube.max_outstanding_token_reviews;
@@ -119,35 +125,22 @@ pub async fn run_with(
         }
     }
 
+    let elector = LeaderElector::new(client.clone(), lease_config(args, &client))
+        .map_err(|e| ServeError::Config(format!("leader election: {e}")))?;
+    let leader = elector.subscribe();
+    tracing::info!(identity = elector.identity(), "joining the leader election");
+    let election = tokio::spawn(elector.run(shutdown.clone()));
+
     let (ready_tx, ready_rx) = watch::channel(false);
-    let publisher = tokio::spawn({
-        let state = state.clone();
-        let sink = Arc::new(CountedSink {
-            inner: ApplySink::new(client.clone()),
-            metrics: state.metrics.clone(),
-        });
-        let interval = args.publish.publish_interval;
-        let budget = args.publish.budget_bytes;
-        let started = clock.now();
-        let shutdown = shutdown.clone();
-        async move {
-            let mut ready = ready_rx;
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                r = ready.wait_for(|r| *r) => if r.is_err() { return },
-            }
-            let changed = state.changed.clone();
-            publish::run(
-                sink,
-                move || compute(&state, started, budget),
-                changed,
-                interval,
-                Arc::new(PublishStats::default()),
-                shutdown,
-            )
-            .await;
-        }
-    });
+    let publisher = tokio::spawn(lead(
+        client.clone(),
+        state.clone(),
+        args.publish.clone(),
+        clock.now(),
+        ready_rx,
+        leader,
+        shutdown.clone(),
+    ));
     let builtins = tokio::spawn(builtin_loop(
         cache.clone(),
         state.clone(),
@@ -162,7 +155,7 @@ pub async fn run_with(
     ));
     let served = serve_https(args, &state, &cert, &key, listener, shutdown.clone()).await;
     shutdown.cancel();
-    let _ = tokio::join!(publisher, builtins, statuses);
+    let _ = tokio::join!(publisher, builtins, statuses, election);
     while watches.join_next().await.is_some() {}
     served
 }
@@ -187,6 +180,7 @@ async fn builtin_loop(
     shutdown: CancellationToken,
 ) {
     let mut previous: HashMap<InformerName, Vec<ReportedInsight>> = HashMap::new();
+    let mut assessed = false;
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -195,7 +189,7 @@ async fn builtin_loop(
         if !cache.synced() {
             continue;
         }
-        let first = !state.ready.load(Ordering::Relaxed);
+        let first = !assessed;
         let mut touched = cache.take_touched();
         if first {
             touched = Touched {
@@ -216,9 +210,9 @@ async fn builtin_loop(
             }
         }
         if first {
-            state.ready.store(true, Ordering::Relaxed);
+            assessed = true;
             let _ = ready.send(true);
-            tracing::info!("every watch has listed; the built-in informers ran; ready");
+            tracing::info!("every watch has listed and the built-in informers ran");
         }
     }
 }
@@ -286,4 +280,97 @@ fn needs_write(
     let mut without_time = previous.clone();
     without_time.last_report_time = next.last_report_time;
     stale || &without_time != next
+}
+
+/// The Lease settings from the command line; the namespace defaults to the client's (in a pod,
+/// the pod's own), the holder identity to the pod name plus a random suffix.
+fn lease_config(args: &ServeArgs, client: &kube::Client) -> LeaseConfig {
+    let namespace = args
+        .kube
+        .namespace
+        .clone()
+        .unwrap_or_else(|| client.default_namespace().to_owned());
+    let pod = args.kube.pod_name.clone().unwrap_or_else(|| {
+        std::env::var("HOSTNAME").unwrap_or_else(|_| "update-status-controller".to_owned())
+    });
+    let mut config = LeaseConfig::new(namespace, &pod);
+    config.lease_duration = args.kube.lease_duration;
+    config.renew_deadline = args.kube.lease_renew_deadline;
+    config.retry_period = args.kube.lease_retry_period;
+    config
+}
+
+/// Publishes while this instance leads and has assessed the cluster; ready (for `/readyz`, so
+/// the Service sends producers here) exactly then. Each term starts from the object as the
+/// previous leader left it.
+async fn lead(
+    client: kube::Client,
+    state: Arc<AppState>,
+    publish: crate::cli::PublishArgs,
+    started: update_status_api::time::Timestamp,
+    mut assessed: watch::Receiver<bool>,
+    mut leader: watch::Receiver<bool>,
+    shutdown: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            gone = async { assessed.wait_for(|a| *a).await.is_err() } => if gone { return },
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            gone = async { leader.wait_for(|l| *l).await.is_err() } => if gone { return },
+        }
+        resume(&client, &state).await;
+        state.ready.store(true, Ordering::Relaxed);
+        tracing::info!("leading: publishing the UpgradeStatus");
+        let term = shutdown.child_token();
+        let sink = Arc::new(CountedSink {
+            inner: ApplySink::new(client.clone()),
+            metrics: state.metrics.clone(),
+        });
+        let changed = state.changed.clone();
+        let compute_state = state.clone();
+        let budget = publish.budget_bytes;
+        let run = publish::run(
+            sink,
+            move || compute(&compute_state, started, budget),
+            changed,
+            publish.publish_interval,
+            Arc::new(PublishStats::default()),
+            term.clone(),
+        );
+        tokio::pin!(run);
+        tokio::select! {
+            () = &mut run => {}
+            elector_gone = async { leader.wait_for(|l| !*l).await.is_err() } => {
+                term.cancel();
+                run.await;
+                if elector_gone {
+                    state.ready.store(false, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        state.ready.store(false, Ordering::Relaxed);
+        tracing::info!("no longer leading: not publishing, not ready");
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// Adds what the published object shows to the store (what the store holds already wins).
+async fn resume(client: &kube::Client, state: &AppState) {
+    match read_published(client.clone()).await {
+        Ok(Some(published)) => {
+            if let Ok(mut store) = state.store.lock() {
+                store.resume(&published);
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the published UpgradeStatus; keeping what is held")
+        }
+    }
 }
