@@ -40,10 +40,15 @@ pub fn spawn_watches(
             shutdown.clone(),
         ));
     };
+    // Singletons are watched by name: the controller's RBAC names them (`resourceNames`), and
+    // the API server authorizes a list or watch against those only with this field selector.
     objects(
         "ClusterVersion",
         all(kinds::cluster_versions()),
-        config(),
+        config().fields(&format!(
+            "metadata.name={}",
+            super::cache::CLUSTER_VERSION_NAME
+        )),
         |cache, event| {
             apply(
                 cache,
