@@ -85,6 +85,10 @@ async fn kube_client(server: &FakeApiServer) -> kube::Client {
 }
 
 fn serve_args() -> ServeArgs {
+    serve_args_with_interval("200ms")
+}
+
+fn serve_args_with_interval(interval: &str) -> ServeArgs {
     let root = env!("CARGO_MANIFEST_DIR");
     let cli = Cli::parse_from([
         "update-status-controller",
@@ -94,7 +98,7 @@ fn serve_args() -> ServeArgs {
         "--tls-key-file",
         &format!("{root}/certs-dev/tls.key"),
         "--publish-interval",
-        "200ms",
+        interval,
         "--rate-limit",
         "1000",
         "--rate-burst",
@@ -148,6 +152,28 @@ impl Controller {
         server: &FakeApiServer,
         authenticator: Arc<dyn update_status_controller::auth::Authenticator>,
     ) -> Self {
+        Self::start_with_args(server, authenticator, serve_args()).await
+    }
+
+    /// With the offline token authenticator and the given arguments.
+    async fn start_with_args_offline_auth(server: &FakeApiServer, args: ServeArgs) -> Self {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let authenticator = JwtAuthenticator::from_public_key_file(
+            Path::new(&format!("{root}/certs-dev/token-signing.pub")),
+            JwtSettings::new(
+                update_status_controller::auth::DEV_ISSUER,
+                update_status_controller::auth::DEFAULT_AUDIENCE,
+            ),
+        )
+        .unwrap();
+        Self::start_with_args(server, Arc::new(authenticator), args).await
+    }
+
+    async fn start_with_args(
+        server: &FakeApiServer,
+        authenticator: Arc<dyn update_status_controller::auth::Authenticator>,
+        args: ServeArgs,
+    ) -> Self {
         let client = kube_client(server).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("https://{}", listener.local_addr().unwrap());
@@ -155,7 +181,7 @@ impl Controller {
         let task = tokio::spawn({
             let shutdown = shutdown.clone();
             async move {
-                run_with(&serve_args(), client, authenticator, listener, shutdown)
+                run_with(&args, client, authenticator, listener, shutdown)
                     .await
                     .unwrap();
             }
@@ -182,9 +208,19 @@ impl Controller {
     /// Sends a one-insight report as the informer `example-storage-operator`.
     async fn report(&self, token: &str) -> update_status_controller::commands::report::Answer {
         let root = env!("CARGO_MANIFEST_DIR");
+        let body = std::fs::read(Path::new(root).join("api/examples/report.json")).unwrap();
+        self.report_body(token, body).await
+    }
+
+    /// Sends `body` as a report of `example-storage-operator`.
+    async fn report_body(
+        &self,
+        token: &str,
+        body: Vec<u8>,
+    ) -> update_status_controller::commands::report::Answer {
+        let root = env!("CARGO_MANIFEST_DIR");
         let ca_path = Path::new(root).join("certs-dev/ca.crt");
         let ca = std::fs::read(&ca_path).unwrap();
-        let body = std::fs::read(Path::new(root).join("api/examples/report.json")).unwrap();
         update_status_controller::commands::report::post(
             &self.url,
             "/v1alpha1/informers/example-storage-operator/reports",
@@ -488,4 +524,129 @@ async fn with_two_controllers_exactly_one_publishes_and_the_other_takes_over() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     follower.stop().await;
+}
+
+/// A development token of the sample UpdateInformer's producer (offline authenticator).
+fn dev_token() -> String {
+    let cli = Cli::parse_from([
+        "update-status-controller",
+        "token",
+        "--service-account",
+        "example-storage/storage-operator",
+    ]);
+    let Command::Token(args) = cli.command else {
+        unreachable!()
+    };
+    // Cargo runs integration tests from the package root, where `certs-dev/` is.
+    update_status_controller::commands::token::run(&args).unwrap()
+}
+
+/// A report whose one Health insight says `summary`.
+fn report_saying(summary: &str) -> Vec<u8> {
+    serde_json::to_vec(
+        &json!({"insights": [{"uid": "storm", "insight": {"type": "Health", "health": {
+            "startedAt": "2026-06-01T11:50:00Z",
+            "scope": {"type": "WorkerPool", "pool": "worker"},
+            "impact": {"level": "Warning", "type": "Update Speed", "summary": summary},
+            "remediation": {"reference": "https://example.com/runbook"}
+        }}}]}),
+    )
+    .unwrap()
+}
+
+fn health_summaries(status: &Value) -> Vec<String> {
+    status["workerPools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["informers"].as_array().cloned().unwrap_or_default())
+        .flat_map(|i| i["insights"].as_array().cloned().unwrap_or_default())
+        .filter_map(|i| {
+            i["insight"]["health"]["impact"]["summary"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_changing_reports_over_ten_seconds_cause_at_most_twelve_writes() {
+    let server = cluster().await;
+    let controller =
+        Controller::start_with_args_offline_auth(&server, serve_args_with_interval("1s")).await;
+    published(&server, |s| !node_insights(s).is_empty()).await;
+    let token = dev_token();
+    let writes = || {
+        server.count(|r| r.method == "PATCH" && r.path.ends_with("/upgradestatuses/cluster/status"))
+    };
+    let before = writes();
+    let started = Instant::now();
+    // Ten producers' worth of connections, 100 reports each, spread over 10 s; the content
+    // changes every time. The last one sent is "change 999".
+    let controller = Arc::new(controller);
+    let mut senders = tokio::task::JoinSet::new();
+    for lane in 0..10_u32 {
+        let (controller, token) = (Arc::clone(&controller), token.clone());
+        senders.spawn(async move {
+            for k in 0..100_u32 {
+                let i = k * 10 + lane;
+                if i == 999 {
+                    continue;
+                }
+                let due = Duration::from_millis(10 * u64::from(i));
+                if let Some(wait) = due.checked_sub(started.elapsed()) {
+                    tokio::time::sleep(wait).await;
+                }
+                let answer = controller
+                    .report_body(&token, report_saying(&format!("change {i}")))
+                    .await;
+                assert_eq!(answer.status, 200, "{}", answer.body);
+            }
+        });
+    }
+    while let Some(done) = senders.join_next().await {
+        done.unwrap();
+    }
+    let answer = controller
+        .report_body(&token, report_saying("change 999"))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let elapsed = started.elapsed();
+    let n = writes() - before;
+    println!("1000 changing reports over {elapsed:?}: {n} writes");
+    // One write per 1 s interval at most, plus the first and a final one.
+    let bound = 2 + elapsed.as_secs() as usize;
+    assert!(n <= bound.max(12), "{n} writes in {elapsed:?}");
+    // The last state is what ends up published.
+    let controller = Arc::try_unwrap(controller).ok().unwrap();
+    published(&server, |s| {
+        let h = health_summaries(s);
+        h.contains(&"change 999".to_owned()) && !h.contains(&"change 998".to_owned())
+    })
+    .await;
+    controller.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_taken_while_the_api_server_is_unreachable_are_published_when_it_is_back() {
+    let server = cluster().await;
+    let controller = Controller::start(&server).await;
+    published(&server, |s| !node_insights(s).is_empty()).await;
+    let token = dev_token();
+    server.set_unreachable(true);
+    let answer = controller
+        .report_body(
+            &token,
+            report_saying("reported while the API server was away"),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    server.set_unreachable(false);
+    let status = published(&server, |s| {
+        health_summaries(s).contains(&"reported while the API server was away".to_owned())
+    })
+    .await;
+    assert!(!node_insights(&status).is_empty(), "nothing else was lost");
+    controller.stop().await;
 }

@@ -21,6 +21,21 @@ use super::{PublishError, Sink};
 /// The field manager of every write of the status.
 pub const FIELD_MANAGER: &str = "update-status-controller";
 
+/// The longest a write may take. The kube client's own read timeout is minutes long (it suits
+/// watches); a write stuck on a half-dead connection (a partition, no reset) would otherwise
+/// stall publication for that long. A timed-out write is retried with the publisher's backoff.
+pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// `call`, or a timeout error after [`WRITE_TIMEOUT`].
+async fn bounded<T>(call: impl Future<Output = Result<T, kube::Error>>) -> Result<T, PublishError> {
+    match tokio::time::timeout(WRITE_TIMEOUT, call).await {
+        Ok(result) => result.map_err(|e| refused(&e)),
+        Err(_) => Err(PublishError::Refused(format!(
+            "no answer from the API server within {WRITE_TIMEOUT:?}"
+        ))),
+    }
+}
+
 /// Applies the status of `UpgradeStatus/cluster`.
 #[derive(Clone)]
 pub struct ApplySink {
@@ -70,14 +85,17 @@ impl Sink for ApplySink {
         status: &'a UpgradeStatusStatus,
     ) -> Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>> {
         Box::pin(async move {
-            match self.apply(status).await {
-                Ok(()) => Ok(()),
+            match tokio::time::timeout(WRITE_TIMEOUT, self.apply(status)).await {
+                Ok(Ok(())) => Ok(()),
                 // The status subresource of an absent object: create it, then apply again.
-                Err(kube::Error::Api(s)) if s.code == 404 => {
-                    self.create().await.map_err(|e| refused(&e))?;
-                    self.apply(status).await.map_err(|e| refused(&e))
+                Ok(Err(kube::Error::Api(s))) if s.code == 404 => {
+                    bounded(self.create()).await?;
+                    bounded(self.apply(status)).await
                 }
-                Err(e) => Err(refused(&e)),
+                Ok(Err(e)) => Err(refused(&e)),
+                Err(_) => Err(PublishError::Refused(format!(
+                    "no answer from the API server within {WRITE_TIMEOUT:?}"
+                ))),
             }
         })
     }
@@ -89,10 +107,14 @@ pub async fn read_published(
     client: kube::Client,
 ) -> Result<Option<UpgradeStatusStatus>, kube::Error> {
     let api: Api<UpgradeStatus> = Api::all(client);
-    Ok(api
-        .get_opt(UPGRADE_STATUS_NAME)
-        .await?
-        .and_then(|o| o.status))
+    let got = tokio::time::timeout(WRITE_TIMEOUT, api.get_opt(UPGRADE_STATUS_NAME))
+        .await
+        .map_err(|_| {
+            kube::Error::Service(
+                format!("no answer from the API server within {WRITE_TIMEOUT:?}").into(),
+            )
+        })??;
+    Ok(got.and_then(|o| o.status))
 }
 
 /// Applies the status of one UpdateInformer (same field manager as the UpgradeStatus).
@@ -108,11 +130,16 @@ pub async fn apply_informer_status(
         "metadata": { "name": name },
         "status": status,
     });
-    api.patch_status(
-        name,
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&body),
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    tokio::time::timeout(
+        WRITE_TIMEOUT,
+        api.patch_status(name, &params, &Patch::Apply(&body)),
     )
     .await
+    .map_err(|_| {
+        kube::Error::Service(
+            format!("no answer from the API server within {WRITE_TIMEOUT:?}").into(),
+        )
+    })?
     .map(|_| ())
 }

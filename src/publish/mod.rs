@@ -105,8 +105,10 @@ pub async fn run(
         }
         let status = compute();
         if last.as_ref().is_some_and(|l| !differs(l, &status)) {
+            tracing::trace!("nothing changed since the last write");
             continue;
         }
+        tracing::debug!("writing the UpgradeStatus");
         match sink.write(&status).await {
             Ok(()) => {
                 stats.writes.fetch_add(1, Relaxed);
