@@ -245,6 +245,10 @@ pub struct StatusArgs {
     /// the wall clock otherwise.
     #[arg(long, env = "USC_NOW")]
     pub now: Option<String>,
+    /// A kubeconfig, to read the object from that cluster (without `--file` or
+    /// `--cluster-dir`); default: as kubectl finds one.
+    #[arg(long, env = "USC_KUBECONFIG", conflicts_with_all = ["file", "cluster_dir"])]
+    pub kubeconfig: Option<PathBuf>,
 }
 
 /// `report`.

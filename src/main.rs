@@ -48,7 +48,12 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Crds => print(&crds::yaml_stream()?)?,
         Command::Snapshot(args) => print(&commands::snapshot::run(&args)?)?,
-        Command::Status(args) => print(&commands::status::run(&args)?)?,
+        Command::Status(args) if commands::status::reads_a_file(&args) => {
+            print(&commands::status::run(&args)?)?
+        }
+        Command::Status(args) => {
+            print(&runtime()?.block_on(commands::status::run_cluster(&args))?)?
+        }
         Command::Token(args) => print(&format!("{}\n", commands::token::run(&args)?))?,
         Command::Report(args) => {
             let answer = runtime()?.block_on(commands::report::run(&args))?;

@@ -650,3 +650,42 @@ async fn reports_taken_while_the_api_server_is_unreachable_are_published_when_it
     assert!(!node_insights(&status).is_empty(), "nothing else was lost");
     controller.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reads_the_object_from_the_cluster_like_oc() {
+    let server = cluster().await;
+    let controller = Controller::start(&server).await;
+    published(&server, |s| !node_insights(s).is_empty()).await;
+    controller.stop().await;
+    let object = server
+        .get_object(UPGRADE_STATUSES, None, "cluster")
+        .unwrap();
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_vec(&object).unwrap()).unwrap();
+    let now = "2026-06-01T12:00:00Z";
+    let args = |source: &[&str]| {
+        let mut argv = vec!["update-status-controller", "status", "--now", now];
+        argv.extend_from_slice(source);
+        let Command::Status(args) = Cli::parse_from(argv).command else {
+            unreachable!()
+        };
+        args
+    };
+    let kubeconfig = server.kubeconfig_path().to_str().unwrap().to_owned();
+    let from_cluster = update_status_controller::commands::status::run_cluster(&args(&[
+        "--kubeconfig",
+        &kubeconfig,
+    ]))
+    .await
+    .unwrap();
+    let from_file = update_status_controller::commands::status::run(&args(&[
+        "--file",
+        file.path().to_str().unwrap(),
+    ]))
+    .unwrap();
+    assert!(
+        from_cluster.starts_with("= Control Plane ="),
+        "{from_cluster}"
+    );
+    assert_eq!(from_cluster, from_file);
+}

@@ -32,11 +32,16 @@ pub enum CommandError {
     /// Writing YAML failed.
     #[error("cannot write YAML: {0}")]
     Yaml(String),
-    /// `status` without a source.
+    /// `status` could not read the object from the cluster.
     #[error(
-        "status needs --file or --cluster-dir (reading the object from a cluster is not built yet)"
+        "cannot read UpgradeStatus/cluster from the cluster ({0}); or pass --file or --cluster-dir"
     )]
-    NoSource,
+    Cluster(String),
+    /// The cluster has no UpgradeStatus yet.
+    #[error(
+        "the cluster has no UpgradeStatus/cluster yet: is the update-status-controller running?"
+    )]
+    NotPublished,
     /// A token could not be minted.
     #[error(transparent)]
     Mint(#[from] crate::auth::mint::MintError),

@@ -8,12 +8,39 @@ use crate::clock::wall_now;
 use crate::publish::dir::{FILE_NAME, read};
 use crate::render::{Details, render};
 
-/// The text `oc adm upgrade status` would print for the object `args` names.
+/// Whether `args` name a file (or a cluster directory) rather than the cluster.
+pub fn reads_a_file(args: &StatusArgs) -> bool {
+    args.file.is_some() || args.cluster_dir.is_some()
+}
+
+/// The text `oc adm upgrade status` would print for `UpgradeStatus/cluster` as the cluster
+/// holds it (kubeconfig as kubectl finds it, or `--kubeconfig`), as of now.
+pub async fn run_cluster(args: &StatusArgs) -> Result<String, CommandError> {
+    let fail = |e: &dyn std::fmt::Display| CommandError::Cluster(e.to_string());
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| fail(&e))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .map_err(|e| fail(&e))?
+        }
+        None => kube::Config::infer().await.map_err(|e| fail(&e))?,
+    };
+    let client = kube::Client::try_from(config).map_err(|e| fail(&e))?;
+    let status = crate::publish::apply::read_published(client)
+        .await
+        .map_err(|e| fail(&e))?
+        .ok_or(CommandError::NotPublished)?;
+    let now: Timestamp = parse_now(args.now.as_deref())?.unwrap_or_else(wall_now);
+    Ok(render(&status, now, &details(args.details))?)
+}
+
+/// The text `oc adm upgrade status` would print for the object in the file `args` names.
 pub fn run(args: &StatusArgs) -> Result<String, CommandError> {
     let path = match (&args.file, &args.cluster_dir) {
         (Some(f), _) => f.clone(),
         (None, Some(dir)) => dir.join(FILE_NAME),
-        (None, None) => return Err(CommandError::NoSource),
+        (None, None) => return Err(CommandError::Cluster("no --file or --cluster-dir".into())),
     };
     let obj = read(&path)?;
     let status = obj
