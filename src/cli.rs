@@ -87,6 +87,10 @@ pub struct KubeArgs {
     /// How often the leader renews, and a candidate tries to acquire.
     #[arg(long, env = "USC_LEASE_RETRY_PERIOD", default_value = "2s", value_parser = parse_duration)]
     pub lease_retry_period: std::time::Duration,
+    /// Also require a SubjectAccessReview allowing the producer `update` on
+    /// `updateinformers/insights` with the informer's name (RBAC on top of `spec.producers`).
+    #[arg(long, env = "USC_SUBJECT_ACCESS_REVIEW")]
+    pub subject_access_review: bool,
     /// At most this many TokenReviews in flight; reports beyond get 503 with Retry-After.
     #[arg(long, env = "USC_MAX_OUTSTANDING_TOKEN_REVIEWS", default_value_t = 32)]
     pub max_outstanding_token_reviews: usize,

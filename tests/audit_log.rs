@@ -152,6 +152,7 @@ fn app(burst: u32) -> Router {
             )
             .unwrap(),
         ),
+        access_reviewer: None,
         audience: DEFAULT_AUDIENCE.to_owned(),
         limits: ApiLimits {
             max_body_bytes: MAX_BODY,

@@ -159,6 +159,7 @@ fn state(options: Options, store: Arc<Mutex<Store>>) -> Arc<AppState> {
         store,
         registry: RwLock::new(Arc::new(registry())),
         authenticator: authenticator(),
+        access_reviewer: None,
         audience: DEFAULT_AUDIENCE.to_owned(),
         limits: ApiLimits {
             max_body_bytes: MAX_BODY,

@@ -140,12 +140,15 @@ impl Controller {
 
     /// With the cluster's authentication: OIDC pre-check and TokenReview.
     async fn start_with_token_review(server: &FakeApiServer) -> Self {
+        Self::start_with_token_review_and_args(server, serve_args()).await
+    }
+
+    async fn start_with_token_review_and_args(server: &FakeApiServer, args: ServeArgs) -> Self {
         let client = kube_client(server).await;
-        let authenticator =
-            update_status_controller::serve::kube::authenticator(&serve_args(), client)
-                .await
-                .unwrap();
-        Self::start_with(server, authenticator).await
+        let authenticator = update_status_controller::serve::kube::authenticator(&args, client)
+            .await
+            .unwrap();
+        Self::start_with_args(server, authenticator, args).await
     }
 
     async fn start_with(
@@ -688,4 +691,57 @@ async fn status_reads_the_object_from_the_cluster_like_oc() {
         "{from_cluster}"
     );
     assert_eq!(from_cluster, from_file);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_subject_access_review_a_listed_producer_also_needs_rbac() {
+    let server = cluster().await;
+    let mut args = serve_args();
+    args.kube.subject_access_review = true;
+    let producer = "system:serviceaccount:example-storage:storage-operator";
+    let token = server
+        .mint_service_account_token(
+            "example-storage",
+            "storage-operator",
+            "uid-1",
+            vec![update_status_controller::auth::DEFAULT_AUDIENCE.to_owned()],
+            Duration::from_secs(3600),
+        )
+        .unwrap();
+    let reviews = || server.count(|r| r.path.ends_with("/subjectaccessreviews"));
+
+    // Listed in the UpdateInformer, but RBAC does not allow it: 403.
+    let controller = Controller::start_with_token_review_and_args(&server, args.clone()).await;
+    published(&server, |s| !node_insights(s).is_empty()).await;
+    let answer = controller.report(&token).await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert!(
+        answer.body.contains("SubjectAccessReview"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(reviews(), 1);
+    controller.stop().await;
+
+    // Allowed for this informer's name: 200.
+    server.allow(
+        fake_apiserver::AccessRule::new(
+            producer,
+            "update",
+            "update.openshift.io",
+            "updateinformers",
+        )
+        .subresource("insights")
+        .name("example-storage-operator"),
+    );
+    let controller = Controller::start_with_token_review_and_args(&server, args).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !controller.ready().await {
+        assert!(Instant::now() < deadline, "not ready within 10 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let answer = controller.report(&token).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(reviews(), 2);
+    controller.stop().await;
 }

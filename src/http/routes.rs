@@ -151,6 +151,17 @@ async fn admit(
         .registry()
         .authorize(&name, &identity.username, identity.uid.as_deref())
         .map_err(|d| ApiError::forbidden(d.to_string()))?;
+    if let Some(reviewer) = &state.access_reviewer
+        && !reviewer
+            .allows(&identity, name.as_str())
+            .await
+            .map_err(auth_error)?
+    {
+        return Err(ApiError::forbidden(format!(
+            "{} may not update updateinformers/insights {name} (SubjectAccessReview)",
+            identity.username
+        )));
+    }
     audit.informer_label = grant.informer.to_string();
     Ok(grant)
 }

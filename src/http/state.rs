@@ -8,7 +8,7 @@ use tokio::sync::Notify;
 
 use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
-use crate::auth::Authenticator;
+use crate::auth::{AccessReviewer, Authenticator};
 use crate::informers::Registry;
 use crate::store::Store;
 
@@ -29,6 +29,9 @@ pub struct AppState {
     pub registry: RwLock<Arc<Registry>>,
     /// Verifies producer tokens.
     pub authenticator: Arc<dyn Authenticator>,
+    /// When set (`--subject-access-review`), a producer must also be allowed `update` on
+    /// `updateinformers/insights` for the informer's name, besides being listed in it.
+    pub access_reviewer: Option<Arc<AccessReviewer>>,
     /// The audience producer tokens must carry (announced by discovery).
     pub audience: String,
     /// Body and count limits.

@@ -18,8 +18,8 @@ use update_status_api::wire::ReportedInsight;
 
 use super::{CountedSink, ServeError, apply_outputs, compute, new_state, serve_https};
 use crate::auth::{
-    Authenticator, CachingAuthenticator, OidcPrecheck, PrecheckSettings, PrecheckedAuthenticator,
-    TokenReviewAuthenticator, TokenReviewSettings,
+    AccessReviewSettings, AccessReviewer, Authenticator, CachingAuthenticator, OidcPrecheck,
+    PrecheckSettings, PrecheckedAuthenticator, TokenReviewAuthenticator, TokenReviewSettings,
 };
 use crate::builtin::{self, Selection};
 use crate::cli::{KubeArgs, ServeArgs};
@@ -111,7 +111,14 @@ pub async fn run_with(
     let cache = ClusterCache::new();
     let mut watches = spawn_watches(&client, &cache, &shutdown);
     let clock = Clock::wall();
-    let state = new_state(args, Registry::default(), authenticator, clock);
+    let mut state = new_state(args, Registry::default(), authenticator, clock);
+    if args.kube.subject_access_review {
+        let reviewer = AccessReviewer::new(client.clone(), AccessReviewSettings::default())
+            .map_err(|e| ServeError::Config(format!("subject access review: {e}")))?;
+        if let Some(s) = Arc::get_mut(&mut state) {
+            s.access_reviewer = Some(Arc::new(reviewer));
+        }
+    }
     match read_published(client.clone()).await {
         Ok(Some(published)) => {
             if let Ok(mut store) = state.store.lock() {

@@ -268,6 +268,7 @@ fn new_state(
         store: Arc::new(Mutex::new(Store::new())),
         registry: RwLock::new(Arc::new(registry)),
         authenticator,
+        access_reviewer: None,
         audience: args.auth.audience.clone(),
         limits: ApiLimits {
             max_body_bytes: usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
