@@ -126,16 +126,7 @@ struct Controller {
 impl Controller {
     /// With the offline token authenticator (these tests are not about authentication).
     async fn start(server: &FakeApiServer) -> Self {
-        let root = env!("CARGO_MANIFEST_DIR");
-        let authenticator = JwtAuthenticator::from_public_key_file(
-            Path::new(&format!("{root}/certs-dev/token-signing.pub")),
-            JwtSettings::new(
-                update_status_controller::auth::DEV_ISSUER,
-                update_status_controller::auth::DEFAULT_AUDIENCE,
-            ),
-        )
-        .unwrap();
-        Self::start_with(server, Arc::new(authenticator)).await
+        Self::start_with_args_offline_auth(server, serve_args()).await
     }
 
     /// With the cluster's authentication: OIDC pre-check and TokenReview.
