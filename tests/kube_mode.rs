@@ -142,13 +142,6 @@ impl Controller {
         Self::start_with_args(server, authenticator, args).await
     }
 
-    async fn start_with(
-        server: &FakeApiServer,
-        authenticator: Arc<dyn update_status_controller::auth::Authenticator>,
-    ) -> Self {
-        Self::start_with_args(server, authenticator, serve_args()).await
-    }
-
     /// With the offline token authenticator and the given arguments.
     async fn start_with_args_offline_auth(server: &FakeApiServer, args: ServeArgs) -> Self {
         let root = env!("CARGO_MANIFEST_DIR");
