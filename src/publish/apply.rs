@@ -26,14 +26,15 @@ pub const FIELD_MANAGER: &str = "update-status-controller";
 /// stall publication for that long. A timed-out write is retried with the publisher's backoff.
 pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
 
-/// `call`, or a timeout error after [`WRITE_TIMEOUT`].
-async fn bounded<T>(call: impl Future<Output = Result<T, kube::Error>>) -> Result<T, PublishError> {
-    match tokio::time::timeout(WRITE_TIMEOUT, call).await {
-        Ok(result) => result.map_err(|e| refused(&e)),
-        Err(_) => Err(PublishError::Refused(format!(
-            "no answer from the API server within {WRITE_TIMEOUT:?}"
-        ))),
-    }
+/// `call`, or a (transport) error when it has not answered within [`WRITE_TIMEOUT`].
+async fn bounded<T>(call: impl Future<Output = Result<T, kube::Error>>) -> Result<T, kube::Error> {
+    tokio::time::timeout(WRITE_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(kube::Error::Service(
+                format!("no answer from the API server within {WRITE_TIMEOUT:?}").into(),
+            ))
+        })
 }
 
 /// Applies the status of `UpgradeStatus/cluster`.
@@ -85,17 +86,14 @@ impl Sink for ApplySink {
         status: &'a UpgradeStatusStatus,
     ) -> Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>> {
         Box::pin(async move {
-            match tokio::time::timeout(WRITE_TIMEOUT, self.apply(status)).await {
-                Ok(Ok(())) => Ok(()),
+            match bounded(self.apply(status)).await {
+                Ok(()) => Ok(()),
                 // The status subresource of an absent object: create it, then apply again.
-                Ok(Err(kube::Error::Api(s))) if s.code == 404 => {
-                    bounded(self.create()).await?;
-                    bounded(self.apply(status)).await
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    bounded(self.create()).await.map_err(|e| refused(&e))?;
+                    bounded(self.apply(status)).await.map_err(|e| refused(&e))
                 }
-                Ok(Err(e)) => Err(refused(&e)),
-                Err(_) => Err(PublishError::Refused(format!(
-                    "no answer from the API server within {WRITE_TIMEOUT:?}"
-                ))),
+                Err(e) => Err(refused(&e)),
             }
         })
     }
@@ -107,14 +105,9 @@ pub async fn read_published(
     client: kube::Client,
 ) -> Result<Option<UpgradeStatusStatus>, kube::Error> {
     let api: Api<UpgradeStatus> = Api::all(client);
-    let got = tokio::time::timeout(WRITE_TIMEOUT, api.get_opt(UPGRADE_STATUS_NAME))
-        .await
-        .map_err(|_| {
-            kube::Error::Service(
-                format!("no answer from the API server within {WRITE_TIMEOUT:?}").into(),
-            )
-        })??;
-    Ok(got.and_then(|o| o.status))
+    Ok(bounded(api.get_opt(UPGRADE_STATUS_NAME))
+        .await?
+        .and_then(|o| o.status))
 }
 
 /// Applies the status of one UpdateInformer (same field manager as the UpgradeStatus).
@@ -131,15 +124,7 @@ pub async fn apply_informer_status(
         "status": status,
     });
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    tokio::time::timeout(
-        WRITE_TIMEOUT,
-        api.patch_status(name, &params, &Patch::Apply(&body)),
-    )
-    .await
-    .map_err(|_| {
-        kube::Error::Service(
-            format!("no answer from the API server within {WRITE_TIMEOUT:?}").into(),
-        )
-    })?
-    .map(|_| ())
+    bounded(api.patch_status(name, &params, &Patch::Apply(&body)))
+        .await
+        .map(|_| ())
 }

@@ -119,18 +119,8 @@ pub async fn run_with(
             s.access_reviewer = Some(Arc::new(reviewer));
         }
     }
-    match read_published(client.clone()).await {
-        Ok(Some(published)) => {
-            if let Ok(mut store) = state.store.lock() {
-                store.resume(&published);
-            }
-            tracing::info!("resuming from the published UpgradeStatus");
-        }
-        Ok(None) => tracing::info!("no UpgradeStatus published yet"),
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the published UpgradeStatus; starting empty")
-        }
-    }
+    // Read-backs and the registry work before this instance leads; start from what is published.
+    resume(&client, &state).await;
 
     let elector = LeaderElector::new(client.clone(), lease_config(args, &client))
         .map_err(|e| ServeError::Config(format!("leader election: {e}")))?;

@@ -74,11 +74,6 @@ impl Touched {
             informers: self.informers || other.informers,
         }
     }
-
-    /// Whether anything is touched.
-    pub fn any(self) -> bool {
-        self != Self::NONE
-    }
 }
 
 /// The objects of one kind, by name, as the latest list and the watch events since describe them.
