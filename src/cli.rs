@@ -104,6 +104,9 @@ pub enum TlsProfileArg {
     Intermediate,
     /// TLS 1.3 only.
     Modern,
+    /// Follow the cluster: the `tlsSecurityProfile` of `apiserver.config.openshift.io/cluster`,
+    /// re-read when it changes (Kubernetes mode only).
+    Cluster,
 }
 
 /// Serving certificate and protocol settings.

@@ -150,7 +150,16 @@ pub async fn run_with(
         args.publish.publish_interval,
         shutdown.clone(),
     ));
-    let served = serve_https(args, &state, &cert, &key, listener, shutdown.clone()).await;
+    let served = serve_https(
+        args,
+        &state,
+        &cert,
+        &key,
+        listener,
+        Some(&client),
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
     let _ = tokio::join!(publisher, builtins, statuses, election);
     while watches.join_next().await.is_some() {}

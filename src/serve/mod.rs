@@ -3,6 +3,7 @@
 //! it, and the UpgradeStatus is written into it. The Kubernetes-backed mode plugs the same
 //! pieces (authenticator, registry, sink) into the same loop.
 
+pub mod cluster_tls;
 pub mod kube;
 pub mod offline;
 
@@ -35,7 +36,9 @@ use crate::http::state::{ApiLimits, AppState};
 use crate::informers::Registry;
 use crate::publish::dir::DirSink;
 use crate::publish::{self, PublishStats};
-use crate::server::{self, ListenerConfig, ReloadConfig, ReloadingCert, RequestLimits, TlsProfile};
+use crate::server::{
+    self, ListenerConfig, ReloadConfig, ReloadingCert, RequestLimits, TlsConfigHandle, TlsProfile,
+};
 use crate::store::Store;
 
 /// How long a verified producer token is trusted without verifying it again.
@@ -99,6 +102,9 @@ pub struct Settings {
 /// Applies the defaults of `--dev` and checks that offline mode has what it needs.
 pub fn settings(args: &ServeArgs) -> Result<Settings, ServeError> {
     let dev = args.dev;
+    if args.tls.tls_profile == TlsProfileArg::Cluster {
+        return Err(cluster_profile_offline());
+    }
     let need =
         |value: &Option<PathBuf>, dev_default: &str, flag: &str| -> Result<PathBuf, ServeError> {
             match (value, dev) {
@@ -176,6 +182,15 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     kube::run_with(args, client, authenticator, listener, shutdown).await
 }
 
+/// `--tls-profile=cluster` has no cluster to follow offline.
+fn cluster_profile_offline() -> ServeError {
+    ServeError::Config(
+        "--tls-profile=cluster follows the cluster's APIServer object and needs Kubernetes mode; \
+         offline (--dev, --cluster-dir) use intermediate or modern"
+            .into(),
+    )
+}
+
 /// Whether `serve` runs without a cluster (`--dev` or `--cluster-dir`).
 pub fn is_offline(args: &ServeArgs) -> bool {
     args.dev || args.cluster_dir.is_some()
@@ -248,6 +263,7 @@ pub async fn run_with(
         &settings.cert,
         &settings.key,
         listener,
+        None,
         shutdown.clone(),
     )
     .await;
@@ -284,26 +300,48 @@ fn new_state(
 }
 
 /// Serves the informer API over HTTPS on `listener` until `shutdown`, reloading the serving
-/// certificate when its files change.
+/// certificate when its files change. `cluster` is the API server, in Kubernetes mode: with
+/// `--tls-profile=cluster` the served profile follows its APIServer object.
 async fn serve_https(
     args: &ServeArgs,
     state: &Arc<AppState>,
     cert: &Path,
     key: &Path,
     listener: tokio::net::TcpListener,
+    cluster: Option<&::kube::Client>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let limits = &args.limits;
     let cert = ReloadingCert::load(cert, key)?;
-    let profile = match args.tls.tls_profile {
-        TlsProfileArg::Intermediate => TlsProfile::Intermediate,
-        TlsProfileArg::Modern => TlsProfile::Modern,
+    let http2 = args.tls.http2;
+    let build = {
+        let cert = cert.clone();
+        move |policy: &server::TlsPolicy| {
+            server::server_config(policy, http2, cert.clone()).map(Arc::new)
+        }
     };
-    let tls = Arc::new(server::server_config(
-        &profile.policy(),
-        args.tls.http2,
-        cert.clone(),
-    )?);
+    let fixed = |p: TlsProfile| (p.name().to_owned(), p.policy(), None);
+    let (profile, policy, follow) = match (args.tls.tls_profile, cluster) {
+        (TlsProfileArg::Intermediate, _) => fixed(TlsProfile::Intermediate),
+        (TlsProfileArg::Modern, _) => fixed(TlsProfile::Modern),
+        (TlsProfileArg::Cluster, Some(client)) => {
+            let resolved = cluster_tls::initial(client).await;
+            cluster_tls::log_notes(&resolved);
+            let name = format!("cluster: {}", resolved.name);
+            (name, resolved.policy, Some(client.clone()))
+        }
+        (TlsProfileArg::Cluster, None) => return Err(cluster_profile_offline()),
+    };
+    let tls = TlsConfigHandle::new(build(&policy)?);
+    let follower = follow.map(|client| {
+        tokio::spawn(cluster_tls::follow(
+            client,
+            tls.clone(),
+            policy,
+            build,
+            shutdown.clone(),
+        ))
+    });
     let reloader = cert.spawn_reloader(ReloadConfig::default(), shutdown.clone());
     let app = server::harden(
         router(state.clone()),
@@ -323,12 +361,15 @@ async fn serve_https(
         ..ListenerConfig::default()
     };
     if let Ok(addr) = listener.local_addr() {
-        tracing::info!(%addr, profile = profile.name(), "serving the informer API over HTTPS");
+        tracing::info!(%addr, %profile, "serving the informer API over HTTPS");
     }
 
     let served = server::serve(listener, tls, listener_config, app, shutdown.clone()).await;
     shutdown.cancel();
     let _ = reloader.await;
+    if let Some(follower) = follower {
+        let _ = follower.await;
+    }
     Ok(served?)
 }
 

@@ -42,7 +42,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
-use super::tls::ALPN_H2;
+use super::tls::{ALPN_H2, TlsConfigHandle};
 
 /// Transport limits of the HTTPS listener. Every field bounds how long or how much a client can
 /// hold without sending a complete, authenticated request.
@@ -147,23 +147,16 @@ pub enum ServeError {
 /// (e.g. out of file descriptors) are logged and retried after a short pause.
 pub async fn serve(
     listener: TcpListener,
-    tls: Arc<ServerConfig>,
+    tls: impl Into<TlsConfigHandle>,
     cfg: ListenerConfig,
     app: Router,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     cfg.validate()?;
-    if !cfg.http2 && tls.alpn_protocols.iter().any(|p| p == ALPN_H2) {
-        return Err(ServeError::InvalidConfig(
-            "the TLS configuration offers h2 but http2 is off".to_owned(),
-        ));
-    }
-    if cfg.http2 && !tls.alpn_protocols.iter().any(|p| p == ALPN_H2) {
-        tracing::warn!("http2 is on but the TLS configuration does not offer h2: serving HTTP/1.1");
-    }
+    let tls: TlsConfigHandle = tls.into();
+    check_alpn(&tls.current(), cfg.http2)?;
     let local = listener.local_addr().map_err(ServeError::LocalAddr)?;
     let shared = Arc::new(Shared::new(&cfg, app, shutdown.clone()));
-    let acceptor = TlsAcceptor::from(tls);
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
     let tracker = TaskTracker::new();
     let graceful = GracefulShutdown::new();
@@ -198,7 +191,7 @@ pub async fn serve(
         tracker.spawn(connection(
             tcp,
             peer,
-            acceptor.clone(),
+            TlsAcceptor::from(tls.current()),
             Arc::clone(&shared),
             graceful.watcher(),
             permit,
@@ -234,6 +227,21 @@ pub async fn serve(
         );
     }
     tracing::info!(%local, "HTTPS listener stopped");
+    Ok(())
+}
+
+/// Refuses a configuration whose ALPN list disagrees with the HTTP/2 switch: offering h2 that
+/// is then not served would break every HTTP/2 client.
+fn check_alpn(tls: &ServerConfig, http2: bool) -> Result<(), ServeError> {
+    let offers_h2 = tls.alpn_protocols.iter().any(|p| p == ALPN_H2);
+    if !http2 && offers_h2 {
+        return Err(ServeError::InvalidConfig(
+            "the TLS configuration offers h2 but http2 is off".to_owned(),
+        ));
+    }
+    if http2 && !offers_h2 {
+        tracing::warn!("http2 is on but the TLS configuration does not offer h2: serving HTTP/1.1");
+    }
     Ok(())
 }
 

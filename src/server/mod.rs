@@ -7,9 +7,10 @@
 pub mod certs;
 pub mod limits;
 pub mod listener;
+pub mod openshift_profile;
 pub mod tls;
 
 pub use certs::{CertError, ReloadConfig, ReloadOutcome, ReloadingCert};
 pub use limits::{RequestLimits, harden};
 pub use listener::{ListenerConfig, ServeError, serve};
-pub use tls::{TlsError, TlsPolicy, TlsProfile, server_config};
+pub use tls::{TlsConfigHandle, TlsError, TlsPolicy, TlsProfile, server_config};

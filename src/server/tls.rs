@@ -10,9 +10,9 @@
 //! | `intermediate` | 1.2 and 1.3  | ECDHE-{ECDSA,RSA} with AES-GCM or ChaCha20    |
 //! | `modern`       | 1.3 only     | none                                         |
 //!
-//! Extension point for `cluster` (follow `apiserver.config.openshift.io/cluster`): resolve the
-//! cluster's profile to a [`TlsPolicy`] (see [`TlsPolicy::from_parts`]) and pass it to
-//! [`server_config`]; nothing else in the transport depends on [`TlsProfile`].
+//! The `cluster` profile (follow `apiserver.config.openshift.io/cluster`) is resolved at run time
+//! to a [`TlsPolicy`] by [`super::openshift_profile`]; nothing else in the transport depends on
+//! [`TlsProfile`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,9 +31,8 @@ pub const ALPN_H2: &[u8] = b"h2";
 /// Which TLS profile the server follows; selected on the command line.
 ///
 /// The names (`intermediate`, `modern`) are what `clap` and [`FromStr`] accept, matching the
-/// OpenShift profile names in lower case. A `cluster` variant (follow the cluster's APIServer
-/// profile) is planned: it will resolve to a [`TlsPolicy`] at run time, so adding it here does
-/// not change [`server_config`].
+/// OpenShift profile names in lower case. The command line's `cluster` choice is not one of
+/// these: it resolves to a [`TlsPolicy`] at run time (see [`super::openshift_profile`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum TlsProfile {
     /// TLS 1.2 and 1.3, ECDHE key exchange and AEAD ciphers only. OpenShift's default.
@@ -92,7 +91,7 @@ impl FromStr for TlsProfile {
 }
 
 /// TLS 1.3 suites, in Mozilla's order. TLS 1.3 suites are all AEAD with ephemeral key exchange.
-const TLS13_SUITES: [SupportedCipherSuite; 3] = [
+pub(crate) const TLS13_SUITES: [SupportedCipherSuite; 3] = [
     suites::TLS13_AES_128_GCM_SHA256,
     suites::TLS13_AES_256_GCM_SHA384,
     suites::TLS13_CHACHA20_POLY1305_SHA256,
@@ -166,6 +165,56 @@ impl TlsPolicy {
             cipher_suites: self.cipher_suites.clone(),
             ..rustls::crypto::ring::default_provider()
         }
+    }
+}
+
+impl TlsPolicy {
+    /// Whether two policies offer the same versions and suites in the same order: a profile
+    /// re-read from the cluster replaces the served configuration only when this is false.
+    pub fn same_as(&self, other: &TlsPolicy) -> bool {
+        let versions = |p: &TlsPolicy| p.versions.iter().map(|v| v.version).collect::<Vec<_>>();
+        let suites = |p: &TlsPolicy| {
+            p.cipher_suites
+                .iter()
+                .map(SupportedCipherSuite::suite)
+                .collect::<Vec<_>>()
+        };
+        versions(self) == versions(other) && suites(self) == suites(other)
+    }
+}
+
+/// The server configuration new handshakes use, replaceable while the server runs (the
+/// `cluster` profile follows the APIServer object). Connections already open keep the
+/// configuration they were accepted with.
+#[derive(Clone)]
+pub struct TlsConfigHandle(Arc<arc_swap::ArcSwap<ServerConfig>>);
+
+impl TlsConfigHandle {
+    /// A handle serving `config` until [`replace`](Self::replace)d.
+    pub fn new(config: Arc<ServerConfig>) -> Self {
+        Self(Arc::new(arc_swap::ArcSwap::new(config)))
+    }
+
+    /// The configuration for the next handshake.
+    pub fn current(&self) -> Arc<ServerConfig> {
+        self.0.load_full()
+    }
+
+    /// Serves `config` from the next handshake on.
+    pub fn replace(&self, config: Arc<ServerConfig>) {
+        self.0.store(config);
+    }
+}
+
+impl From<Arc<ServerConfig>> for TlsConfigHandle {
+    fn from(config: Arc<ServerConfig>) -> Self {
+        Self::new(config)
+    }
+}
+
+impl fmt::Debug for TlsConfigHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsConfigHandle").finish_non_exhaustive()
     }
 }
 

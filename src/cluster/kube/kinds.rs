@@ -40,6 +40,12 @@ pub fn cluster_versions() -> ApiResource {
     )
 }
 
+/// `config.openshift.io/v1` APIServer: its `cluster` object holds the TLS profile that
+/// `--tls-profile=cluster` follows.
+pub fn api_servers() -> ApiResource {
+    resource("config.openshift.io", "v1", "APIServer", "apiservers")
+}
+
 /// `config.openshift.io/v1` ClusterOperator.
 pub fn cluster_operators() -> ApiResource {
     resource(

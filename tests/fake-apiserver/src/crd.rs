@@ -67,6 +67,11 @@ pub(crate) fn prune(value: &mut Value, schema: &Value, root: bool) {
                     });
                 }
                 for (key, child) in map.iter_mut() {
+                    // The real server prunes ObjectMeta by its own rules, never by the CRD's
+                    // schema, which usually declares `metadata` as a bare `type: object`.
+                    if root && matches!(key.as_str(), "apiVersion" | "kind" | "metadata") {
+                        continue;
+                    }
                     if let Some(child_schema) = props.get(key) {
                         prune(child, child_schema, false);
                     }
@@ -120,5 +125,30 @@ mod tests {
                 "spec": {"a": "1"}, "status": {"anything": 1}, "labels": {"k": "v"}
             })
         );
+    }
+
+    #[test]
+    fn never_prunes_object_meta_even_when_the_schema_declares_metadata() {
+        // As OpenShift's config CRDs do: `metadata: {type: object}`, no properties.
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object"},
+                "spec": {"type": "object", "properties": {"a": {"type": "string"}}}
+            }
+        });
+        let mut obj = json!({
+            "apiVersion": "g/v1", "kind": "K",
+            "metadata": {"name": "cluster", "labels": {"k": "v"}},
+            "spec": {"a": "1", "b": 2}
+        });
+        prune(&mut obj, &schema, true);
+        assert_eq!(
+            obj["metadata"],
+            json!({"name": "cluster", "labels": {"k": "v"}})
+        );
+        assert_eq!(obj["spec"], json!({"a": "1"}));
     }
 }

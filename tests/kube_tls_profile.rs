@@ -1,0 +1,248 @@
+//! `--tls-profile=cluster` against the fake API server: the informer endpoint serves the TLS
+//! profile of `apiserver.config.openshift.io/cluster` and follows it when it changes, without a
+//! restart and without closing connections already open.
+//!
+//! The APIServer CRD is OpenShift's own, read from `../shared/reference/openshift-crds`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use fake_apiserver::{FakeApiServer, FakeConfig};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::{ClientConfig, RootCertStore, SupportedCipherSuite, SupportedProtocolVersion};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_util::sync::CancellationToken;
+use update_status_controller::auth::{JwtAuthenticator, JwtSettings};
+use update_status_controller::cli::{Cli, Command, ServeArgs};
+use update_status_controller::serve::kube::run_with;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn api_server(profile: Value) -> Value {
+    json!({
+        "apiVersion": "config.openshift.io/v1",
+        "kind": "APIServer",
+        "metadata": {"name": "cluster"},
+        "spec": {"tlsSecurityProfile": profile},
+    })
+}
+
+async fn fake_cluster(profile: Value) -> FakeApiServer {
+    let server = FakeApiServer::start(FakeConfig::default()).await.unwrap();
+    for entry in std::fs::read_dir(root().join("crds")).unwrap() {
+        server
+            .register_crd_yaml(&std::fs::read_to_string(entry.unwrap().path()).unwrap())
+            .unwrap();
+    }
+    let crd = root().join(
+        "../shared/reference/openshift-crds/0000_10_config-operator_01_apiservers-Default.crd.yaml",
+    );
+    server
+        .register_crd_yaml(&std::fs::read_to_string(&crd).unwrap())
+        .unwrap();
+    server.put_object(api_server(profile)).unwrap();
+    server
+}
+
+/// Starts the controller in Kubernetes mode with `--tls-profile=cluster`; returns its address.
+async fn start(server: &FakeApiServer, shutdown: &CancellationToken) -> std::net::SocketAddr {
+    let r = root();
+    let cli = Cli::parse_from([
+        "update-status-controller",
+        "serve",
+        "--tls-cert-file",
+        r.join("certs-dev/tls.crt").to_str().unwrap(),
+        "--tls-key-file",
+        r.join("certs-dev/tls.key").to_str().unwrap(),
+        "--tls-profile",
+        "cluster",
+    ]);
+    let Command::Serve(args) = cli.command else {
+        unreachable!()
+    };
+    let args: ServeArgs = *args;
+    let kubeconfig = kube::config::Kubeconfig::from_yaml(server.kubeconfig_yaml()).unwrap();
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let authenticator = JwtAuthenticator::from_public_key_file(
+        &r.join("certs-dev/token-signing.pub"),
+        JwtSettings::new(
+            update_status_controller::auth::DEV_ISSUER,
+            update_status_controller::auth::DEFAULT_AUDIENCE,
+        ),
+    )
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let shutdown = shutdown.clone();
+    tokio::spawn(async move {
+        run_with(&args, client, Arc::new(authenticator), listener, shutdown)
+            .await
+            .unwrap();
+    });
+    addr
+}
+
+/// A client offering only `versions` (and, when given, only `suites`), trusting the dev CA.
+fn client(
+    versions: &[&'static SupportedProtocolVersion],
+    suites: Option<&[SupportedCipherSuite]>,
+) -> TlsConnector {
+    let mut roots = RootCertStore::empty();
+    let ca = CertificateDer::from_pem_file(root().join("certs-dev/ca.crt")).unwrap();
+    roots.add(ca).unwrap();
+    let mut provider = rustls::crypto::ring::default_provider();
+    if let Some(suites) = suites {
+        provider.cipher_suites = suites.to_vec();
+    }
+    let mut config = ClientConfig::builder_with_provider(Arc::new(provider))
+        .with_protocol_versions(versions)
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.resumption = rustls::client::Resumption::disabled();
+    TlsConnector::from(Arc::new(config))
+}
+
+type Tls = tokio_rustls::client::TlsStream<TcpStream>;
+
+async fn handshake(addr: std::net::SocketAddr, connector: &TlsConnector) -> std::io::Result<Tls> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").unwrap();
+    tokio::time::timeout(Duration::from_secs(5), connector.connect(name, tcp))
+        .await
+        .map_err(|_| std::io::Error::other("handshake timed out"))?
+}
+
+/// `/healthz` on an open connection: the connection still serves requests.
+async fn healthz(tls: &mut Tls) -> String {
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), tls.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}
+
+/// Waits until `ok(handshake result)` holds, up to 10 s; returns how long it took.
+async fn until(
+    addr: std::net::SocketAddr,
+    connector: &TlsConnector,
+    ok: impl Fn(&std::io::Result<Tls>) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let result = handshake(addr, connector).await;
+        if ok(&result) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the served TLS profile did not change within 10 s (last: {:?})",
+            result.map(|_| "handshake succeeded")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+const TLS12: &[&SupportedProtocolVersion] = &[&rustls::version::TLS12];
+const TLS13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
+
+#[tokio::test]
+async fn serves_and_follows_the_cluster_profile() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let server = fake_cluster(json!({"type": "Modern", "modern": {}})).await;
+    let shutdown = CancellationToken::new();
+    let addr = start(&server, &shutdown).await;
+    let tls13 = client(TLS13, None);
+    let tls12 = client(TLS12, None);
+
+    // Modern: TLS 1.3 only, from the first connection on.
+    until(addr, &tls13, Result::is_ok).await;
+    assert!(
+        handshake(addr, &tls12).await.is_err(),
+        "Modern must refuse TLS 1.2"
+    );
+    let mut open = handshake(addr, &tls13).await.unwrap();
+    assert!(healthz(&mut open).await.starts_with("HTTP/1.1 200"));
+
+    // Intermediate: TLS 1.2 is accepted from then on; the open connection keeps working.
+    server
+        .put_object(api_server(
+            json!({"type": "Intermediate", "intermediate": {}}),
+        ))
+        .unwrap();
+    let took = until(addr, &tls12, Result::is_ok).await;
+    println!("Modern -> Intermediate applied after {took:?}");
+    assert!(healthz(&mut open).await.starts_with("HTTP/1.1 200"));
+
+    // Custom: only the listed TLS 1.2 suite rustls implements is offered.
+    server
+        .put_object(api_server(json!({
+            "type": "Custom",
+            "custom": {
+                "minTLSVersion": "VersionTLS12",
+                "ciphers": ["ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305", "AES128-SHA256"]
+            }
+        })))
+        .unwrap();
+    use rustls::crypto::ring::cipher_suite as s;
+    let gcm_only = client(
+        TLS12,
+        Some(&[
+            s::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            s::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        ]),
+    );
+    let chacha = client(
+        TLS12,
+        Some(&[
+            s::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            s::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        ]),
+    );
+    until(addr, &gcm_only, Result::is_err).await;
+    assert!(handshake(addr, &chacha).await.is_ok());
+    assert!(handshake(addr, &tls13).await.is_ok());
+
+    // Deleted (or never set): the platform default, Intermediate.
+    server
+        .delete_object("apiservers.config.openshift.io", None, "cluster")
+        .unwrap();
+    until(addr, &gcm_only, Result::is_ok).await;
+    shutdown.cancel();
+}
+
+#[tokio::test]
+async fn offline_mode_refuses_the_cluster_profile() {
+    let cli = Cli::try_parse_from([
+        "update-status-controller",
+        "serve",
+        "--dev",
+        "--tls-profile",
+        "cluster",
+    ])
+    .unwrap();
+    let Command::Serve(args) = cli.command else {
+        unreachable!()
+    };
+    let err = update_status_controller::serve::settings(&args)
+        .err()
+        .expect("offline mode cannot follow a cluster");
+    assert!(err.to_string().contains("needs Kubernetes mode"), "{err}");
+}
