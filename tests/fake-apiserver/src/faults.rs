@@ -60,6 +60,8 @@ impl Fault {
 #[derive(Debug)]
 pub(crate) struct Faults {
     pub(crate) latency: Duration,
+    /// Extra latency for paths starting with a prefix.
+    path_latency: Vec<(String, Duration)>,
     rules: Vec<Fault>,
     pub(crate) unreachable: bool,
     /// Cancelled to drop every open connection; replaced by a fresh token after each use.
@@ -70,6 +72,7 @@ impl Default for Faults {
     fn default() -> Self {
         Self {
             latency: Duration::ZERO,
+            path_latency: Vec::new(),
             rules: Vec::new(),
             unreachable: false,
             connections: CancellationToken::new(),
@@ -85,6 +88,26 @@ impl Faults {
     pub(crate) fn clear(&mut self) {
         self.rules.clear();
         self.latency = Duration::ZERO;
+        self.path_latency.clear();
+    }
+
+    /// Sets (or, with zero, removes) the extra latency of paths starting with `prefix`.
+    pub(crate) fn set_path_latency(&mut self, prefix: &str, latency: Duration) {
+        self.path_latency.retain(|(p, _)| p != prefix);
+        if !latency.is_zero() {
+            self.path_latency.push((prefix.to_owned(), latency));
+        }
+    }
+
+    /// How long a request to `path` is delayed: the global latency plus the first matching
+    /// path rule's.
+    pub(crate) fn latency_for(&self, path: &str) -> Duration {
+        let extra = self
+            .path_latency
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .map_or(Duration::ZERO, |(_, latency)| *latency);
+        self.latency + extra
     }
 
     /// The code a request must fail with, consuming one use of the first matching rule.

@@ -175,6 +175,7 @@ impl FakeApiServer {
             rules: Mutex::new(Vec::new()),
             faults: Mutex::new(Faults::default()),
             log: Mutex::new(RequestLog::new(config.request_log_limit)),
+            in_flight: Arc::default(),
             issuer,
             admin_token: admin_token.clone(),
             url: url.clone(),
@@ -446,6 +447,13 @@ impl FakeApiServer {
         lock(&self.shared.faults).latency = latency;
     }
 
+    /// Delays requests whose path starts with `prefix` by `latency` (on top of
+    /// [`FakeApiServer::set_latency`]; zero removes the rule), so one kind of call can be slow
+    /// (TokenReviews under load) while watches and writes are not.
+    pub fn set_path_latency(&self, prefix: &str, latency: Duration) {
+        lock(&self.shared.faults).set_path_latency(prefix, latency);
+    }
+
     /// Fails the next `n` requests with `code` (500 InternalError, 429 with Retry-After, …).
     pub fn fail_next(&self, n: u32, code: u16) {
         self.add_fault(Fault::next(n, code));
@@ -461,7 +469,7 @@ impl FakeApiServer {
         lock(&self.shared.faults).add(fault);
     }
 
-    /// Removes every failure rule and the latency.
+    /// Removes every failure rule and every latency.
     pub fn clear_faults(&self) {
         lock(&self.shared.faults).clear();
     }
@@ -493,9 +501,21 @@ impl FakeApiServer {
             .count()
     }
 
-    /// Empties the request log.
+    /// Empties the request log, and starts the in-flight maxima again from what is outstanding.
     pub fn clear_requests(&self) {
         lock(&self.shared.log).clear();
+        lock(&self.shared.in_flight).reset_max();
+    }
+
+    /// Requests to `path` (without the query) being answered now, injected latency included.
+    pub fn in_flight(&self, path: &str) -> usize {
+        lock(&self.shared.in_flight).current(path)
+    }
+
+    /// The most requests to `path` outstanding at once since the start or the last
+    /// [`FakeApiServer::clear_requests`]: what a client-side cap on concurrent calls must bound.
+    pub fn max_in_flight(&self, path: &str) -> usize {
+        lock(&self.shared.in_flight).max(path)
     }
 }
 

@@ -26,7 +26,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::requests::RecordedRequest;
+use crate::requests::{InFlight, RecordedRequest};
 use crate::rest::{self, Call, Params, Target};
 use crate::reviews::{self, Attributes, UserInfo};
 use crate::state::{Shared, admin_user, lock, read};
@@ -124,9 +124,11 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Response {
     let target = rest::parse_path(&read(&shared.registry), &path);
     let verb = rest::verb(&parts.method, target.as_ref(), &params);
     let mut user_name = None;
+    // Outstanding until the answer is ready, or until the client goes and this future drops.
+    let (_outstanding, in_flight) = InFlight::enter(&shared.in_flight, &path);
 
     let response = async {
-        let latency = lock(&shared.faults).latency;
+        let latency = lock(&shared.faults).latency_for(&path);
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
@@ -167,6 +169,7 @@ async fn dispatch(shared: Arc<Shared>, req: Request<Incoming>) -> Response {
         user_agent: header_str(&parts.headers, header::USER_AGENT),
         user: user_name,
         status: response.status().as_u16(),
+        in_flight,
     });
     response
 }

@@ -8,7 +8,7 @@ use crate::FakeConfig;
 use crate::faults::Faults;
 use crate::issuer::Issuer;
 use crate::registry::Registry;
-use crate::requests::RequestLog;
+use crate::requests::{InFlight, RequestLog};
 use crate::reviews::{AccessRule, Tokens, UserInfo};
 use crate::store::Store;
 
@@ -21,6 +21,8 @@ pub(crate) struct Shared {
     pub(crate) rules: Mutex<Vec<AccessRule>>,
     pub(crate) faults: Mutex<Faults>,
     pub(crate) log: Mutex<RequestLog>,
+    /// Requests outstanding per path, and the most at once.
+    pub(crate) in_flight: Arc<Mutex<InFlight>>,
     pub(crate) issuer: Issuer,
     pub(crate) admin_token: String,
     pub(crate) url: String,
