@@ -14,7 +14,7 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, on};
 use sha2::{Digest, Sha256};
 use update_status_api::v1alpha1::InformerName;
 use update_status_api::wire::{
@@ -29,18 +29,62 @@ use super::state::AppState;
 use crate::auth::{AuthError, Identity, bearer::bearer_token};
 use crate::informers::Grant;
 
-/// The router of the informer API, with JSON errors for unknown routes and methods.
+/// A report: the informer's complete current set of insights.
+pub const REPORTS: &str = "/v1alpha1/informers/{informer}/reports";
+/// What the controller holds for an informer, so a restarted producer can reconcile.
+pub const INSIGHTS: &str = "/v1alpha1/informers/{informer}/insights";
+/// API versions, limits and the token audience.
+pub const DISCOVERY: &str = "/v1alpha1/discovery";
+/// Liveness: the process serves.
+pub const HEALTHZ: &str = "/healthz";
+/// Readiness: able to accept and publish (the leader, once initialised).
+pub const READYZ: &str = "/readyz";
+/// Prometheus metrics, for authorized scrapers.
+pub const METRICS: &str = "/metrics";
+
+/// Every route the informer API serves, as (method, path). [`router`] serves these and nothing
+/// else, and `tests/openapi_contract.rs` holds `api/openapi.yaml` to this table, so the document
+/// and the server cannot drift apart. (GET routes also answer HEAD, as axum does.)
+pub const ROUTES: &[(&str, &str)] = &[
+    ("POST", REPORTS),
+    ("GET", INSIGHTS),
+    ("GET", DISCOVERY),
+    ("GET", HEALTHZ),
+    ("GET", READYZ),
+    ("GET", METRICS),
+];
+
+/// The router of the informer API, built from [`ROUTES`], with JSON errors for unknown routes
+/// and methods.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/v1alpha1/informers/{informer}/reports", post(report))
-        .route("/v1alpha1/informers/{informer}/insights", get(read_back))
-        .route("/v1alpha1/discovery", get(discovery))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+    ROUTES
+        .iter()
+        .fold(Router::new(), |r, &(method, path)| {
+            r.route(path, endpoint(method, path))
+        })
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// The handler of one entry of [`ROUTES`], for that entry's method only. An entry with no
+/// handler here (or a method other than GET and POST) serves nothing: every request to it is
+/// answered 405, which the contract test's probe of each documented route reports.
+fn endpoint(method: &str, path: &str) -> MethodRouter<Arc<AppState>> {
+    let filter = match method {
+        "GET" => MethodFilter::GET,
+        "POST" => MethodFilter::POST,
+        _ => return MethodRouter::new(),
+    };
+    match path {
+        REPORTS => on(filter, report),
+        INSIGHTS => on(filter, read_back),
+        DISCOVERY => on(filter, discovery),
+        HEALTHZ => on(filter, healthz),
+        READYZ => on(filter, readyz),
+        METRICS => on(filter, metrics),
+        _ => MethodRouter::new(),
+    }
 }
 
 async fn not_found() -> ApiError {
