@@ -94,6 +94,31 @@ pub struct KubeArgs {
     /// At most this many TokenReviews in flight; reports beyond get 503 with Retry-After.
     #[arg(long, env = "USC_MAX_OUTSTANDING_TOKEN_REVIEWS", default_value_t = 32)]
     pub max_outstanding_token_reviews: usize,
+    /// The Thanos Querier alerts API the `alerts` informer reads (as `oc adm upgrade status`
+    /// does); empty turns the alerts informer off.
+    #[arg(
+        long,
+        env = "USC_ALERTS_URL",
+        default_value = "https://thanos-querier.openshift-monitoring.svc:9091/api/v1/alerts"
+    )]
+    pub alerts_url: String,
+    /// The CA bundle that signs the querier's certificate (the service CA).
+    #[arg(
+        long,
+        env = "USC_ALERTS_CA_FILE",
+        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/service-ca.crt"
+    )]
+    pub alerts_ca_file: PathBuf,
+    /// The bearer token sent to the querier, re-read for every request (the kubelet rotates it).
+    #[arg(
+        long,
+        env = "USC_ALERTS_TOKEN_FILE",
+        default_value = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    )]
+    pub alerts_token_file: PathBuf,
+    /// How often the alerts are read.
+    #[arg(long, env = "USC_ALERTS_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub alerts_interval: std::time::Duration,
 }
 
 /// The TLS profile of the informer endpoint.

@@ -109,6 +109,9 @@ fn serve_args_with_interval(interval: &str) -> ServeArgs {
         "1500ms",
         "--lease-retry-period",
         "300ms",
+        // Alerts are off unless a test serves a Thanos of its own (see `FakeThanos`).
+        "--alerts-url",
+        "",
     ]);
     match cli.command {
         Command::Serve(args) => *args,
@@ -727,5 +730,172 @@ async fn with_subject_access_review_a_listed_producer_also_needs_rbac() {
     let answer = controller.report(&token).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(reviews(), 2);
+    controller.stop().await;
+}
+
+/// A Thanos Querier on 127.0.0.1 (the controller's own HTTPS server with the development
+/// certificate for `localhost`): `/api/v1/alerts` answers the sample cluster's alerts to the
+/// expected bearer token, 401 to any other, and 500 while failing.
+struct FakeThanos {
+    url: String,
+    failing: Arc<std::sync::atomic::AtomicBool>,
+    /// (requests with the expected token, requests without it)
+    seen: Arc<std::sync::Mutex<(usize, usize)>>,
+    shutdown: CancellationToken,
+}
+
+const THANOS_TOKEN: &str = "thanos-reader-token";
+
+impl FakeThanos {
+    async fn start() -> Self {
+        use axum::http::{HeaderMap, StatusCode};
+        use std::sync::atomic::{AtomicBool, Ordering};
+        use update_status_controller::server;
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let alerts = std::fs::read_to_string(root.join("samples/cluster/alerts.json")).unwrap();
+        let failing = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(std::sync::Mutex::new((0, 0)));
+        let app = axum::Router::new().route(
+            "/api/v1/alerts",
+            axum::routing::get({
+                let (failing, seen) = (failing.clone(), seen.clone());
+                move |headers: HeaderMap| async move {
+                    let authorized = headers.get("authorization").and_then(|v| v.to_str().ok())
+                        == Some(&format!("Bearer {THANOS_TOKEN}"));
+                    let mut s = seen.lock().unwrap();
+                    if authorized {
+                        s.0 += 1
+                    } else {
+                        s.1 += 1
+                    }
+                    match (authorized, failing.load(Ordering::SeqCst)) {
+                        (false, _) => (StatusCode::UNAUTHORIZED, String::new()),
+                        (true, true) => (StatusCode::INTERNAL_SERVER_ERROR, "querier down".into()),
+                        (true, false) => (StatusCode::OK, alerts.clone()),
+                    }
+                }
+            }),
+        );
+        let cert = server::ReloadingCert::load(
+            root.join("certs-dev/tls.crt"),
+            root.join("certs-dev/tls.key"),
+        )
+        .unwrap();
+        let tls =
+            server::server_config(&server::TlsProfile::Intermediate.policy(), false, cert).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "https://localhost:{}/api/v1/alerts",
+            listener.local_addr().unwrap().port()
+        );
+        let shutdown = CancellationToken::new();
+        tokio::spawn(server::serve(
+            listener,
+            Arc::new(tls),
+            server::ListenerConfig::default(),
+            app,
+            shutdown.clone(),
+        ));
+        Self {
+            url,
+            failing,
+            seen,
+            shutdown,
+        }
+    }
+
+    fn fail(&self, failing: bool) {
+        self.failing
+            .store(failing, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+fn informer_insights(status: &Value, informer: &str) -> Vec<Value> {
+    status["controlPlane"]["informers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(
+            status["workerPools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|p| p["informers"].as_array().into_iter().flatten()),
+        )
+        .filter(|i| i["name"] == informer)
+        .flat_map(|i| i["insights"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> &'a Value {
+    status["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == type_))
+        .unwrap_or(&Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_come_from_thanos_and_a_failing_thanos_degrades_without_losing_the_rest() {
+    let server = cluster().await;
+    let thanos = FakeThanos::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{THANOS_TOKEN}\n")).unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let mut args = serve_args();
+    args.kube.alerts_url = thanos.url.clone();
+    args.kube.alerts_ca_file = Path::new(root).join("certs-dev/ca.crt");
+    args.kube.alerts_token_file = token_file.clone();
+    args.kube.alerts_interval = Duration::from_millis(100);
+    let controller = Controller::start_with_args_offline_auth(&server, args).await;
+
+    // The same alerts as offline mode reads from alerts.json, and Degraded=False.
+    let status = published(&server, |s| {
+        !informer_insights(s, "alerts").is_empty() && condition(s, "Degraded")["status"] == "False"
+    })
+    .await;
+    let uids = |insights: Vec<Value>| {
+        let mut u: Vec<String> = insights
+            .iter()
+            .map(|i| i["uid"].as_str().unwrap().to_owned())
+            .collect();
+        u.sort();
+        u
+    };
+    let offline = offline_snapshot();
+    assert_eq!(
+        uids(informer_insights(&status, "alerts")),
+        uids(informer_insights(&offline["status"], "alerts"))
+    );
+    let cluster_version_insights = informer_insights(&status, "cluster-version").len();
+    assert!(cluster_version_insights > 0);
+
+    // Thanos fails: Degraded=True names it; the alerts last read and everything else stay.
+    thanos.fail(true);
+    let degraded = published(&server, |s| condition(s, "Degraded")["status"] == "True").await;
+    let c = condition(&degraded, "Degraded");
+    assert_eq!(c["reason"], "AlertsUnavailable");
+    assert!(c["message"].as_str().unwrap().contains("HTTP 500"), "{c}");
+    assert_eq!(
+        uids(informer_insights(&degraded, "alerts")),
+        uids(informer_insights(&status, "alerts"))
+    );
+    assert_eq!(
+        informer_insights(&degraded, "cluster-version").len(),
+        cluster_version_insights
+    );
+
+    // A rotated token is read from the file on the next request; Thanos recovers.
+    std::fs::write(&token_file, "rotated-but-wrong").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        thanos.seen.lock().unwrap().1 > 0,
+        "the token file is re-read"
+    );
+    std::fs::write(&token_file, THANOS_TOKEN).unwrap();
+    thanos.fail(false);
+    published(&server, |s| condition(s, "Degraded")["status"] == "False").await;
+    assert!(thanos.seen.lock().unwrap().0 >= 3);
+    thanos.shutdown.cancel();
     controller.stop().await;
 }

@@ -2,12 +2,13 @@
 //! yields one consistent [`ClusterState`]; today from files ([`DirectorySource`], [`OcMockSource`]),
 //! later from the Kubernetes API behind the same trait.
 
-mod decode;
+pub mod decode;
 mod directory;
 mod error;
 pub mod kube;
 mod mock;
 pub mod openshift;
+pub mod thanos;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Node;

@@ -100,6 +100,7 @@ pub async fn post(
         ca_pem,
         ca_path,
         body,
+        MAX_ANSWER_BYTES,
     )
     .await
 }
@@ -120,10 +121,38 @@ pub async fn get(
         ca_pem,
         ca_path,
         Vec::new(),
+        MAX_ANSWER_BYTES,
     )
     .await
 }
 
+/// Like [`get`], refusing an answer longer than `max_answer_bytes` (for servers that are not
+/// this controller, such as the Thanos Querier the alerts informer reads).
+pub async fn get_limited(
+    server: &str,
+    path: &str,
+    token: &str,
+    ca_pem: &[u8],
+    ca_path: &std::path::Path,
+    max_answer_bytes: usize,
+) -> Result<Answer, ReportError> {
+    exchange(
+        server,
+        hyper::Method::GET,
+        path,
+        token,
+        ca_pem,
+        ca_path,
+        Vec::new(),
+        max_answer_bytes,
+    )
+    .await
+}
+
+/// The answer size limit of the controller's own API calls: its answers are small.
+const MAX_ANSWER_BYTES: usize = 16 * 1024 * 1024;
+
+#[allow(clippy::too_many_arguments)] // one private function behind the public ones
 async fn exchange(
     server: &str,
     method: hyper::Method,
@@ -132,6 +161,7 @@ async fn exchange(
     ca_pem: &[u8],
     ca_path: &std::path::Path,
     body: Vec<u8>,
+    max_answer_bytes: usize,
 ) -> Result<Answer, ReportError> {
     let uri: hyper::Uri = server
         .parse()
@@ -200,11 +230,13 @@ async fn exchange(
         })?;
     let response = sender.send_request(request).await.map_err(http)?;
     let status = response.status().as_u16();
-    let bytes = response
-        .into_body()
+    let bytes = http_body_util::Limited::new(response.into_body(), max_answer_bytes)
         .collect()
         .await
-        .map_err(http)?
+        .map_err(|e| ReportError::Http {
+            addr: addr.clone(),
+            message: format!("reading the answer (at most {max_answer_bytes} bytes): {e}"),
+        })?
         .to_bytes();
     Ok(Answer {
         status,

@@ -54,6 +54,13 @@ pub struct ResultLabels {
     pub result: String,
 }
 
+/// Labels of the data-source metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// The source (`alerts`); a fixed name, never input.
+    pub source: String,
+}
+
 /// Every metric the controller exports.
 #[derive(Clone)]
 pub struct Metrics {
@@ -68,6 +75,10 @@ pub struct Metrics {
     pub rejected: Family<InformerLabels, Counter>,
     /// Writes of the UpgradeStatus, by result.
     pub publications: Family<ResultLabels, Counter>,
+    /// Whether a built-in informer's data source answered its last read (1) or not (0).
+    pub source_up: Family<SourceLabels, Gauge>,
+    /// Failed reads of a built-in informer's data source.
+    pub source_failures: Family<SourceLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -87,6 +98,8 @@ impl Metrics {
         let insights = Family::<InsightLabels, Gauge>::default();
         let rejected = Family::<InformerLabels, Counter>::default();
         let publications = Family::<ResultLabels, Counter>::default();
+        let source_up = Family::<SourceLabels, Gauge>::default();
+        let source_failures = Family::<SourceLabels, Counter>::default();
         registry.register(
             "requests",
             "Informer API requests by informer and HTTP status code",
@@ -112,6 +125,16 @@ impl Metrics {
             "Writes of the UpgradeStatus, by result",
             publications.clone(),
         );
+        registry.register(
+            "source_up",
+            "Whether a built-in informer's data source (alerts: Thanos Querier) answered its last read",
+            source_up.clone(),
+        );
+        registry.register(
+            "source_failures",
+            "Failed reads of a built-in informer's data source",
+            source_failures.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             requests,
@@ -119,7 +142,27 @@ impl Metrics {
             insights,
             rejected,
             publications,
+            source_up,
+            source_failures,
         }
+    }
+
+    /// Records whether `source` answered its last read.
+    pub fn source_up(&self, source: &str, up: bool) {
+        self.source_up
+            .get_or_create(&SourceLabels {
+                source: source.to_owned(),
+            })
+            .set(i64::from(up));
+    }
+
+    /// Counts a failed read of `source`.
+    pub fn source_failed(&self, source: &str) {
+        self.source_failures
+            .get_or_create(&SourceLabels {
+                source: source.to_owned(),
+            })
+            .inc();
     }
 
     /// The metrics in the OpenMetrics text format.

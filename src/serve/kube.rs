@@ -16,6 +16,8 @@ use tokio_util::sync::CancellationToken;
 use update_status_api::v1alpha1::InformerName;
 use update_status_api::wire::ReportedInsight;
 
+use super::alerts_poller::AlertsPoller;
+use super::source_health::SourceHealth;
 use super::{CountedSink, ServeError, apply_outputs, compute, new_state, serve_https};
 use crate::auth::{
     AccessReviewSettings, AccessReviewer, Authenticator, CachingAuthenticator, OidcPrecheck,
@@ -25,6 +27,7 @@ use crate::builtin::{self, Selection};
 use crate::cli::{KubeArgs, ServeArgs};
 use crate::clock::{Clock, wall_now};
 use crate::cluster::kube::{ClusterCache, Touched, spawn_watches};
+use crate::cluster::thanos::ThanosSource;
 use crate::http::state::AppState;
 use crate::informers::Registry;
 use crate::informers::status::informer_status;
@@ -128,12 +131,18 @@ pub async fn run_with(
     tracing::info!(identity = elector.identity(), "joining the leader election");
     let election = tokio::spawn(elector.run(shutdown.clone()));
 
+    let health = Arc::new(SourceHealth::new());
+    let alerts = alerts_poller(args, &cache, &state, &health)?
+        .map(|poller| tokio::spawn(poller.run(shutdown.clone())));
     let (ready_tx, ready_rx) = watch::channel(false);
     let publisher = tokio::spawn(lead(
         client.clone(),
         state.clone(),
-        args.publish.clone(),
-        clock.now(),
+        Publication {
+            publish: args.publish.clone(),
+            started: clock.now(),
+            health,
+        },
         ready_rx,
         leader,
         shutdown.clone(),
@@ -162,8 +171,50 @@ pub async fn run_with(
     .await;
     shutdown.cancel();
     let _ = tokio::join!(publisher, builtins, statuses, election);
+    if let Some(alerts) = alerts {
+        let _ = alerts.await;
+    }
     while watches.join_next().await.is_some() {}
     served
+}
+
+/// What the publisher of each leadership term needs.
+#[derive(Clone)]
+struct Publication {
+    publish: crate::cli::PublishArgs,
+    /// When this controller started: the conditions' earliest transition time.
+    started: update_status_api::time::Timestamp,
+    /// The data sources' state, for the `Degraded` condition.
+    health: Arc<SourceHealth>,
+}
+
+/// The alerts poller, unless `--alerts-url` is empty.
+fn alerts_poller(
+    args: &ServeArgs,
+    cache: &Arc<ClusterCache>,
+    state: &Arc<AppState>,
+    health: &Arc<SourceHealth>,
+) -> Result<Option<AlertsPoller>, ServeError> {
+    let kube = &args.kube;
+    if kube.alerts_url.trim().is_empty() {
+        tracing::info!("--alerts-url is empty: the alerts informer is off");
+        return Ok(None);
+    }
+    let source = ThanosSource::new(
+        &kube.alerts_url,
+        &kube.alerts_token_file,
+        &kube.alerts_ca_file,
+    )
+    .map_err(|e| ServeError::Config(e.to_string()))?;
+    Ok(Some(AlertsPoller {
+        source,
+        interval: kube.alerts_interval,
+        cache: Arc::clone(cache),
+        health: Arc::clone(health),
+        changed: state.changed.clone(),
+        metrics: state.metrics.clone(),
+        clock: state.clock,
+    }))
 }
 
 impl From<Touched> for Selection {
@@ -312,8 +363,7 @@ fn lease_config(args: &ServeArgs, client: &kube::Client) -> LeaseConfig {
 async fn lead(
     client: kube::Client,
     state: Arc<AppState>,
-    publish: crate::cli::PublishArgs,
-    started: update_status_api::time::Timestamp,
+    publication: Publication,
     mut assessed: watch::Receiver<bool>,
     mut leader: watch::Receiver<bool>,
     shutdown: CancellationToken,
@@ -337,10 +387,15 @@ async fn lead(
         });
         let changed = state.changed.clone();
         let compute_state = state.clone();
+        let Publication {
+            publish,
+            started,
+            health,
+        } = publication.clone();
         let budget = publish.budget_bytes;
         let run = publish::run(
             sink,
-            move || compute(&compute_state, started, budget),
+            move || compute(&compute_state, &health, started, budget),
             changed,
             publish.publish_interval,
             Arc::new(PublishStats::default()),

@@ -3,9 +3,11 @@
 //! it, and the UpgradeStatus is written into it. The Kubernetes-backed mode plugs the same
 //! pieces (authenticator, registry, sink) into the same loop.
 
+pub mod alerts_poller;
 pub mod cluster_tls;
 pub mod kube;
 pub mod offline;
+pub mod source_health;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -40,6 +42,7 @@ use crate::server::{
     self, ListenerConfig, ReloadConfig, ReloadingCert, RequestLimits, TlsConfigHandle, TlsProfile,
 };
 use crate::store::Store;
+use source_health::SourceHealth;
 
 /// How long a verified producer token is trusted without verifying it again.
 pub const TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
@@ -249,7 +252,8 @@ pub async fn run_with(
         {
             let state = state.clone();
             let started = clock.now();
-            move || compute(&state, started, budget)
+            let health = SourceHealth::new();
+            move || compute(&state, &health, started, budget)
         },
         state.changed.clone(),
         interval,
@@ -375,7 +379,12 @@ async fn serve_https(
 
 /// The status to publish: the store's, with each registered informer's state and the
 /// controller's own `Available` condition.
-fn compute(state: &AppState, started: Timestamp, budget: usize) -> UpgradeStatusStatus {
+fn compute(
+    state: &AppState,
+    health: &SourceHealth,
+    started: Timestamp,
+    budget: usize,
+) -> UpgradeStatusStatus {
     let now = state.clock.now();
     let registry = state.registry();
     let Ok(mut store) = state.store.lock() else {
@@ -411,16 +420,20 @@ fn compute(state: &AppState, started: Timestamp, budget: usize) -> UpgradeStatus
     }
     let mut status = store.status(now, budget);
     let informers = status.informers.len();
-    if let Ok(c) = Condition::new(
+    let available = Condition::new(
         "Available",
         ConditionStatus::True,
         started,
         "AsExpected",
         &format!("Publishing the insights of {informers} informers"),
-    ) {
-        status.conditions =
-            update_status_api::constraints::BoundedVec::new(vec![c]).unwrap_or_default();
-    }
+    )
+    .ok();
+    let conditions = available
+        .into_iter()
+        .chain(health.degraded_condition(started))
+        .collect();
+    status.conditions =
+        update_status_api::constraints::BoundedVec::new(conditions).unwrap_or_default();
     status
 }
 

@@ -37,7 +37,7 @@ pub struct CustomProfile {
     #[serde(default)]
     pub ciphers: Vec<String>,
     /// `VersionTLS10` … `VersionTLS13`.
-    #[serde(default)]
+    #[serde(default, rename = "minTLSVersion")]
     pub min_tls_version: Option<String>,
 }
 
