@@ -62,7 +62,13 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
                 .unwrap_or(answer.body.clone());
             print(&format!("{pretty}\n"))?;
             if !answer.accepted() {
-                eprintln!("error: the report was refused with HTTP {}", answer.status);
+                match answer.retry_after {
+                    Some(secs) => eprintln!(
+                        "error: the report was refused with HTTP {}; retry in {secs} s",
+                        answer.status
+                    ),
+                    None => eprintln!("error: the report was refused with HTTP {}", answer.status),
+                }
                 return Ok(ExitCode::FAILURE);
             }
             let rejected =

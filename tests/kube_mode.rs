@@ -461,6 +461,8 @@ async fn producers_are_authenticated_by_token_review_with_our_audience() {
     let unseen = token("example-storage", "storage-operator", &ours);
     let answer = controller.report(&unseen).await;
     assert_eq!(answer.status, 503, "{}", answer.body);
+    let retry = answer.retry_after.expect("503 carries Retry-After");
+    assert!((1..=60).contains(&retry), "Retry-After: {retry}");
     server.set_unreachable(false);
     controller.stop().await;
 }

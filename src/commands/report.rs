@@ -54,6 +54,8 @@ pub struct Answer {
     pub status: u16,
     /// The JSON body.
     pub body: String,
+    /// The `Retry-After` header in seconds (429 and 503 carry it): when to try again.
+    pub retry_after: Option<u64>,
 }
 
 impl Answer {
@@ -230,6 +232,11 @@ async fn exchange(
         })?;
     let response = sender.send_request(request).await.map_err(http)?;
     let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(hyper::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok());
     let bytes = http_body_util::Limited::new(response.into_body(), max_answer_bytes)
         .collect()
         .await
@@ -241,5 +248,6 @@ async fn exchange(
     Ok(Answer {
         status,
         body: String::from_utf8_lossy(&bytes).into_owned(),
+        retry_after,
     })
 }
