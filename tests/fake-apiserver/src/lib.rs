@@ -8,7 +8,8 @@
 //! `Api<PartialObjectMeta<K>>` asks), optimistic concurrency, the status subresource, server-side
 //! apply with field ownership and conflicts, TokenReview audience rules, SubjectAccessReview,
 //! `Status` error bodies. On top, tests get what a real server cannot give: injected faults and latency, an unreachable
-//! switch, a log of every request, and direct access to the stored objects.
+//! switch, a log of every request, how many requests per path were outstanding at once, and
+//! direct access to the stored objects.
 //!
 //! ```no_run
 //! # async fn demo() -> fake_apiserver::Result<()> {

@@ -3,7 +3,7 @@
 //! Order of a request, as seen from a client: injected latency, injected faults, authentication
 //! (401 without a known bearer token), body limit (413), routing (404 `Status` for unknown paths),
 //! authorization (403 for a non-admin user without a rule), then the verb. Every request is logged
-//! with the code it got.
+//! with the code it got, and counted as outstanding on its path from arrival to answer.
 //!
 //! "Unreachable" keeps the listening socket (so the port cannot be taken by anyone else and a
 //! client can reconnect to the same URL later) but drops open connections and resets every new one
