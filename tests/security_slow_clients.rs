@@ -322,7 +322,7 @@ fn check(what: &str, stats: &AttackStats, results: &[(u16, Duration)]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_producer_is_served_within_100ms_p99_during_slowloris_and_slow_body_attacks() {
+async fn a_producer_is_served_during_slowloris_and_slow_body_attacks() {
     let found = Process::new("slowhttptest")
         .arg("-h")
         .stdout(Stdio::null())
