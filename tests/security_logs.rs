@@ -479,6 +479,12 @@ async fn no_token_or_token_review_body_is_logged_at_trace_on_any_authentication_
             panic!("a token (or part of one) is logged, on line {line}: {secret}");
         }
     }
+    // Checklist LOG-01: nothing that starts a JWT segment (base64url of `{"`), no bearer scheme.
+    assert!(!text.contains("eyJ"), "a JWT segment is logged");
+    assert!(
+        !text.to_ascii_lowercase().contains("bearer"),
+        "an Authorization header is logged"
+    );
     for marker in TOKEN_REVIEW_BODY_MARKERS {
         if let Some(at) = text.find(marker) {
             let start = text[..at].rfind('\n').map_or(0, |n| n + 1);

@@ -1,5 +1,5 @@
 //! A flood of reports with invalid tokens against the controller in Kubernetes mode (SECURITY.md,
-//! denial of service; checklist DOS-10): the API server never sees more TokenReviews in flight
+//! denial of service; checklist DOS-09): the API server never sees more TokenReviews in flight
 //! than `--max-outstanding-token-reviews`, every refusal is a 401 or a 503 (never a 200), and
 //! the process's memory stays bounded.
 //!
