@@ -330,13 +330,22 @@ async fn handle_report(
         r.reason = bounded(std::mem::take(&mut r.reason));
     }
     let now = state.clock.now();
-    let types: Vec<_> = accepted.iter().map(|i| i.insight.insight_type()).collect();
-    let outcome = {
+    let (outcome, types) = {
         let mut store = state.store.lock().map_err(|_| ApiError::internal())?;
         store.set_rejected(&grant.informer, rejected.len());
-        store.replace(&grant.informer, false, accepted, now)
+        let outcome = store.replace(&grant.informer, false, accepted, now);
+        // The gauge moves only on a change; a repeated report costs no count.
+        let types: Option<Vec<_>> = outcome.changed.then(|| {
+            store
+                .insights(&grant.informer)
+                .unwrap_or_default()
+                .iter()
+                .map(|i| i.insight.insight_type())
+                .collect()
+        });
+        (outcome, types)
     };
-    if outcome.changed {
+    if let Some(types) = types {
         state.metrics.set_insights(grant.informer.as_str(), types);
         state.changed.notify_one();
     }
