@@ -33,10 +33,9 @@ pub(super) fn fit(view: &[InformerView<'_>], now: Timestamp, budget: usize) -> U
         .collect();
     let base = json_len(&routing::build(view, &|_, _| false, Omitted::new(), now));
     let total: usize = sizes.iter().flatten().sum();
-    let mut dropped: HashSet<(usize, usize)> = HashSet::new();
-    let mut candidates = Vec::new().into_iter();
-    let mut excess = (base + total + WRAPPER_ALLOWANCE).saturating_sub(budget);
-    if excess > 0 {
+    // Least informative first; within a rank, the later an insight was reported, the sooner it
+    // goes. Ranked only when something must go.
+    let ranked = || {
         let mut ranked: Vec<(u8, usize, usize)> = view
             .iter()
             .enumerate()
@@ -47,15 +46,19 @@ pub(super) fn fit(view: &[InformerView<'_>], now: Timestamp, budget: usize) -> U
                     .map(move |(ii, x)| (rank(x), vi, ii))
             })
             .collect();
-        // Least informative first; within a rank, the later an insight was reported, the sooner it goes.
         ranked.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
-        candidates = ranked.into_iter();
-    }
+        ranked.into_iter()
+    };
+    let mut dropped: HashSet<(usize, usize)> = HashSet::new();
+    let mut excess = (base + total + WRAPPER_ALLOWANCE).saturating_sub(budget);
+    let mut candidates = (excess > 0).then(ranked);
     loop {
-        for (_, vi, ii) in candidates.by_ref() {
-            if excess == 0 {
+        // `excess` is checked before the next candidate is taken: one taken and not dropped
+        // would never be offered again, and more informative insights would go in its place.
+        while excess > 0 {
+            let Some((_, vi, ii)) = candidates.as_mut().and_then(Iterator::next) else {
                 break;
-            }
+            };
             dropped.insert((vi, ii));
             let bytes = sizes.get(vi).and_then(|s| s.get(ii)).copied().unwrap_or(0);
             excess = excess.saturating_sub(bytes);
@@ -73,7 +76,13 @@ pub(super) fn fit(view: &[InformerView<'_>], now: Timestamp, budget: usize) -> U
         }
         let status = routing::build(view, &|vi, ii| !dropped.contains(&(vi, ii)), omitted, now);
         let size = json_len(&status);
-        if size <= budget || candidates.len() == 0 {
+        if size <= budget {
+            return status;
+        }
+        // The estimate can be short even when it said everything fits: routing copies parts of
+        // some insights (a ClusterVersion's or a pool's `Updating` condition) into the object.
+        let remaining = candidates.get_or_insert_with(ranked);
+        if remaining.len() == 0 {
             return status;
         }
         excess = size - budget;
