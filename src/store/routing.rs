@@ -115,7 +115,19 @@ pub(super) fn build(
         }
     }
     if worker_pools.len() > MAX_WORKER_POOLS {
-        for pool in worker_pools.drain(MAX_WORKER_POOLS..) {
+        // Pools holding MachineConfigPool or Node insights (which only their owners may send)
+        // are kept first: Health insights scoped to made-up pools must not push real pools out.
+        // The sort is stable, so each group stays in name order; the kept ones are re-sorted.
+        let stands_for_a_pool = |p: &WorkerPool| {
+            p.informers
+                .iter()
+                .flat_map(|i| i.insights.iter())
+                .any(|x| x.insight.insight_type() != InsightType::Health)
+        };
+        worker_pools.sort_by_key(|p| !stands_for_a_pool(p));
+        let cut: Vec<WorkerPool> = worker_pools.drain(MAX_WORKER_POOLS..).collect();
+        worker_pools.sort_by(|a, b| a.name.cmp(&b.name));
+        for pool in cut {
             for i in pool.informers.iter() {
                 for x in i.insights.iter() {
                     *omitted

@@ -243,3 +243,46 @@ fn resuming_from_the_published_status_restores_what_it_shows() {
     newer.resume(&published);
     assert_eq!(newer.insights(&storage).map(<[_]>::len), Some(0));
 }
+
+#[test]
+fn health_scoped_to_made_up_pools_cannot_push_a_real_pool_out() {
+    let mut store = Store::new();
+    let (mc, third) = (name("machine-config"), name("storage"));
+    let now = t("2024-01-01T00:00:00Z");
+    store.replace(&mc, true, vec![node("a", "worker", "Completed")], now);
+    // More pools than the object holds, all sorting before `worker`.
+    let flood: Vec<_> = (0..MAX_WORKER_POOLS)
+        .map(|i| {
+            health(
+                &format!("h{i}"),
+                serde_json::json!({"type": "WorkerPool", "pool": format!("a-{i:02}")}),
+            )
+        })
+        .collect();
+    store.replace(&third, false, flood, now);
+    let status = store.status(now, DEFAULT_BUDGET_BYTES);
+    let pools: Vec<&str> = status
+        .worker_pools
+        .iter()
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(pools.len(), MAX_WORKER_POOLS);
+    assert!(pools.contains(&"worker"), "{pools:?}");
+    assert!(
+        pools.windows(2).all(|w| w[0] < w[1]),
+        "name order: {pools:?}"
+    );
+    let summary = |n: &InformerName| {
+        status
+            .informers
+            .iter()
+            .find(|s| &s.name == n)
+            .unwrap()
+            .omitted
+            .iter()
+            .map(|o| (o.type_, o.count.get()))
+            .collect::<Vec<_>>()
+    };
+    assert!(summary(&mc).is_empty(), "machine-config lost nothing");
+    assert_eq!(summary(&third), [(InsightType::Health, 1)]);
+}
