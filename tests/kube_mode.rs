@@ -266,8 +266,9 @@ async fn published(server: &FakeApiServer, ok: impl Fn(&Value) -> bool) -> Value
     }
 }
 
-fn node_insights(status: &Value) -> Vec<Value> {
-    let scopes = status["controlPlane"]["informers"]
+/// Every informer group of the object: the control plane's, then each worker pool's.
+fn informer_groups(status: &Value) -> impl Iterator<Item = &Value> {
+    status["controlPlane"]["informers"]
         .as_array()
         .into_iter()
         .flatten()
@@ -277,8 +278,11 @@ fn node_insights(status: &Value) -> Vec<Value> {
                 .into_iter()
                 .flatten()
                 .flat_map(|p| p["informers"].as_array().into_iter().flatten()),
-        );
-    scopes
+        )
+}
+
+fn node_insights(status: &Value) -> Vec<Value> {
+    informer_groups(status)
         .flat_map(|i| i["insights"].as_array().cloned().unwrap_or_default())
         .filter(|i| i["insight"]["type"] == "Node")
         .collect()
@@ -813,17 +817,7 @@ impl FakeThanos {
 }
 
 fn informer_insights(status: &Value, informer: &str) -> Vec<Value> {
-    status["controlPlane"]["informers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .chain(
-            status["workerPools"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .flat_map(|p| p["informers"].as_array().into_iter().flatten()),
-        )
+    informer_groups(status)
         .filter(|i| i["name"] == informer)
         .flat_map(|i| i["insights"].as_array().cloned().unwrap_or_default())
         .collect()
