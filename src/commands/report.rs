@@ -115,17 +115,7 @@ pub async fn get(
     ca_pem: &[u8],
     ca_path: &std::path::Path,
 ) -> Result<Answer, ReportError> {
-    exchange(
-        server,
-        hyper::Method::GET,
-        path,
-        token,
-        ca_pem,
-        ca_path,
-        Vec::new(),
-        MAX_ANSWER_BYTES,
-    )
-    .await
+    get_limited(server, path, token, ca_pem, ca_path, MAX_ANSWER_BYTES).await
 }
 
 /// Like [`get`], refusing an answer longer than `max_answer_bytes` (for servers that are not
