@@ -47,14 +47,70 @@ pub enum ConstraintError {
     TooManyItems { max: usize, len: usize },
 }
 
-/// Compiles `pattern` once per call site. Patterns are constants of this crate, checked by tests.
+/// How a constrained type checks its pattern at run time. Every string of every report goes
+/// through one, so the patterns most fields use are checked by hand-written code, which
+/// `tests::hand_written_matchers_agree_with_the_regexes` proves equivalent to the regex the CRD
+/// schema carries; any other pattern is compiled as a regex.
 #[doc(hidden)]
-pub fn compiled(
-    cell: &'static std::sync::OnceLock<Option<regex::Regex>>,
-    pattern: &str,
-) -> Option<&'static regex::Regex> {
-    cell.get_or_init(|| regex::Regex::new(pattern).ok())
-        .as_ref()
+#[derive(Debug)]
+pub enum Matcher {
+    /// [`SINGLE_LINE_PATTERN`].
+    SingleLine,
+    /// [`MULTI_LINE_PATTERN`].
+    MultiLine,
+    /// [`DNS_LABEL_PATTERN`].
+    DnsLabel,
+    /// [`DNS_SUBDOMAIN_PATTERN`].
+    DnsSubdomain,
+    /// [`URL_PATTERN`].
+    Url,
+    /// Any other pattern; `None` if it did not compile (nothing then matches).
+    Regex(Option<regex::Regex>),
+}
+
+impl Matcher {
+    /// The matcher of `pattern`.
+    pub fn for_pattern(pattern: &str) -> Self {
+        match pattern {
+            SINGLE_LINE_PATTERN => Self::SingleLine,
+            MULTI_LINE_PATTERN => Self::MultiLine,
+            DNS_LABEL_PATTERN => Self::DnsLabel,
+            DNS_SUBDOMAIN_PATTERN => Self::DnsSubdomain,
+            URL_PATTERN => Self::Url,
+            other => Self::Regex(regex::Regex::new(other).ok()),
+        }
+    }
+
+    /// Whether the whole of `value` matches the pattern.
+    pub fn is_match(&self, value: &str) -> bool {
+        match self {
+            Self::SingleLine => !value.chars().any(is_control),
+            Self::MultiLine => !value.chars().any(|c| c != '\n' && is_control(c)),
+            Self::DnsLabel => is_dns_label(value),
+            Self::DnsSubdomain => value.split('.').all(is_dns_label),
+            Self::Url => value
+                .strip_prefix("https://")
+                .or_else(|| value.strip_prefix("http://"))
+                .is_some_and(|rest| {
+                    !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || is_control(c))
+                }),
+            Self::Regex(re) => re.as_ref().is_some_and(|re| re.is_match(value)),
+        }
+    }
+}
+
+/// C0 controls, DEL and C1 controls: `[\x00-\x1f\x7f-\x9f]`.
+fn is_control(c: char) -> bool {
+    matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}')
+}
+
+/// `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`.
+fn is_dns_label(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum)
+        && bytes.iter().all(|b| alnum(b) || *b == b'-')
 }
 
 /// Declares a string newtype whose length and pattern are enforced on deserialization and
@@ -83,10 +139,14 @@ macro_rules! constrained_string {
                 if len > Self::MAX_LEN {
                     return Err($crate::constraints::ConstraintError::TooLong { max: Self::MAX_LEN, len });
                 }
-                static RE: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
-                match $crate::constraints::compiled(&RE, Self::PATTERN) {
-                    Some(re) if re.is_match(&value) => Ok(Self(value)),
-                    _ => Err($crate::constraints::ConstraintError::Pattern { what: $what }),
+                static MATCHER: std::sync::OnceLock<$crate::constraints::Matcher> =
+                    std::sync::OnceLock::new();
+                let matcher =
+                    MATCHER.get_or_init(|| $crate::constraints::Matcher::for_pattern(Self::PATTERN));
+                if matcher.is_match(&value) {
+                    Ok(Self(value))
+                } else {
+                    Err($crate::constraints::ConstraintError::Pattern { what: $what })
                 }
             }
 
@@ -369,6 +429,89 @@ mod tests {
         ));
         let err = serde_json::from_str::<Label>("\"-a\"").unwrap_err();
         assert!(err.to_string().contains("DNS label"), "{err}");
+    }
+
+    /// The patterns with a hand-written [`Matcher`], and characters that sit on their edges.
+    const FAST: [&str; 5] = [
+        SINGLE_LINE_PATTERN,
+        MULTI_LINE_PATTERN,
+        DNS_LABEL_PATTERN,
+        DNS_SUBDOMAIN_PATTERN,
+        URL_PATTERN,
+    ];
+    const EDGES: &[char] = &[
+        'a', 'z', '0', '9', '-', '.', 'A', '_', '/', ':', 'h', 't', 'p', 's', ' ', '\t', '\n',
+        '\r', '\0', '\x1f', '\x7f', '\u{80}', '\u{9f}', '\u{a0}', '\u{85}', '\u{2028}', '\u{3000}',
+        '\u{feff}', 'é', '✓',
+    ];
+
+    /// Each fast pattern with its hand-written matcher and its compiled regex.
+    fn both() -> &'static [(&'static str, Matcher, regex::Regex)] {
+        static BOTH: std::sync::OnceLock<Vec<(&str, Matcher, regex::Regex)>> =
+            std::sync::OnceLock::new();
+        BOTH.get_or_init(|| {
+            FAST.iter()
+                .map(|p| (*p, Matcher::for_pattern(p), regex::Regex::new(p).unwrap()))
+                .collect()
+        })
+    }
+
+    fn agree(value: &str) {
+        for (pattern, fast, re) in both() {
+            assert!(
+                !matches!(fast, Matcher::Regex(_)),
+                "{pattern} has no hand-written matcher"
+            );
+            assert_eq!(
+                fast.is_match(value),
+                re.is_match(value),
+                "{pattern} on {value:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn hand_written_matchers_agree_with_the_regexes() {
+        // Every string of up to three edge characters, alone and after each URL scheme.
+        let mut values = vec![String::new()];
+        for _ in 0..3 {
+            let longer: Vec<String> = values
+                .iter()
+                .filter(|v| v.chars().count() == values.last().map_or(0, |l| l.chars().count()))
+                .flat_map(|v| EDGES.iter().map(move |c| format!("{v}{c}")))
+                .collect();
+            values.extend(longer);
+        }
+        for v in &values {
+            agree(v);
+            agree(&format!("http://{v}"));
+            agree(&format!("https://{v}"));
+            agree(&format!("a.{v}"));
+        }
+        assert!(values.len() > 27_000, "{}", values.len());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #[test]
+        fn hand_written_matchers_agree_on_longer_strings(
+            prefix in proptest::sample::select(vec!["", "http://", "https://", "ftp://"]),
+            chars in proptest::collection::vec(proptest::sample::select(EDGES), 0..24),
+        ) {
+            let value: String = chars.into_iter().collect();
+            agree(&format!("{prefix}{value}"));
+        }
+    }
+
+    #[test]
+    fn other_patterns_fall_back_to_the_regex() {
+        let m = Matcher::for_pattern(SEMVER_PATTERN);
+        assert!(matches!(m, Matcher::Regex(Some(_))));
+        assert!(m.is_match("4.15.0") && !m.is_match("4.15"));
+        assert!(
+            !Matcher::for_pattern("(").is_match(""),
+            "a broken pattern matches nothing"
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use rustls::ServerConfig;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -355,47 +356,54 @@ async fn connection(
     }
 }
 
-/// Whether a connection has requests in flight, and since when it has had none.
-#[derive(Clone, Copy, Debug)]
-struct ActivityState {
-    in_flight: usize,
-    idle_since: Instant,
-}
-
 /// Per-connection request tracking for the idle timeout. A request counts as in flight from
 /// the moment its headers are parsed until its response body has been fully written (or
 /// dropped), so neither a slow handler nor a slow response is cut by the idle timeout.
+///
+/// Atomics rather than a channel: a request costs two atomic updates and wakes nobody, and the
+/// watchdog looks at them on its own timer, at most once per idle timeout while requests keep
+/// coming. (A channel woke the connection task twice per request, at thousands of requests per
+/// second, to reset a timer that fires once a minute.)
 struct Activity {
-    state: watch::Sender<ActivityState>,
+    /// The base of `idle_since_nanos`.
+    created: Instant,
+    /// Requests between [`Activity::begin`] and the drop of their [`InFlight`].
+    in_flight: AtomicUsize,
+    /// When the last request finished, in nanoseconds after `created`.
+    idle_since_nanos: AtomicU64,
 }
 
 impl Activity {
     fn new() -> Self {
-        let (state, _) = watch::channel(ActivityState {
-            in_flight: 0,
-            idle_since: Instant::now(),
-        });
-        Activity { state }
+        Activity {
+            created: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            idle_since_nanos: AtomicU64::new(0),
+        }
     }
 
     fn begin(self: &Arc<Self>) -> InFlight {
-        self.state.send_modify(|s| s.in_flight += 1);
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
         InFlight(Arc::clone(self))
     }
 
     /// Resolves once the connection has had no request in flight for `idle`.
     async fn idle_expired(&self, idle: Duration) {
-        let mut rx = self.state.subscribe();
+        let mut deadline = self.created + idle;
         loop {
-            let state = *rx.borrow_and_update();
-            if state.in_flight > 0 {
-                // The sender lives in `self`, so `changed` cannot fail while we are borrowed.
-                let _ = rx.changed().await;
+            tokio::time::sleep_until(deadline).await;
+            let now = Instant::now();
+            // Acquire pairs with the Release of `InFlight::drop`: a count of zero comes with
+            // the finishing time stored before it.
+            if self.in_flight.load(Ordering::Acquire) > 0 {
+                deadline = now + idle;
                 continue;
             }
-            tokio::select! {
-                () = tokio::time::sleep_until(state.idle_since + idle) => return,
-                _ = rx.changed() => {}
+            let idle_since =
+                self.created + Duration::from_nanos(self.idle_since_nanos.load(Ordering::Acquire));
+            deadline = idle_since + idle;
+            if deadline <= now {
+                return;
             }
         }
     }
@@ -406,12 +414,12 @@ struct InFlight(Arc<Activity>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.state.send_modify(|s| {
-            s.in_flight = s.in_flight.saturating_sub(1);
-            if s.in_flight == 0 {
-                s.idle_since = Instant::now();
-            }
-        });
+        let activity = &self.0;
+        let since = Instant::now().saturating_duration_since(activity.created);
+        let nanos = u64::try_from(since.as_nanos()).unwrap_or(u64::MAX);
+        // `fetch_max`: of two requests finishing at once, the later time stays.
+        activity.idle_since_nanos.fetch_max(nanos, Ordering::AcqRel);
+        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -516,5 +524,28 @@ mod tests {
         drop(guard);
         expired.await.unwrap();
         assert_eq!(start.elapsed(), Duration::from_secs(35));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_time_counts_from_the_last_request_to_finish() {
+        let activity = Arc::new(Activity::new());
+        let idle = Duration::from_secs(5);
+        let start = Instant::now();
+        let expired = tokio::spawn({
+            let activity = Arc::clone(&activity);
+            async move { activity.idle_expired(idle).await }
+        });
+        // Two overlapping requests, the later finishing at 7 s: idle from 7 s, closed at 12 s.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let first = activity.begin();
+        let second = activity.begin();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        drop(first);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(second);
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(!expired.is_finished(), "expired 4 s after the last request");
+        expired.await.unwrap();
+        assert_eq!(start.elapsed(), Duration::from_secs(12));
     }
 }
