@@ -65,18 +65,22 @@ impl Audit {
     }
 
     /// Writes the line (tracing target `audit`).
+    ///
+    /// Only the identity, which comes from outside, is written quoted and escaped; the other
+    /// values are this program's own words, hex, numbers or the informer name made plain ASCII
+    /// in [`Audit::new`], and are written as they are (escaping them cost every report time).
     pub fn emit(&self) {
         tracing::info!(
             target: "audit",
-            action = self.action,
+            action = %self.action,
             identity = self.identity.as_deref().unwrap_or("-"),
             informer = %self.informer,
-            decision = match self.decision { Decision::Accepted => "accepted", Decision::Refused => "refused" },
-            reason = self.reason.unwrap_or("-"),
+            decision = %match self.decision { Decision::Accepted => "accepted", Decision::Refused => "refused" },
+            reason = %self.reason.unwrap_or("-"),
             code = self.code,
             accepted = self.accepted,
             rejected = self.rejected,
-            body_sha256 = self.body_sha256.as_deref().unwrap_or("-"),
+            body_sha256 = %self.body_sha256.as_deref().unwrap_or("-"),
             bytes = self.bytes,
             "informer request"
         );

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
@@ -245,13 +245,15 @@ async fn read_back(
 async fn report(
     State(state): State<Arc<AppState>>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Body,
+    // The whole request rather than `HeaderMap` and `Body`: axum's `HeaderMap` extractor
+    // copies the headers, token included, on every report.
+    request: Request,
 ) -> Response {
     let informer = informer_of(path);
     let started = Instant::now();
     let mut audit = Audit::new("report", &informer);
-    let result = handle_report(&state, &informer, &headers, body, &mut audit).await;
+    let (parts, body) = request.into_parts();
+    let result = handle_report(&state, &informer, &parts.headers, body, &mut audit).await;
     state
         .metrics
         .latency
@@ -267,8 +269,8 @@ async fn handle_report(
     audit: &mut Audit,
 ) -> Result<Json<ReportResult>, ApiError> {
     let grant = admit(state, informer, headers, audit).await?;
-    let identity = audit.identity.clone().unwrap_or_default();
-    if let Err(wait) = state.rate.check(&identity, Instant::now()) {
+    let identity = audit.identity.as_deref().unwrap_or_default();
+    if let Err(wait) = state.rate.check(identity, Instant::now()) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequests",

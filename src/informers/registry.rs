@@ -69,7 +69,7 @@ impl Registry {
         }
         let listed = obj.spec.producers.iter().any(|p| {
             let sa = &p.service_account;
-            sa.username() == username
+            sa.has_username(username)
                 && match (&sa.uid, uid) {
                     (None, _) => true,
                     (Some(pinned), Some(actual)) => pinned.as_str() == actual,

@@ -70,7 +70,8 @@ async fn json_refusals(
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path().to_owned();
+    // A reference-counted copy: the path is read only when a refusal needs it.
+    let uri = request.uri().clone();
     let response = next.run(request).await;
     let is_json = response
         .headers()
@@ -98,7 +99,8 @@ async fn json_refusals(
         ),
         _ => return response,
     };
-    let (action, informer) = match path
+    let (action, informer) = match uri
+        .path()
         .strip_prefix("/v1alpha1/informers/")
         .and_then(|rest| rest.split_once('/'))
     {

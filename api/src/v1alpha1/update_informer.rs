@@ -126,6 +126,15 @@ impl ServiceAccountRef {
     pub fn username(&self) -> String {
         format!("system:serviceaccount:{}:{}", self.namespace, self.name)
     }
+
+    /// Whether `username` is this service account's, without building the username: every
+    /// report is authorized with it.
+    pub fn has_username(&self, username: &str) -> bool {
+        username
+            .strip_prefix("system:serviceaccount:")
+            .and_then(|rest| rest.split_once(':'))
+            .is_some_and(|(ns, name)| ns == self.namespace.as_str() && name == self.name.as_str())
+    }
 }
 
 /// What the controller observed of the producer.
@@ -146,4 +155,33 @@ pub struct UpdateInformerStatus {
     /// Insights rejected from its last report.
     #[serde(default)]
     pub rejected_insights: NodeCount,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn has_username_agrees_with_username() {
+        let sa = ServiceAccountRef {
+            namespace: NamespaceName::new("ns").unwrap(),
+            name: ObjectName::new("sa.one").unwrap(),
+            uid: None,
+        };
+        assert!(sa.has_username(&sa.username()));
+        for other in [
+            "",
+            "system:serviceaccount:ns",
+            "system:serviceaccount:ns:",
+            "system:serviceaccount:ns:sa.on",
+            "system:serviceaccount:ns:sa.one:x",
+            "system:serviceaccount:nsx:sa.one",
+            "system:serviceaccounts:ns:sa.one",
+            "ns:sa.one",
+            " system:serviceaccount:ns:sa.one",
+        ] {
+            assert_ne!(sa.username(), other);
+            assert!(!sa.has_username(other), "{other:?}");
+        }
+    }
 }
