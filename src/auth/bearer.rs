@@ -64,36 +64,53 @@ pub fn check_token_shape(token: &str) -> Result<(), AuthError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(AuthError::Malformed("token longer than 8 KiB"));
     }
-    let mut segments = 0;
-    for segment in token.split('.') {
-        segments += 1;
-        if segments > 3 || segment.is_empty() {
-            return Err(AuthError::Malformed(
-                "token is not three non-empty dot-separated segments",
-            ));
-        }
-        if !segment
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        {
+    let not_three = AuthError::Malformed("token is not three non-empty dot-separated segments");
+    // One pass over the bytes with a table: every report's token goes through here.
+    let mut segments = 1;
+    let mut segment_len = 0usize;
+    for &b in token.as_bytes() {
+        if b == b'.' {
+            if segment_len == 0 || segments == 3 {
+                return Err(not_three);
+            }
+            check_segment_len(segment_len)?;
+            segments += 1;
+            segment_len = 0;
+        } else if BASE64URL[usize::from(b)] {
+            segment_len += 1;
+        } else {
             return Err(AuthError::Malformed(
                 "token has a character outside unpadded base64url",
             ));
         }
-        // Unpadded base64 never leaves a single character over (one character carries 6 bits).
-        if segment.len() % 4 == 1 {
-            return Err(AuthError::Malformed(
-                "token segment has a length base64 cannot produce",
-            ));
-        }
     }
-    if segments != 3 {
+    if segment_len == 0 || segments != 3 {
+        return Err(not_three);
+    }
+    check_segment_len(segment_len)
+}
+
+/// Unpadded base64 never leaves a single character over (one character carries 6 bits).
+fn check_segment_len(len: usize) -> Result<(), AuthError> {
+    if len % 4 == 1 {
         return Err(AuthError::Malformed(
-            "token is not three non-empty dot-separated segments",
+            "token segment has a length base64 cannot produce",
         ));
     }
     Ok(())
 }
+
+/// The bytes of unpadded base64url: `A-Z`, `a-z`, `0-9`, `-` and `_`.
+const BASE64URL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'-' || c == b'_';
+        b += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -223,5 +240,40 @@ mod tests {
         let mut without = HeaderMap::new();
         spoof(&mut without);
         assert_eq!(bearer_token(&without), Err(AuthError::Missing));
+    }
+
+    proptest::proptest! {
+        /// The one-pass check accepts exactly what its definition does.
+        #[test]
+        fn token_shape_is_its_definition(
+            chars in proptest::collection::vec(
+                proptest::sample::select(vec!['a', 'Z', '0', '9', '-', '_', '.', '=', '+', '/', ' ', 'é']),
+                0..24,
+            ),
+        ) {
+            let token: String = chars.into_iter().collect();
+            shape_agrees(&token)?;
+        }
+
+        /// The same, on near-tokens: one to four segments of base64url of any length.
+        #[test]
+        fn token_shape_is_its_definition_near_the_edge(
+            segments in proptest::collection::vec("[A-Za-z0-9_-]{0,9}", 1..5),
+        ) {
+            shape_agrees(&segments.join("."))?;
+        }
+    }
+
+    fn shape_agrees(token: &str) -> Result<(), proptest::test_runner::TestCaseError> {
+        let segments: Vec<&str> = token.split('.').collect();
+        let defined = segments.len() == 3
+            && segments.iter().all(|s| {
+                !s.is_empty()
+                    && s.len() % 4 != 1
+                    && s.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            });
+        proptest::prop_assert_eq!(check_token_shape(token).is_ok(), defined, "{:?}", token);
+        Ok(())
     }
 }
