@@ -4,6 +4,7 @@
 //! Data flows one way: cluster source or report → informer (objects + now → insights) → store
 //! (validate, key by informer and uid, budget) → publisher and renderer.
 
+pub mod audit_format;
 pub mod auth;
 pub mod builtin;
 pub mod cli;
