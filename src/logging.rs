@@ -30,7 +30,30 @@ struct Shared {
     ending: Condvar,
     /// The output; held while a batch is written, so batches leave in the order they were cut.
     /// Always taken before `pending`, never after, so the two cannot deadlock.
-    sink: Mutex<Sink>,
+    sink: Mutex<Output>,
+}
+
+/// The destination, and the buffer the next batch is cut into: the two buffers take turns, so
+/// a batch costs no allocation (a fresh buffer grew again to a batch's size every interval).
+struct Output {
+    sink: Sink,
+    spare: Vec<u8>,
+}
+
+impl Output {
+    /// Swaps the pending lines out for the spare buffer and writes them, keeping the buffer.
+    fn write_pending(&mut self, pending: &Mutex<Pending>) -> io::Result<()> {
+        let mut batch = std::mem::take(&mut self.spare);
+        std::mem::swap(&mut batch, &mut lock(pending).bytes);
+        let result = if batch.is_empty() {
+            Ok(())
+        } else {
+            self.sink.write_all(&batch).and_then(|()| self.sink.flush())
+        };
+        batch.clear();
+        self.spare = batch;
+        result
+    }
 }
 
 #[derive(Default)]
@@ -57,7 +80,10 @@ pub fn batched(sink: impl Write + Send + 'static) -> io::Result<(BatchedLog, Flu
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending::default()),
         ending: Condvar::new(),
-        sink: Mutex::new(Box::new(sink)),
+        sink: Mutex::new(Output {
+            sink: Box::new(sink),
+            spare: Vec::new(),
+        }),
     });
     let flusher = {
         let shared = Arc::clone(&shared);
@@ -101,12 +127,7 @@ fn flush_loop(shared: &Shared) {
 /// Cuts the pending lines and writes them; a failed write has nowhere to be reported, and the
 /// next batch is tried all the same.
 fn write_batch(shared: &Shared) {
-    let mut sink = lock(&shared.sink);
-    let batch = std::mem::take(&mut lock(&shared.pending).bytes);
-    if !batch.is_empty() {
-        let _ = sink.write_all(&batch);
-        let _ = sink.flush();
-    }
+    let _ = lock(&shared.sink).write_pending(&shared.pending);
 }
 
 impl Write for BatchedLog {
@@ -119,11 +140,10 @@ impl Write for BatchedLog {
             }
         }
         // Full: write the batch out here (in order, under the sink lock), then add the line.
-        let mut sink = lock(&self.shared.sink);
-        let batch = std::mem::take(&mut lock(&self.shared.pending).bytes);
-        sink.write_all(&batch)?;
+        let mut output = lock(&self.shared.sink);
+        output.write_pending(&self.shared.pending)?;
         if line.len() > MAX_BUFFERED {
-            sink.write_all(line)?;
+            output.sink.write_all(line)?;
         } else {
             lock(&self.shared.pending).bytes.extend_from_slice(line);
         }
@@ -244,5 +264,23 @@ mod tests {
             std::thread::sleep(Duration::from_millis(5));
         }
         assert_eq!(lock(&capture.0).0, b"soon\n");
+    }
+
+    #[test]
+    fn cutting_a_batch_keeps_its_buffer_for_the_next() {
+        let capture = Capture::default();
+        let (mut log, guard) = batched(capture.clone()).unwrap();
+        log.write_all(&[b'x'; 1000]).unwrap();
+        write_batch(&log.shared);
+        log.write_all(&[b'y'; 1000]).unwrap();
+        write_batch(&log.shared);
+        // The flusher may cut batches too; whichever buffer is where, one kept its capacity.
+        let kept = lock(&log.shared.pending)
+            .bytes
+            .capacity()
+            .max(lock(&log.shared.sink).spare.capacity());
+        assert!(kept >= 1000, "{kept}");
+        drop(guard);
+        assert_eq!(lock(&capture.0).0.len(), 2000);
     }
 }
