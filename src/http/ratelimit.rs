@@ -47,17 +47,12 @@ impl RateLimiter {
             });
         }
         // Looked up before inserting, so a known caller costs no copy of its key.
-        if !buckets.contains_key(key) {
-            buckets.insert(
-                key.to_owned(),
-                Bucket {
-                    tokens: self.burst,
-                    updated: now,
-                },
-            );
-        }
-        let Some(bucket) = buckets.get_mut(key) else {
-            return Err(Duration::from_secs(1));
+        let bucket = match buckets.get_mut(key) {
+            Some(bucket) => bucket,
+            None => buckets.entry(key.to_owned()).or_insert(Bucket {
+                tokens: self.burst,
+                updated: now,
+            }),
         };
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
