@@ -7,6 +7,7 @@
 //! `tests/fixtures/auth/` (RSA, Ed25519, a second P-256 key, keys the loader must refuse).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -56,7 +57,7 @@ fn dev_authenticator() -> JwtAuthenticator {
 
 /// Runs the authenticator through the trait, as the server will. The JWT authenticator does no
 /// I/O, so its future is ready on the first poll.
-fn authenticate(auth: &dyn Authenticator, token: &str) -> Result<Identity, AuthError> {
+fn authenticate(auth: &dyn Authenticator, token: &str) -> Result<Arc<Identity>, AuthError> {
     let mut future = auth.authenticate(token);
     match future
         .as_mut()
@@ -176,7 +177,7 @@ fn accepts_a_minted_dev_token() {
     );
     let id = authenticate(&dev_authenticator(), &token).unwrap();
     assert_eq!(
-        id,
+        *id,
         Identity {
             username: SUB.to_owned(),
             uid: Some(UID.to_owned()),

@@ -21,7 +21,7 @@ use k8s_openapi::api::authorization::v1::SubjectAccessReviewStatus;
 use serde::Deserialize;
 
 use super::apiserver::{CallError, DEFAULT_RETRY_AFTER, call};
-use super::cache::{CacheKeyError, Memo};
+use super::cache::{CacheKey, CacheKeyError, Memo};
 use super::{AuthError, Identity};
 
 /// Where SubjectAccessReviews are created.
@@ -156,7 +156,7 @@ impl AccessReviewer {
 
     /// The cache key: every field of the question, length-prefixed, and the group count, so no
     /// two different questions share a key.
-    fn key(&self, identity: &Identity, informer: &str) -> Vec<u8> {
+    fn key(&self, identity: &Identity, informer: &str) -> CacheKey {
         let groups = u64::try_from(identity.groups.len())
             .unwrap_or(u64::MAX)
             .to_be_bytes();
@@ -164,15 +164,15 @@ impl AccessReviewer {
             Some(uid) => (b"1", uid.as_bytes()),
             None => (b"0", b""),
         };
-        let mut parts: Vec<&[u8]> = vec![
+        let fields: [&[u8]; 5] = [
             informer.as_bytes(),
             identity.username.as_bytes(),
             has_uid,
             uid,
             &groups,
         ];
-        parts.extend(identity.groups.iter().map(|g| g.as_bytes()));
-        self.memo.key_of(&parts)
+        let groups = identity.groups.iter().map(|g| g.as_bytes());
+        self.memo.key_of(fields.into_iter().chain(groups))
     }
 
     async fn review(

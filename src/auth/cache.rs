@@ -33,6 +33,14 @@ pub const DEFAULT_TOKEN_CACHE_TTL: Duration = Duration::from_secs(10);
 #[error("cannot draw a random key for the token cache")]
 pub struct CacheKeyError;
 
+/// The map key of a memo entry: an HMAC-SHA256 tag, kept inline so that a lookup allocates
+/// nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct CacheKey([u8; TAG_LEN]);
+
+/// The length of an HMAC-SHA256 tag.
+const TAG_LEN: usize = 32;
+
 /// One lookup in progress, shared by every caller asking for the same key meanwhile.
 type Flight<V> = Arc<OnceCell<Result<V, AuthError>>>;
 
@@ -43,8 +51,8 @@ type Flight<V> = Arc<OnceCell<Result<V, AuthError>>>;
 /// key, and nobody who sees the keys can test guesses against them. Only successes are stored.
 pub(crate) struct Memo<V> {
     key: hmac::Key,
-    entries: Mutex<HashMap<Vec<u8>, (V, Instant)>>,
-    flights: Mutex<HashMap<Vec<u8>, Flight<V>>>,
+    entries: Mutex<HashMap<CacheKey, (V, Instant)>>,
+    flights: Mutex<HashMap<CacheKey, Flight<V>>>,
 }
 
 impl<V: Clone> Memo<V> {
@@ -61,14 +69,19 @@ impl<V: Clone> Memo<V> {
 
     /// The map key of a tuple of byte strings: each part is length-prefixed, so `("ab", "c")` and
     /// `("a", "bc")` never share a key.
-    pub(crate) fn key_of(&self, parts: &[&[u8]]) -> Vec<u8> {
+    pub(crate) fn key_of<'p>(&self, parts: impl IntoIterator<Item = &'p [u8]>) -> CacheKey {
         let mut context = hmac::Context::with_key(&self.key);
         for part in parts {
             let len = u64::try_from(part.len()).unwrap_or(u64::MAX);
             context.update(&len.to_be_bytes());
             context.update(part);
         }
-        context.sign().as_ref().to_vec()
+        // An HMAC-SHA256 tag is always TAG_LEN bytes (a test holds ring to it).
+        let mut key = [0; TAG_LEN];
+        for (k, t) in key.iter_mut().zip(context.sign().as_ref()) {
+            *k = *t;
+        }
+        CacheKey(key)
     }
 
     /// The value stored under `id`, or the result of `fetch`: at most one `fetch` per key runs at
@@ -79,7 +92,7 @@ impl<V: Clone> Memo<V> {
     /// Cancel-safe: when the caller running `fetch` is dropped, a waiting caller runs its own.
     pub(crate) async fn get_or_fetch<F, Fut>(
         &self,
-        id: Vec<u8>,
+        id: CacheKey,
         fetch: F,
         keep: impl FnOnce(&V) -> Duration,
     ) -> Result<V, AuthError>
@@ -87,20 +100,20 @@ impl<V: Clone> Memo<V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<V, AuthError>>,
     {
-        if let Some(value) = self.lookup(&id, Instant::now()) {
+        if let Some(value) = self.lookup(id, Instant::now()) {
             return Ok(value);
         }
-        let Some(flight) = self.join(&id) else {
+        let Some(flight) = self.join(id) else {
             // The flight table is poisoned: verify without sharing rather than fail.
-            return self.fetch_and_store(&id, fetch, keep).await;
+            return self.fetch_and_store(id, fetch, keep).await;
         };
         let result = flight
             .cell
             .get_or_init(|| async {
                 // A flight that ended between the lookup above and joining stored its value.
-                match self.lookup(&id, Instant::now()) {
+                match self.lookup(id, Instant::now()) {
                     Some(value) => Ok(value),
-                    None => self.fetch_and_store(&id, fetch, keep).await,
+                    None => self.fetch_and_store(id, fetch, keep).await,
                 }
             })
             .await
@@ -111,7 +124,7 @@ impl<V: Clone> Memo<V> {
 
     async fn fetch_and_store<F, Fut>(
         &self,
-        id: &[u8],
+        id: CacheKey,
         fetch: F,
         keep: impl FnOnce(&V) -> Duration,
     ) -> Result<V, AuthError>
@@ -123,15 +136,15 @@ impl<V: Clone> Memo<V> {
         let keep = keep(&value);
         if !keep.is_zero() {
             let now = Instant::now();
-            self.store(id.to_vec(), value.clone(), now + keep, now);
+            self.store(id, value.clone(), now + keep, now);
         }
         Ok(value)
     }
 
     /// Joins the flight for `id`, starting one if none is in progress.
-    fn join<'m>(&'m self, id: &'m [u8]) -> Option<FlightGuard<'m, V>> {
+    fn join(&self, id: CacheKey) -> Option<FlightGuard<'_, V>> {
         let mut flights = self.flights.lock().ok()?;
-        let cell = Arc::clone(flights.entry(id.to_vec()).or_default());
+        let cell = Arc::clone(flights.entry(id).or_default());
         Some(FlightGuard {
             memo: self,
             id,
@@ -139,15 +152,15 @@ impl<V: Clone> Memo<V> {
         })
     }
 
-    fn lookup(&self, id: &[u8], now: Instant) -> Option<V> {
+    fn lookup(&self, id: CacheKey, now: Instant) -> Option<V> {
         let entries = self.entries.lock().ok()?;
         entries
-            .get(id)
+            .get(&id)
             .filter(|(_, until)| *until > now)
             .map(|(value, _)| value.clone())
     }
 
-    fn store(&self, id: Vec<u8>, value: V, until: Instant, now: Instant) {
+    fn store(&self, id: CacheKey, value: V, until: Instant, now: Instant) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
@@ -173,7 +186,7 @@ impl<V: Clone> Memo<V> {
 /// caller.
 struct FlightGuard<'m, V> {
     memo: &'m Memo<V>,
-    id: &'m [u8],
+    id: CacheKey,
     cell: Flight<V>,
 }
 
@@ -183,11 +196,11 @@ impl<V> Drop for FlightGuard<'_, V> {
             return;
         };
         let ours = flights
-            .get(self.id)
+            .get(&self.id)
             .is_some_and(|current| Arc::ptr_eq(current, &self.cell));
         // Two references: the table's and ours.
         if ours && (self.cell.initialized() || Arc::strong_count(&self.cell) <= 2) {
-            flights.remove(self.id);
+            flights.remove(&self.id);
         }
     }
 }
@@ -206,7 +219,7 @@ pub struct CachingAuthenticator<A> {
     inner: A,
     ttl: Duration,
     audiences: Vec<String>,
-    memo: Memo<Identity>,
+    memo: Memo<Arc<Identity>>,
 }
 
 impl<A> std::fmt::Debug for CachingAuthenticator<A> {
@@ -247,11 +260,10 @@ impl<A: Authenticator> CachingAuthenticator<A> {
         self.ttl
     }
 
-    fn key(&self, token: &str) -> Vec<u8> {
-        let mut parts: Vec<&[u8]> = Vec::with_capacity(1 + self.audiences.len());
-        parts.push(token.as_bytes());
-        parts.extend(self.audiences.iter().map(|a| a.as_bytes()));
-        self.memo.key_of(&parts)
+    fn key(&self, token: &str) -> CacheKey {
+        self.memo.key_of(
+            std::iter::once(token.as_bytes()).chain(self.audiences.iter().map(|a| a.as_bytes())),
+        )
     }
 }
 
@@ -308,11 +320,11 @@ mod tests {
             Box::pin(async move {
                 self.calls.fetch_add(1, Ordering::Relaxed);
                 if self.accept {
-                    Ok(Identity {
+                    Ok(Arc::new(Identity {
                         username: "system:serviceaccount:a:b".into(),
                         uid: None,
                         groups: vec![],
-                    })
+                    }))
                 } else {
                     Err(AuthError::Invalid("signature: does not verify".into()))
                 }
@@ -388,6 +400,10 @@ mod tests {
         );
     }
 
+    fn key(memo: &Memo<u32>, parts: &[&[u8]]) -> CacheKey {
+        memo.key_of(parts.iter().copied())
+    }
+
     fn memo() -> Arc<Memo<u32>> {
         Arc::new(Memo::new().unwrap())
     }
@@ -411,7 +427,7 @@ mod tests {
         for _ in 0..50 {
             let (memo, calls) = (Arc::clone(&memo), Arc::clone(&calls));
             tasks.spawn(async move {
-                let id = memo.key_of(&[b"token"]);
+                let id = key(&memo, &[b"token"]);
                 memo.get_or_fetch(
                     id,
                     || counted(&calls, Duration::from_millis(50), Ok(7)),
@@ -426,7 +442,7 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 1);
         assert_eq!(memo.flights_in_progress(), 0);
         // And the value is cached.
-        let id = memo.key_of(&[b"token"]);
+        let id = key(&memo, &[b"token"]);
         let again = memo
             .get_or_fetch(
                 id,
@@ -449,7 +465,7 @@ mod tests {
         for _ in 0..10 {
             let (memo, calls, error) = (Arc::clone(&memo), Arc::clone(&calls), unavailable.clone());
             tasks.spawn(async move {
-                let id = memo.key_of(&[b"token"]);
+                let id = key(&memo, &[b"token"]);
                 memo.get_or_fetch(
                     id,
                     || counted(&calls, Duration::from_millis(50), Err(error)),
@@ -467,7 +483,7 @@ mod tests {
             "the waiters shared one failure"
         );
         assert_eq!(memo.flights_in_progress(), 0);
-        let id = memo.key_of(&[b"token"]);
+        let id = key(&memo, &[b"token"]);
         let next = memo
             .get_or_fetch(
                 id,
@@ -490,7 +506,7 @@ mod tests {
         let leader = {
             let (memo, calls) = (Arc::clone(&memo), Arc::clone(&calls));
             tokio::spawn(async move {
-                let id = memo.key_of(&[b"token"]);
+                let id = key(&memo, &[b"token"]);
                 memo.get_or_fetch(
                     id,
                     || counted(&calls, Duration::from_secs(3600), Ok(1)),
@@ -505,7 +521,7 @@ mod tests {
         let waiter = {
             let (memo, calls) = (Arc::clone(&memo), Arc::clone(&calls));
             tokio::spawn(async move {
-                let id = memo.key_of(&[b"token"]);
+                let id = key(&memo, &[b"token"]);
                 memo.get_or_fetch(
                     id,
                     || counted(&calls, Duration::ZERO, Ok(2)),
@@ -530,7 +546,7 @@ mod tests {
     async fn an_abandoned_lookup_leaves_no_flight_behind() {
         let memo = memo();
         let calls = AtomicUsize::new(0);
-        let id = memo.key_of(&[b"token"]);
+        let id = key(&memo, &[b"token"]);
         let lookup = memo.get_or_fetch(
             id,
             || counted(&calls, Duration::from_secs(3600), Ok(1)),
@@ -546,14 +562,20 @@ mod tests {
     }
 
     #[test]
+    fn an_hmac_sha256_tag_fills_the_whole_key() {
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"k");
+        assert_eq!(hmac::sign(&key, b"x").as_ref().len(), TAG_LEN);
+    }
+
+    #[test]
     fn keys_are_unambiguous_and_bound_to_the_audiences() {
         let memo = Memo::<u32>::new().unwrap();
-        assert_ne!(memo.key_of(&[b"ab", b"c"]), memo.key_of(&[b"a", b"bc"]));
-        assert_ne!(memo.key_of(&[b"ab"]), memo.key_of(&[b"ab", b""]));
-        assert_eq!(memo.key_of(&[b"ab", b"c"]), memo.key_of(&[b"ab", b"c"]));
+        assert_ne!(key(&memo, &[b"ab", b"c"]), key(&memo, &[b"a", b"bc"]));
+        assert_ne!(key(&memo, &[b"ab"]), key(&memo, &[b"ab", b""]));
+        assert_eq!(key(&memo, &[b"ab", b"c"]), key(&memo, &[b"ab", b"c"]));
         assert_ne!(
-            memo.key_of(&[b"ab"]),
-            Memo::<u32>::new().unwrap().key_of(&[b"ab"]),
+            key(&memo, &[b"ab"]),
+            key(&Memo::<u32>::new().unwrap(), &[b"ab"]),
             "the HMAC key is random per memo"
         );
 

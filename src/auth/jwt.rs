@@ -18,6 +18,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -259,7 +260,7 @@ impl JwtAuthenticator {
 
 impl Authenticator for JwtAuthenticator {
     fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a> {
-        Box::pin(std::future::ready(self.verify(token)))
+        Box::pin(std::future::ready(self.verify(token).map(Arc::new)))
     }
 }
 

@@ -14,6 +14,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use update_status_api::v1alpha1::{NamespaceName, ObjectName, ServiceAccountRef};
@@ -172,7 +173,8 @@ pub enum AuthError {
 
 /// The future an [`Authenticator`] returns: boxed so the trait stays object-safe and the server
 /// can hold a `dyn Authenticator` chosen at start-up (key file offline, TokenReview in a cluster).
-pub type AuthFuture<'a> = Pin<Box<dyn Future<Output = Result<Identity, AuthError>> + Send + 'a>>;
+pub type AuthFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Arc<Identity>, AuthError>> + Send + 'a>>;
 
 /// Verifies a bearer token and says who presented it.
 ///

@@ -918,7 +918,7 @@ mod tests {
 
         let good = es(&claims());
         assert_eq!(
-            auth.authenticate(&good).await.map(|i| i.username),
+            auth.authenticate(&good).await.map(|i| i.username.clone()),
             Ok(SUB.to_owned())
         );
         assert_eq!(

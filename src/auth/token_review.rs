@@ -22,7 +22,7 @@
 //! any error, and the response (which echoes it in `spec`) is decoded into a type without it.
 
 use std::fmt;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::Method;
@@ -292,7 +292,12 @@ impl TokenReviewAuthenticator {
 
 impl Authenticator for TokenReviewAuthenticator {
     fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a> {
-        Box::pin(async move { self.review(token).await.map_err(AuthError::from) })
+        Box::pin(async move {
+            self.review(token)
+                .await
+                .map(Arc::new)
+                .map_err(AuthError::from)
+        })
     }
 }
 
@@ -392,7 +397,7 @@ mod tests {
         let t = token(1, 600);
         let identity = auth.authenticate(&t).await.unwrap();
         assert_eq!(
-            identity,
+            *identity,
             Identity {
                 username: USER.to_owned(),
                 uid: Some(UID.to_owned()),
@@ -556,7 +561,7 @@ mod tests {
         let t = token(1, 600);
         for _ in 0..100 {
             assert_eq!(
-                auth.authenticate(&t).await.map(|i| i.username),
+                auth.authenticate(&t).await.map(|i| i.username.clone()),
                 Ok(USER.to_owned())
             );
         }
@@ -584,7 +589,10 @@ mod tests {
         }
         let mut ok = 0;
         while let Some(result) = tasks.join_next().await {
-            assert_eq!(result.unwrap().map(|i| i.username), Ok(USER.to_owned()));
+            assert_eq!(
+                result.unwrap().map(|i| i.username.clone()),
+                Ok(USER.to_owned())
+            );
             ok += 1;
         }
         assert_eq!(ok, 50);

@@ -154,7 +154,7 @@ async fn metrics(
 }
 
 /// Authenticates the caller from the bearer token; never logs the token.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Identity, ApiError> {
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<Identity>, ApiError> {
     let token = bearer_token(headers).map_err(auth_error)?;
     state
         .authenticator
@@ -182,7 +182,7 @@ async fn admit(
     informer: &str,
     headers: &HeaderMap,
     audit: &mut Audit,
-) -> Result<Grant, ApiError> {
+) -> Result<Arc<Grant>, ApiError> {
     // The name is not echoed back: it is the caller's own input, of any length.
     let name = InformerName::new(informer).map_err(|_| {
         ApiError::not_found(
@@ -190,7 +190,7 @@ async fn admit(
         )
     })?;
     let identity = authenticate(state, headers).await?;
-    audit.identity = Some(identity.username.clone());
+    audit.identity = Some(Arc::clone(&identity));
     let grant = state
         .registry()
         .authorize(&name, &identity.username, identity.uid.as_deref())
@@ -206,7 +206,7 @@ async fn admit(
             identity.username
         )));
     }
-    audit.informer_label = grant.informer.to_string();
+    audit.grant = Some(Arc::clone(&grant));
     Ok(grant)
 }
 
@@ -269,7 +269,7 @@ async fn handle_report(
     audit: &mut Audit,
 ) -> Result<Json<ReportResult>, ApiError> {
     let grant = admit(state, informer, headers, audit).await?;
-    let identity = audit.identity.as_deref().unwrap_or_default();
+    let identity = audit.username().unwrap_or_default();
     if let Err(wait) = state.rate.check(identity, Instant::now()) {
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -288,7 +288,7 @@ async fn handle_report(
     let bytes = axum::body::to_bytes(body, state.limits.max_body_bytes)
         .await
         .map_err(|e| body_error(&e, state.limits.max_body_bytes))?;
-    audit.body_sha256 = Some(hex(&Sha256::digest(&bytes)));
+    audit.body_sha256 = Some(Sha256::digest(&bytes).into());
     audit.bytes = bytes.len();
     let max = grant
         .max_insights
@@ -386,11 +386,10 @@ fn finish<T: IntoResponse>(
         }
     };
     audit.code = response.status().as_u16();
-    let label = if audit.informer_label.is_empty() {
-        UNREGISTERED
-    } else {
-        audit.informer_label.as_str()
-    };
+    let label = audit
+        .grant
+        .as_ref()
+        .map_or(UNREGISTERED, |g| g.informer.as_str());
     state.metrics.count_request(label, audit.code);
     audit.emit();
     response
@@ -454,14 +453,4 @@ fn bounded(message: String) -> String {
         Some((at, _)) => format!("{}…", &message[..at]),
         None => message,
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
-    }
-    out
 }

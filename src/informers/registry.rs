@@ -2,6 +2,7 @@
 //! request body is read.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use update_status_api::v1alpha1::{InformerName, UpdateInformer};
 
@@ -28,16 +29,26 @@ pub enum Denial {
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
     informers: BTreeMap<String, UpdateInformer>,
+    /// What each informer may report, worked out once per registry rather than per report.
+    grants: BTreeMap<String, Arc<Grant>>,
 }
 
 impl Registry {
     /// A registry of these objects; objects without a valid name are ignored.
     pub fn new(objects: impl IntoIterator<Item = UpdateInformer>) -> Self {
-        let informers = objects
+        let informers: BTreeMap<String, UpdateInformer> = objects
             .into_iter()
             .filter_map(|o| o.metadata.name.clone().map(|n| (n, o)))
             .collect();
-        Self { informers }
+        // A name that is no valid informer name gets no grant; no request can name it either.
+        let grants = informers
+            .iter()
+            .filter_map(|(n, o)| {
+                let name = InformerName::new(n.as_str()).ok()?;
+                Some((n.clone(), Arc::new(Grant::from_spec(name, &o.spec))))
+            })
+            .collect();
+        Self { informers, grants }
     }
 
     /// The UpdateInformer named `name`.
@@ -58,7 +69,7 @@ impl Registry {
         informer: &InformerName,
         username: &str,
         uid: Option<&str>,
-    ) -> Result<Grant, Denial> {
+    ) -> Result<Arc<Grant>, Denial> {
         let name = informer.as_str();
         let obj = self
             .informers
@@ -82,7 +93,10 @@ impl Registry {
                 informer: name.to_owned(),
             });
         }
-        Ok(Grant::from_spec(informer.clone(), &obj.spec))
+        self.grants
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Denial::Unregistered(name.to_owned()))
     }
 }
 
@@ -116,7 +130,8 @@ mod tests {
     fn only_listed_service_accounts_of_enabled_informers_may_report() {
         let r = registry();
         let mco = "system:serviceaccount:openshift-machine-config-operator:machine-config-operator";
-        assert!(r.authorize(&name("machine-config"), mco, None).is_ok());
+        let grant = r.authorize(&name("machine-config"), mco, None).unwrap();
+        assert_eq!(grant.informer, name("machine-config"));
         assert_eq!(
             r.authorize(&name("nope"), mco, None),
             Err(Denial::Unregistered("nope".into()))
