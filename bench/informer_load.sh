@@ -5,8 +5,14 @@
 #
 #   bash bench/informer_load.sh
 #
-# Knobs (environment): CONNS=64 connections, DURATION=20 s measured after WARMUP=2 s (h2load -D,
-# so every run is bounded in time), H2LOAD_THREADS=1 load-generator threads, STRICT=1 to exit 1
+# The controller and nginx take turns under the same load, ROUNDS times, so that a change in what
+# else the machine is doing falls on both alike; the verdict is on the numbers pooled over the
+# rounds (2xx/s = every 2xx / every measured second; p50/p99 over every request), and each round
+# is printed as well.
+#
+# Knobs (environment): CONNS=64 connections, ROUNDS=3 turns each, DURATION=10 s measured per turn
+# after WARMUP=2 s (h2load -D, so every run is bounded in time), H2LOAD_THREADS=1 load-generator
+# threads, STRICT=1 to exit 1
 # when a target is missed, PROFILE=1 to sample the controller with perf (cpu-clock) during the
 # load and print where its CPU time goes, BENCH_NICE=-15 the priority of everything it starts after
 # the build (servers, h2load; 0 to leave it), so that other work on a shared machine disturbs the
@@ -23,7 +29,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
 CONNS="${CONNS:-64}"
-DURATION="${DURATION:-20}"
+ROUNDS="${ROUNDS:-3}"
+DURATION="${DURATION:-10}"
 WARMUP="${WARMUP:-2}"
 H2LOAD_THREADS="${H2LOAD_THREADS:-1}"
 STRICT="${STRICT:-0}"
@@ -267,32 +274,55 @@ h2load_run() { # name url
     || die "h2load against $name failed: $(tail -5 "$WORK/$name.h2load")"
 }
 
-# Fills R_* for one h2load run: rps (2xx per second), p50/p99 (ms), failures, non-2xx.
+# Fills R_* for one h2load run: rps (2xx per second), measured seconds, p99 (ms), and counts.
 parse_run() { # name
-  local out="$WORK/$1.h2load" lg="$WORK/$1.h2log"
+  local out="$WORK/$1.h2load"
   # With -D, h2load's "finished in" includes the warm-up but its req/s and counts cover the
   # measured period only: the measured time is requests done / req/s.
   R_TOTAL_RPS="$(awk '/^finished in/ { print $4 }' "$out")"
   R_DONE="$(awk '/^requests:/ { print $6 }' "$out")"
-  local secs
-  secs="$(awk -v n="$R_DONE" -v r="$R_TOTAL_RPS" 'BEGIN { printf "%.3f", (r > 0 ? n / r : 0) }')"
+  R_SECS="$(awk -v n="$R_DONE" -v r="$R_TOTAL_RPS" 'BEGIN { printf "%.3f", (r > 0 ? n / r : 0) }')"
   R_FAILED="$(awk '/^requests:/ { print $10 + $12 + $14 }' "$out")"
   R_2XX="$(awk '/^status codes:/ { print $3 }' "$out")"
   R_NON2XX="$(awk '/^status codes:/ { print $5 + $7 + $9 }' "$out")"
   R_TLS="$(awk -F': ' '/^TLS Protocol/ { print $2 }' "$out")"
-  R_RPS="$(awk -v n="$R_2XX" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')"
-  # Latency percentiles from the per-request log (3rd column: microseconds to the end of the
-  # response), because h2load itself prints only min/max/mean/sd.
-  read -r R_P50 R_P99 R_PMAX < <(cut -f3 "$lg" | sort -n | awk '
+  R_RPS="$(awk -v n="$R_2XX" -v s="$R_SECS" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')"
+  read -r _ R_P99 _ < <(percentiles "$WORK/$1.h2log")
+}
+
+# p50, p99 and max in ms of the per-request logs given (3rd column: microseconds to the end of
+# the response), because h2load itself prints only min/max/mean/sd.
+percentiles() { # h2log...
+  cut -f3 "$@" | sort -n | awk '
     { a[NR] = $1 }
     END {
       if (NR == 0) { print "nan nan nan"; exit }
       i50 = int(NR * 0.50 + 0.999999); i99 = int(NR * 0.99 + 0.999999)
       printf "%.2f %.2f %.2f\n", a[i50] / 1000, a[i99] / 1000, a[NR] / 1000
-    }')
+    }'
 }
 
-# 5. Memory: VmRSS sampled every 100 ms while the controller is loaded.
+# Pools the rounds of one server into P_*: sums of the counts, 2xx/s over all measured seconds,
+# percentiles over every request, the mean CPU shares, and each round's rate and p99.
+pool_rounds() { # name
+  local name="$1" r secs=0 done=0
+  P_2XX=0 P_FAILED=0 P_NON2XX=0 P_ROUNDS_RPS="" P_ROUNDS_P99=""
+  for ((r = 1; r <= ROUNDS; r++)); do
+    parse_run "$name.$r"
+    P_2XX=$((P_2XX + R_2XX)) P_FAILED=$((P_FAILED + R_FAILED)) P_NON2XX=$((P_NON2XX + R_NON2XX))
+    done=$((done + R_DONE))
+    secs="$(awk -v a="$secs" -v b="$R_SECS" 'BEGIN { printf "%.3f", a + b }')"
+    P_ROUNDS_RPS+="${P_ROUNDS_RPS:+ }$R_RPS" P_ROUNDS_P99+="${P_ROUNDS_P99:+ }$R_P99"
+  done
+  P_DONE=$done P_TLS=$R_TLS
+  P_RPS="$(awk -v n="$P_2XX" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')"
+  P_TOTAL_RPS="$(awk -v n="$done" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')"
+  local logs=()
+  for ((r = 1; r <= ROUNDS; r++)); do logs+=("$WORK/$name.$r.h2log"); done
+  read -r P_P50 P_P99 P_PMAX < <(percentiles "${logs[@]}")
+}
+
+# 5. Memory: VmRSS sampled every 100 ms while the controller is up.
 sample_rss() { # pid file
   while kill -0 "$1" 2>/dev/null; do
     rss_kib "$1" VmRSS >>"$2"
@@ -304,23 +334,52 @@ RSS_IDLE_KIB="$(rss_kib "$SERVER_PID" VmRSS)"
 sample_rss "$SERVER_PID" "$WORK/rss.samples" &
 SAMPLER_PID=$!
 
-log "loading the controller: $CONNS connections, ${DURATION}s after ${WARMUP}s warm-up"
-if [[ "$PROFILE" == 1 ]]; then
-  command -v perf >/dev/null 2>&1 || die "PROFILE=1 needs perf"
-  # Starts after the warm-up and stops before the end of the measured period.
-  (sleep "$((WARMUP + 1))" && exec perf record -q -e cpu-clock -F 499 -p "$SERVER_PID" \
-    -o "$WORK/perf.data" -- sleep "$((DURATION > 4 ? DURATION - 3 : 1))") >"$WORK/perf.log" 2>&1 &
-  PERF_PID=$!
-fi
-timed_load controller "$REPORT_URL" "$SERVER_PID"
-C_CPU=$L_SERVER C_H2CPU=$L_H2LOAD C_OTHER=$L_OTHER
-if [[ -n "$PERF_PID" ]]; then
-  wait "$PERF_PID" || true
-  PERF_PID=""
-fi
-parse_run controller
-C_RPS=$R_RPS C_TOTAL_RPS=$R_TOTAL_RPS C_P50=$R_P50 C_P99=$R_P99 C_PMAX=$R_PMAX C_DONE=$R_DONE
-C_FAILED=$R_FAILED C_2XX=$R_2XX C_NON2XX=$R_NON2XX C_TLS=$R_TLS
+# Both servers stay up for all the rounds, but only one is loaded at a time; the idle one does
+# nothing (its CPU would show under "anything else").
+"${PRIO[@]}" "$NGINX" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/logs/error.log" &
+NGINX_PID=$!
+wait_ready "https://127.0.0.1:$NGINX_PORT/" "$NGINX_PID" "nginx"
+log "nginx ready on 127.0.0.1:$NGINX_PORT (pid $NGINX_PID)"
+mapfile -t nginx_pids < <(echo "$NGINX_PID"; pgrep -P "$NGINX_PID" || true)
+NGINX_URL="https://127.0.0.1:$NGINX_PORT/v1alpha1/informers/example-storage-operator/reports"
+
+C_CPU=0 C_H2CPU=0 C_OTHER=0 N_CPU=0 N_H2CPU=0 N_OTHER=0
+for ((round = 1; round <= ROUNDS; round++)); do
+  log "round $round/$ROUNDS: the controller, $CONNS connections, ${DURATION}s after ${WARMUP}s warm-up"
+  if [[ "$PROFILE" == 1 && "$round" == 1 ]]; then
+    command -v perf >/dev/null 2>&1 || die "PROFILE=1 needs perf"
+    # Starts after the warm-up and stops before the end of the measured period.
+    (sleep "$((WARMUP + 1))" && exec perf record -q -e cpu-clock -F 499 -p "$SERVER_PID" \
+      -o "$WORK/perf.data" -- sleep "$((DURATION > 4 ? DURATION - 3 : 1))") >"$WORK/perf.log" 2>&1 &
+    PERF_PID=$!
+  fi
+  timed_load "controller.$round" "$REPORT_URL" "$SERVER_PID"
+  C_CPU=$((C_CPU + L_SERVER)) C_H2CPU=$((C_H2CPU + L_H2LOAD)) C_OTHER=$((C_OTHER + L_OTHER))
+  if [[ -n "$PERF_PID" ]]; then
+    wait "$PERF_PID" || true
+    PERF_PID=""
+  fi
+  log "round $round/$ROUNDS: nginx, the same command"
+  timed_load "nginx.$round" "$NGINX_URL" "${nginx_pids[@]}"
+  N_CPU=$((N_CPU + L_SERVER)) N_H2CPU=$((N_H2CPU + L_H2LOAD)) N_OTHER=$((N_OTHER + L_OTHER))
+done
+# Mean CPU shares over the rounds.
+for v in C_CPU C_H2CPU C_OTHER N_CPU N_H2CPU N_OTHER; do
+  printf -v "$v" '%d' $((${!v} / ROUNDS))
+done
+
+pool_rounds controller
+C_RPS=$P_RPS C_TOTAL_RPS=$P_TOTAL_RPS C_P50=$P_P50 C_P99=$P_P99 C_PMAX=$P_PMAX C_DONE=$P_DONE
+C_FAILED=$P_FAILED C_2XX=$P_2XX C_NON2XX=$P_NON2XX C_TLS=$P_TLS
+C_ROUNDS_RPS=$P_ROUNDS_RPS C_ROUNDS_P99=$P_ROUNDS_P99
+pool_rounds nginx
+N_RPS=$P_RPS N_TOTAL_RPS=$P_TOTAL_RPS N_P50=$P_P50 N_P99=$P_P99 N_PMAX=$P_PMAX N_DONE=$P_DONE
+N_FAILED=$P_FAILED N_2XX=$P_2XX N_NON2XX=$P_NON2XX N_TLS=$P_TLS
+N_ROUNDS_RPS=$P_ROUNDS_RPS N_ROUNDS_P99=$P_ROUNDS_P99
+ROUND_RATIOS="$(awk -v c="$C_ROUNDS_RPS" -v n="$N_ROUNDS_RPS" 'BEGIN {
+    k = split(c, a, " "); split(n, b, " ")
+    for (i = 1; i <= k; i++) printf "%s%.1f", (i > 1 ? " " : ""), (b[i] > 0 ? 100 * a[i] / b[i] : 0) }')"
+
 sleep 1
 stop_pid "$SAMPLER_PID" 2
 SAMPLER_PID=""
@@ -328,22 +387,8 @@ RSS_AFTER_KIB="$(rss_kib "$SERVER_PID" VmRSS)"
 RSS_HWM_KIB="$(rss_kib "$SERVER_PID" VmHWM)"
 RSS_SAMPLED_MAX_KIB="$(sort -n "$WORK/rss.samples" | tail -1)"
 AUDIT_LINES="$(grep -c 'informer request' "$WORK/server.log" || true)"
-# The controller is stopped before nginx runs, so the two never share the machine.
 stop_pid "$SERVER_PID" 25
 SERVER_PID=""
-
-"${PRIO[@]}" "$NGINX" -p "$NGINX_DIR" -c "$NGINX_DIR/nginx.conf" -e "$NGINX_DIR/logs/error.log" &
-NGINX_PID=$!
-wait_ready "https://127.0.0.1:$NGINX_PORT/" "$NGINX_PID" "nginx"
-log "nginx ready on 127.0.0.1:$NGINX_PORT (pid $NGINX_PID)"
-log "loading nginx with the same command"
-mapfile -t nginx_pids < <(echo "$NGINX_PID"; pgrep -P "$NGINX_PID" || true)
-timed_load nginx "https://127.0.0.1:$NGINX_PORT/v1alpha1/informers/example-storage-operator/reports" \
-  "${nginx_pids[@]}"
-N_CPU=$L_SERVER N_H2CPU=$L_H2LOAD N_OTHER=$L_OTHER
-parse_run nginx
-N_RPS=$R_RPS N_TOTAL_RPS=$R_TOTAL_RPS N_P50=$R_P50 N_P99=$R_P99 N_PMAX=$R_PMAX N_DONE=$R_DONE
-N_FAILED=$R_FAILED N_2XX=$R_2XX N_NON2XX=$R_NON2XX N_TLS=$R_TLS
 stop_pid "$NGINX_PID" 10
 NGINX_PID=""
 
@@ -362,7 +407,8 @@ cat <<EOF
 
 informer_load: started $STARTED, $(nproc) cores, load average before: $LOADAVG0, $(uname -r), $(h2load --version 2>&1 | head -1), $("$NGINX" -v 2>&1)
 priority:  nice $BENCH_NICE (process and autogroup) for the servers and h2load, against other work on the machine
-load:      h2load --h1 -t $H2LOAD_THREADS -c $CONNS -D $DURATION --warm-up-time $WARMUP, POST over keep-alive TLS to 127.0.0.1
+load:      h2load --h1 -t $H2LOAD_THREADS -c $CONNS -D $DURATION --warm-up-time $WARMUP, POST over keep-alive TLS to 127.0.0.1;
+           $ROUNDS rounds, the controller then nginx in each; numbers pooled over the rounds
 body:      one constant 1-insight report ($(wc -c <"$WORK/report.json") bytes); after the first, every repeat is
            idempotent (accepted, store unchanged), which is the steady state of a producer
 controller: serve --dev --rate-limit $RATE_LIMIT --rate-burst $RATE_BURST (defaults 10/s, burst 20: lifted
@@ -372,15 +418,17 @@ nginx:     static 'return 200' on POST, worker_processes 2, access_log off, same
 
                       controller        nginx
 2xx/s                 $(printf '%-17s %s' "$C_RPS" "$N_RPS")
+  per round           $(printf '%-17s %s' "$C_ROUNDS_RPS" "$N_ROUNDS_RPS")   (controller/nginx: $ROUND_RATIOS %)
 all req/s (h2load)    $(printf '%-17s %s' "$C_TOTAL_RPS" "$N_TOTAL_RPS")
 p50 ms                $(printf '%-17s %s' "$C_P50" "$N_P50")
 p99 ms                $(printf '%-17s %s' "$C_P99" "$N_P99")
+  per round           $(printf '%-17s %s' "$C_ROUNDS_P99" "$N_ROUNDS_P99")
 max ms                $(printf '%-17s %s' "$C_PMAX" "$N_PMAX")
 requests done         $(printf '%-17s %s' "$C_DONE" "$N_DONE")
 2xx responses         $(printf '%-17s %s' "$C_2XX" "$N_2XX")
 failed/errored/t.o.   $(printf '%-17s %s' "$C_FAILED" "$N_FAILED")
 non-2xx               $(printf '%-17s %s' "$C_NON2XX" "$N_NON2XX")
-CPU % (of one core; the machine has $(nproc) cores; includes the warm-up):
+CPU % (of one core, mean of the rounds; the machine has $(nproc) cores; includes the warm-up):
   server              $(printf '%-17s %s' "$C_CPU" "$N_CPU")
   h2load              $(printf '%-17s %s' "$C_H2CPU" "$N_H2CPU")
   anything else       $(printf '%-17s %s' "$C_OTHER" "$N_OTHER")$(

@@ -24,6 +24,8 @@ pub const SEMVER_PATTERN: &str = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0
 pub const CONDITION_TYPE_PATTERN: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$";
 /// A condition reason: CamelCase, as in `metav1.Condition`; empty when the source gave none.
 pub const REASON_PATTERN: &str = r"^([A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?)?$";
+/// A name that is no path: no `/`, no control characters, not empty.
+pub const REF_NAME_PATTERN: &str = r"^[^/\x00-\x1f\x7f-\x9f]+$";
 /// An absolute http(s) URL without spaces or control characters.
 pub const URL_PATTERN: &str = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$";
 
@@ -62,6 +64,8 @@ pub enum Matcher {
     DnsLabel,
     /// [`DNS_SUBDOMAIN_PATTERN`].
     DnsSubdomain,
+    /// [`REF_NAME_PATTERN`].
+    RefName,
     /// [`URL_PATTERN`].
     Url,
     /// Any other pattern; `None` if it did not compile (nothing then matches).
@@ -76,6 +80,7 @@ impl Matcher {
             MULTI_LINE_PATTERN => Self::MultiLine,
             DNS_LABEL_PATTERN => Self::DnsLabel,
             DNS_SUBDOMAIN_PATTERN => Self::DnsSubdomain,
+            REF_NAME_PATTERN => Self::RefName,
             URL_PATTERN => Self::Url,
             other => Self::Regex(regex::Regex::new(other).ok()),
         }
@@ -88,6 +93,7 @@ impl Matcher {
             Self::MultiLine => !value.chars().any(|c| c != '\n' && is_control(c)),
             Self::DnsLabel => is_dns_label(value),
             Self::DnsSubdomain => value.split('.').all(is_dns_label),
+            Self::RefName => !value.is_empty() && !value.chars().any(|c| c == '/' || is_control(c)),
             Self::Url => value
                 .strip_prefix("https://")
                 .or_else(|| value.strip_prefix("http://"))
@@ -406,6 +412,7 @@ mod tests {
             SEMVER_PATTERN,
             CONDITION_TYPE_PATTERN,
             REASON_PATTERN,
+            REF_NAME_PATTERN,
             URL_PATTERN,
         ] {
             assert!(regex::Regex::new(p).is_ok(), "{p}");
@@ -432,11 +439,12 @@ mod tests {
     }
 
     /// The patterns with a hand-written [`Matcher`], and characters that sit on their edges.
-    const FAST: [&str; 5] = [
+    const FAST: [&str; 6] = [
         SINGLE_LINE_PATTERN,
         MULTI_LINE_PATTERN,
         DNS_LABEL_PATTERN,
         DNS_SUBDOMAIN_PATTERN,
+        REF_NAME_PATTERN,
         URL_PATTERN,
     ];
     const EDGES: &[char] = &[

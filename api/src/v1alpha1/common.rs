@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::constraints::{
     BoundedVec, CONDITION_TYPE_PATTERN, DNS_LABEL_PATTERN, DNS_SUBDOMAIN_PATTERN,
-    MULTI_LINE_PATTERN, REASON_PATTERN, SEMVER_PATTERN, SINGLE_LINE_PATTERN, URL_PATTERN,
-    constrained_string,
+    MULTI_LINE_PATTERN, REASON_PATTERN, REF_NAME_PATTERN, SEMVER_PATTERN, SINGLE_LINE_PATTERN,
+    URL_PATTERN, constrained_string,
 };
 use crate::time::Timestamp;
 
@@ -44,7 +44,7 @@ constrained_string!(
 constrained_string!(
     /// The name in a [`ResourceRef`]. Lenient, because health insights may name things that are
     /// not Kubernetes objects (an alert's name is CamelCase), yet never a path or control text.
-    RefName, min = 1, max = 253, pattern = r"^[^/\x00-\x1f\x7f-\x9f]+$",
+    RefName, min = 1, max = 253, pattern = REF_NAME_PATTERN,
     what = "must not contain '/' or control characters"
 );
 
