@@ -173,6 +173,7 @@ pub enum AuthError {
 
 /// The future an [`Authenticator`] returns: boxed so the trait stays object-safe and the server
 /// can hold a `dyn Authenticator` chosen at start-up (key file offline, TokenReview in a cluster).
+/// The identity is shared, so a cache hands out the one it holds instead of copying its strings.
 pub type AuthFuture<'a> =
     Pin<Box<dyn Future<Output = Result<Arc<Identity>, AuthError>> + Send + 'a>>;
 
