@@ -305,18 +305,18 @@ percentiles() { # h2log...
 # Pools the rounds of one server into P_*: sums of the counts, 2xx/s over all measured seconds,
 # percentiles over every request, the mean CPU shares, and each round's rate and p99.
 pool_rounds() { # name
-  local name="$1" r secs=0 done=0
+  local name="$1" r secs=0 requests=0
   P_2XX=0 P_FAILED=0 P_NON2XX=0 P_ROUNDS_RPS="" P_ROUNDS_P99=""
   for ((r = 1; r <= ROUNDS; r++)); do
     parse_run "$name.$r"
     P_2XX=$((P_2XX + R_2XX)) P_FAILED=$((P_FAILED + R_FAILED)) P_NON2XX=$((P_NON2XX + R_NON2XX))
-    done=$((done + R_DONE))
+    requests=$((requests + R_DONE))
     secs="$(awk -v a="$secs" -v b="$R_SECS" 'BEGIN { printf "%.3f", a + b }')"
     P_ROUNDS_RPS+="${P_ROUNDS_RPS:+ }$R_RPS" P_ROUNDS_P99+="${P_ROUNDS_P99:+ }$R_P99"
   done
-  P_DONE=$done P_TLS=$R_TLS
+  P_DONE=$requests P_TLS=$R_TLS
   P_RPS="$(awk -v n="$P_2XX" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')"
-  P_TOTAL_RPS="$(awk -v n="$done" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')"
+  P_TOTAL_RPS="$(awk -v n="$requests" -v s="$secs" 'BEGIN { printf "%.0f", (s > 0 ? n / s : 0) }')"
   local logs=()
   for ((r = 1; r <= ROUNDS; r++)); do logs+=("$WORK/$name.$r.h2log"); done
   read -r P_P50 P_P99 P_PMAX < <(percentiles "${logs[@]}")
