@@ -30,7 +30,7 @@ struct Shared {
     ending: Condvar,
     /// The output; held while a batch is written, so batches leave in the order they were cut.
     /// Always taken before `pending`, never after, so the two cannot deadlock.
-    sink: Mutex<Output>,
+    output: Mutex<Output>,
 }
 
 /// The destination, and the buffer the next batch is cut into: the two buffers take turns, so
@@ -80,7 +80,7 @@ pub fn batched(sink: impl Write + Send + 'static) -> io::Result<(BatchedLog, Flu
     let shared = Arc::new(Shared {
         pending: Mutex::new(Pending::default()),
         ending: Condvar::new(),
-        sink: Mutex::new(Output {
+        output: Mutex::new(Output {
             sink: Box::new(sink),
             spare: Vec::new(),
         }),
@@ -127,7 +127,7 @@ fn flush_loop(shared: &Shared) {
 /// Cuts the pending lines and writes them; a failed write has nowhere to be reported, and the
 /// next batch is tried all the same.
 fn write_batch(shared: &Shared) {
-    let _ = lock(&shared.sink).write_pending(&shared.pending);
+    let _ = lock(&shared.output).write_pending(&shared.pending);
 }
 
 impl Write for BatchedLog {
@@ -140,7 +140,7 @@ impl Write for BatchedLog {
             }
         }
         // Full: write the batch out here (in order, under the sink lock), then add the line.
-        let mut output = lock(&self.shared.sink);
+        let mut output = lock(&self.shared.output);
         output.write_pending(&self.shared.pending)?;
         if line.len() > MAX_BUFFERED {
             output.sink.write_all(line)?;
@@ -278,7 +278,7 @@ mod tests {
         let kept = lock(&log.shared.pending)
             .bytes
             .capacity()
-            .max(lock(&log.shared.sink).spare.capacity());
+            .max(lock(&log.shared.output).spare.capacity());
         assert!(kept >= 1000, "{kept}");
         drop(guard);
         assert_eq!(lock(&capture.0).0.len(), 2000);

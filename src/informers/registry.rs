@@ -28,37 +28,41 @@ pub enum Denial {
 /// The UpdateInformers, by name.
 #[derive(Debug, Clone, Default)]
 pub struct Registry {
-    informers: BTreeMap<String, UpdateInformer>,
-    /// What each informer may report, worked out once per registry rather than per report.
-    grants: BTreeMap<String, Arc<Grant>>,
+    informers: BTreeMap<String, Registered>,
+}
+
+/// One UpdateInformer, and what it may report, worked out once per registry rather than per
+/// report. A name that is no valid informer name gets no grant; no request can name it either.
+#[derive(Debug, Clone)]
+struct Registered {
+    object: UpdateInformer,
+    grant: Option<Arc<Grant>>,
 }
 
 impl Registry {
     /// A registry of these objects; objects without a valid name are ignored.
     pub fn new(objects: impl IntoIterator<Item = UpdateInformer>) -> Self {
-        let informers: BTreeMap<String, UpdateInformer> = objects
+        let informers = objects
             .into_iter()
-            .filter_map(|o| o.metadata.name.clone().map(|n| (n, o)))
-            .collect();
-        // A name that is no valid informer name gets no grant; no request can name it either.
-        let grants = informers
-            .iter()
-            .filter_map(|(n, o)| {
-                let name = InformerName::new(n.as_str()).ok()?;
-                Some((n.clone(), Arc::new(Grant::from_spec(name, &o.spec))))
+            .filter_map(|object| {
+                let name = object.metadata.name.clone()?;
+                let grant = InformerName::new(name.as_str())
+                    .ok()
+                    .map(|informer| Arc::new(Grant::from_spec(informer, &object.spec)));
+                Some((name, Registered { object, grant }))
             })
             .collect();
-        Self { informers, grants }
+        Self { informers }
     }
 
     /// The UpdateInformer named `name`.
     pub fn get(&self, name: &str) -> Option<&UpdateInformer> {
-        self.informers.get(name)
+        self.informers.get(name).map(|r| &r.object)
     }
 
     /// Every registered informer, by name.
     pub fn iter(&self) -> impl Iterator<Item = (&String, &UpdateInformer)> {
-        self.informers.iter()
+        self.informers.iter().map(|(name, r)| (name, &r.object))
     }
 
     /// Decides whether `username` (with Kubernetes `uid`, when known) may report for `informer`:
@@ -71,10 +75,9 @@ impl Registry {
         uid: Option<&str>,
     ) -> Result<Arc<Grant>, Denial> {
         let name = informer.as_str();
-        let obj = self
-            .informers
-            .get(name)
-            .ok_or_else(|| Denial::Unregistered(name.to_owned()))?;
+        let Some(Registered { object: obj, grant }) = self.informers.get(name) else {
+            return Err(Denial::Unregistered(name.to_owned()));
+        };
         if !obj.spec.enabled {
             return Err(Denial::Disabled(name.to_owned()));
         }
@@ -93,9 +96,8 @@ impl Registry {
                 informer: name.to_owned(),
             });
         }
-        self.grants
-            .get(name)
-            .cloned()
+        grant
+            .clone()
             .ok_or_else(|| Denial::Unregistered(name.to_owned()))
     }
 }

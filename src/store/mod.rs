@@ -69,7 +69,11 @@ impl Store {
         insights: Vec<ReportedInsight>,
         now: Timestamp,
     ) -> ReplaceOutcome {
-        let entry = self.informers.entry(informer.clone()).or_default();
+        // Looked up before inserting, so an informer already held costs no copy of its name.
+        let entry = match self.informers.get_mut(informer) {
+            Some(entry) => entry,
+            None => self.informers.entry(informer.clone()).or_default(),
+        };
         let previous: BTreeMap<&str, &Insight> =
             entry.insights.iter().map(|i| (i.uid.as_str(), i)).collect();
         let next: Vec<Insight> = insights
