@@ -64,10 +64,23 @@ impl fmt::Debug for Timestamp {
     }
 }
 
+/// The earliest instant RFC 3339 can write, `0000-01-01T00:00:00Z`.
+const EARLIEST_RFC3339: jiff::Timestamp = jiff::Timestamp::constant(-62_167_219_200, 0);
+
 impl FromStr for Timestamp {
     type Err = jiff::Error;
+    /// RFC 3339 text. An instant before the year 0000 is refused: jiff reads one (from
+    /// `-000001-01-01T00:00:00Z`, or `0000-01-01T00:00:00+01:00`) but writes it with a signed
+    /// six-digit year, which the API server's `date-time` format refuses, so one such time in a
+    /// report would make the whole UpgradeStatus unpublishable.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        s.parse::<jiff::Timestamp>().map(Self)
+        let t = s.parse::<jiff::Timestamp>()?;
+        if t < EARLIEST_RFC3339 {
+            return Err(jiff::Error::from_args(format_args!(
+                "{t} is before the year 0000"
+            )));
+        }
+        Ok(Self(t))
     }
 }
 
@@ -423,5 +436,27 @@ mod tests {
             "\"2024-02-27T15:42:58Z\""
         );
         assert_eq!(t.since(whole), GoDuration::from_nanos(368_975));
+    }
+
+    #[test]
+    fn timestamps_before_the_year_0000_are_refused() {
+        let earliest: Timestamp = "0000-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(earliest.0, EARLIEST_RFC3339);
+        assert_eq!(
+            serde_json::to_string(&earliest).unwrap(),
+            "\"0000-01-01T00:00:00Z\""
+        );
+        for bad in [
+            "-000001-01-01T00:00:00Z",
+            "-009999-06-01T00:00:00Z",
+            "0000-01-01T00:00:00+01:00",
+            "0000-01-01T00:00:00.5+00:01",
+        ] {
+            assert!(bad.parse::<Timestamp>().is_err(), "{bad}");
+            assert!(
+                serde_json::from_str::<Timestamp>(&format!("\"{bad}\"")).is_err(),
+                "{bad}"
+            );
+        }
     }
 }
