@@ -90,6 +90,10 @@ fn cluster_version() -> Value {
         "metadata": {"name": "version"},
         "spec": {"clusterID": "5a1b7e0e-2f5e-4f3c-9d51-2b7b5f7d0c11", "desiredUpdate": {"version": TO, "image": format!("quay.io/openshift-release-dev/ocp-release@sha256:{}", "1".repeat(64))}},
         "status": {
+            // Required by the ClusterVersion CRD: a real API server refuses a status without them.
+            "observedGeneration": 1,
+            "versionHash": "aBcD1234eFg=",
+            "availableUpdates": null,
             "desired": {"version": TO, "image": format!("quay.io/openshift-release-dev/ocp-release@sha256:{}", "1".repeat(64))},
             "history": [
                 {"state": "Partial", "version": TO, "image": format!("quay.io/openshift-release-dev/ocp-release@sha256:{}", "1".repeat(64)), "startedTime": minutes_before_now(47), "completionTime": null, "verified": true},
@@ -178,6 +182,8 @@ fn cluster_operators(n: usize) -> Vec<Value> {
                     "include.release.openshift.io/self-managed-high-availability": "true",
                     "include.release.openshift.io/single-node-developer": "true",
                 }},
+                // Required by the ClusterOperator CRD, though it has no fields.
+                "spec": {},
                 "status": {
                     "versions": [{"name": "operator", "version": version}, {"name": name, "version": version}],
                     "conditions": [

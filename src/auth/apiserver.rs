@@ -102,10 +102,23 @@ pub(crate) async fn call(
     json_body: Option<Vec<u8>>,
     timeout: Duration,
 ) -> Result<Bytes, CallError> {
+    call_accepting(client, method, path, "application/json", json_body, timeout).await
+}
+
+/// [`call`] for an answer of another media type: the API server answers `/openid/v1/jwks` with
+/// 406 to `Accept: application/json` alone (it serves `application/jwk-set+json`).
+pub(crate) async fn call_accepting(
+    client: &kube::Client,
+    method: Method,
+    path: &'static str,
+    accept: &'static str,
+    json_body: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Result<Bytes, CallError> {
     let builder = Request::builder()
         .method(method)
         .uri(path)
-        .header(ACCEPT, "application/json");
+        .header(ACCEPT, accept);
     let request = match json_body {
         Some(body) => builder
             .header(CONTENT_TYPE, "application/json")

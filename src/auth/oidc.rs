@@ -51,7 +51,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use tokio::time::Instant;
 
-use super::apiserver::{CallError, call};
+use super::apiserver::{CallError, call, call_accepting};
 use super::jwt::{DEFAULT_LEEWAY, MAX_LEEWAY};
 use super::keys::MIN_RSA_BITS;
 use super::{AuthError, AuthFuture, Authenticator};
@@ -61,6 +61,10 @@ pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
 
 /// Where the API server serves the service-account issuer's public keys.
 pub const JWKS_PATH: &str = "/openid/v1/jwks";
+
+/// What the JWKS request accepts: the real API server serves `application/jwk-set+json` and
+/// answers 406 to `application/json` alone.
+const JWKS_ACCEPT: &str = "application/jwk-set+json, application/json";
 
 /// The shortest time between two key fetches unless configured otherwise: a flood of tokens with
 /// made-up `kid`s costs at most one fetch per interval, while a rotated-in key is picked up
@@ -396,7 +400,15 @@ impl OidcPrecheck {
         if document.issuer.is_empty() {
             return Err(DiscoveryError::EmptyIssuer);
         }
-        let body = call(&self.client, Method::GET, JWKS_PATH, None, timeout).await?;
+        let body = call_accepting(
+            &self.client,
+            Method::GET,
+            JWKS_PATH,
+            JWKS_ACCEPT,
+            None,
+            timeout,
+        )
+        .await?;
         let set: RawKeySet = decode_json(JWKS_PATH, &body)?;
         let found = set.keys.len();
         let keys: Vec<IssuerKey> = set

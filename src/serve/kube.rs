@@ -141,7 +141,7 @@ pub async fn run_with(
         Publication {
             publish: args.publish.clone(),
             started: clock.now(),
-            health,
+            health: Arc::clone(&health),
         },
         ready_rx,
         leader,
@@ -156,6 +156,7 @@ pub async fn run_with(
     let statuses = tokio::spawn(informer_status_loop(
         client.clone(),
         state.clone(),
+        Arc::clone(&health),
         args.publish.publish_interval,
         shutdown.clone(),
     ));
@@ -277,9 +278,12 @@ async fn builtin_loop(
 /// Keeps each UpdateInformer's status current (at most one write per informer per interval, and
 /// none when nothing changed). The status last seen on the watched object is the comparison
 /// base, so a status edited by hand is put right, and a restart does not rewrite what is current.
+/// A write the API server refuses (a binding removed, say) makes the UpgradeStatus `Degraded`
+/// until a write succeeds again, so the failure is visible where readers look, not only in a log.
 async fn informer_status_loop(
     client: kube::Client,
     state: Arc<AppState>,
+    health: Arc<SourceHealth>,
     interval: std::time::Duration,
     shutdown: CancellationToken,
 ) {
@@ -308,12 +312,26 @@ async fn informer_status_loop(
                 .collect()
         };
         for (name, status) in wanted {
-            if let Err(e) = apply_informer_status(client.clone(), &name, &status).await {
-                tracing::warn!(informer = %name, error = %e, "cannot write the UpdateInformer status; will retry");
+            let changed = match apply_informer_status(client.clone(), &name, &status).await {
+                Ok(()) => health.succeeded(INFORMER_STATUS_SOURCE, now),
+                Err(e) => {
+                    tracing::warn!(informer = %name, error = %e, "cannot write the UpdateInformer status; will retry");
+                    health.failed(
+                        INFORMER_STATUS_SOURCE,
+                        now,
+                        format!("cannot write the status of UpdateInformer {name}: {e}"),
+                    )
+                }
+            };
+            if changed {
+                state.changed.notify_one();
             }
         }
     }
 }
+
+/// The name [`SourceHealth`] knows UpdateInformer status writes by.
+pub const INFORMER_STATUS_SOURCE: &str = "UpdateInformer status";
 
 /// How stale an UpdateInformer's `lastReportTime` may get before it is rewritten on its own.
 const LAST_REPORT_REFRESH: std::time::Duration = std::time::Duration::from_secs(60);

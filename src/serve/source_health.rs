@@ -82,6 +82,9 @@ impl SourceHealth {
         };
         let reason = match inner.problems.keys().next() {
             Some(&"alerts") if inner.problems.len() == 1 => "AlertsUnavailable",
+            Some(&super::kube::INFORMER_STATUS_SOURCE) if inner.problems.len() == 1 => {
+                "InformerStatusNotWritable"
+            }
             _ => "SourcesUnavailable",
         };
         let message = inner

@@ -236,6 +236,39 @@ impl ControlPlane {
         )
     }
 
+    /// Stores `objects` as a cluster holds them: each created or updated by server-side apply,
+    /// then its `status` written through the status subresource (which a create ignores).
+    /// Server-set metadata (`uid`, `resourceVersion`, ...) of objects read from a snapshot is
+    /// dropped first.
+    pub fn load(&self, objects: &[serde_json::Value]) -> Result<(), Error> {
+        let list = |items: Vec<serde_json::Value>| {
+            serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}).to_string()
+        };
+        self.apply(&list(objects.iter().cloned().map(fresh).collect()))?;
+        // Only these: a kind without a status subresource answers NotFound there.
+        let with_status: Vec<serde_json::Value> = objects
+            .iter()
+            .filter(|o| o.get("status").is_some())
+            .cloned()
+            .map(fresh)
+            .collect();
+        if !with_status.is_empty() {
+            self.kubectl_stdin(
+                &[
+                    "apply",
+                    "--server-side",
+                    "--force-conflicts",
+                    "--field-manager=envtest",
+                    "--subresource=status",
+                    "-f",
+                    "-",
+                ],
+                &list(with_status),
+            )?;
+        }
+        Ok(())
+    }
+
     /// Creates the namespace and service account if missing; returns the account's uid.
     pub fn service_account(&self, namespace: &str, name: &str) -> Result<String, Error> {
         self.apply(&format!(
@@ -409,6 +442,26 @@ pub fn run(command: &mut Command, input: Option<&str>) -> Result<String, Error> 
     } else {
         Err(failed(String::from_utf8_lossy(&out.stderr).into_owned()))
     }
+}
+
+/// `object` without the metadata a server sets, so it can be stored anew.
+pub fn fresh(mut object: serde_json::Value) -> serde_json::Value {
+    if let Some(meta) = object
+        .get_mut("metadata")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        for key in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "managedFields",
+            "generation",
+            "selfLink",
+        ] {
+            meta.remove(key);
+        }
+    }
+    object
 }
 
 /// A short stable name for a kubeconfig file per token.

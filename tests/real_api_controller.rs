@@ -1,0 +1,401 @@
+//! The controller against a real kube-apiserver, as it runs in a cluster: its own process, a
+//! TokenRequest token of its own service account, only the RBAC that `manifests/` ships.
+//! Producers authenticate with real TokenRequest tokens, judged by the real TokenReview and the
+//! real issuer keys. The tests share one control plane and take turns (one UpgradeStatus, one
+//! Lease).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "support/real_cluster.rs"]
+mod real_cluster;
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use envtest::ControlPlane;
+use real_cluster::{
+    AUDIENCE, Controller, NAMESPACE, condition, node_insights, published, report_saying,
+    summaries_from, upgrade_status,
+};
+
+const STORAGE: &str = "example-storage-operator";
+
+/// The shared control plane, set up once.
+fn cluster() -> Option<&'static ControlPlane> {
+    static SET_UP: OnceLock<()> = OnceLock::new();
+    let cp = envtest::shared()?;
+    SET_UP.get_or_init(|| real_cluster::set_up(cp));
+    Some(cp)
+}
+
+/// One test at a time: they share the singleton and the Lease.
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn published_with_nodes(status: &serde_json::Value) -> bool {
+    node_insights(status) > 0
+        && condition(status, "Available").is_some_and(|c| c["status"] == "True")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn under_its_own_service_account_it_publishes_leads_and_writes_informer_status_without_a_403()
+{
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    let controller = Controller::start(cp, "rbac", &[]);
+    controller.wait_ready(Duration::from_secs(30)).await;
+    let status = published(cp, Duration::from_secs(10), published_with_nodes).await;
+    assert_eq!(
+        node_insights(&status),
+        node_insights(&offline_snapshot()),
+        "the same node insights as offline mode makes of the same files"
+    );
+
+    // It holds the Lease.
+    let holder = cp
+        .kubectl_run(&[
+            "get",
+            "lease",
+            "update-status-controller",
+            "-n",
+            NAMESPACE,
+            "-o",
+            "jsonpath={.spec.holderIdentity}",
+        ])
+        .unwrap();
+    assert!(holder.starts_with("rbac"), "Lease holder: {holder:?}");
+
+    // A producer's report reaches the object and the UpdateInformer's status.
+    let token = cp
+        .token("example-storage", "storage-operator", Some(AUDIENCE))
+        .unwrap();
+    let answer = controller
+        .report(STORAGE, &token, report_saying("volumes detach slowly"))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    published(cp, Duration::from_secs(10), |s| {
+        summaries_from(s, STORAGE) == ["volumes detach slowly"]
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reporting = cp
+            .kubectl_run(&[
+                "get",
+                "updateinformer",
+                STORAGE,
+                "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Reporting\")].status}",
+            ])
+            .unwrap();
+        if reporting == "True" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "UpdateInformer status not written: {reporting:?}\n{}",
+            controller.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    let log = controller.log();
+    assert!(
+        log.contains("service-account issuer keys loaded"),
+        "the JWT pre-check is not active:\n{log}"
+    );
+    for word in ["403", "forbidden", "Forbidden"] {
+        assert!(!log.contains(word), "{word} in the log:\n{log}");
+    }
+    controller.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_tokens_are_judged_by_the_real_token_review() {
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    cp.apply(
+        "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
+         metadata: {name: switched-off}\n\
+         spec: {enabled: false, producers: [{serviceAccount: {namespace: example-storage, name: storage-operator}}], \
+         allowedInsightTypes: [Health]}\n",
+    )
+    .unwrap();
+    cp.service_account("example-storage", "short-lived")
+        .unwrap();
+    cp.apply(
+        "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
+         metadata: {name: short-lived}\n\
+         spec: {enabled: true, producers: [{serviceAccount: {namespace: example-storage, name: short-lived}}], \
+         allowedInsightTypes: [Health]}\n",
+    )
+    .unwrap();
+    let controller = Controller::start(cp, "tokens", &["--token-cache-ttl=1s"]);
+    controller.wait_ready(Duration::from_secs(30)).await;
+    let body = || report_saying("checked by TokenReview");
+    let token =
+        |name: &str, audience: Option<&str>| cp.token("example-storage", name, audience).unwrap();
+
+    let ours = token("storage-operator", Some(AUDIENCE));
+    let answer = controller.report(STORAGE, &ours, body()).await;
+    assert_eq!(answer.status, 200, "our audience: {}", answer.body);
+
+    let api = token("storage-operator", None);
+    let answer = controller.report(STORAGE, &api, body()).await;
+    assert_eq!(
+        answer.status, 401,
+        "the API server's audience: {}",
+        answer.body
+    );
+
+    let elsewhere = token("storage-operator", Some("https://vault.example.com"));
+    let answer = controller.report(STORAGE, &elsewhere, body()).await;
+    assert_eq!(answer.status, 401, "another audience: {}", answer.body);
+
+    let garbage = format!("{}x", &ours[..ours.len() - 1]);
+    let answer = controller.report(STORAGE, &garbage, body()).await;
+    assert_eq!(answer.status, 401, "a forged signature: {}", answer.body);
+
+    let unlisted = token("someone-else", Some(AUDIENCE));
+    let answer = controller.report(STORAGE, &unlisted, body()).await;
+    assert_eq!(answer.status, 403, "an unlisted account: {}", answer.body);
+
+    let answer = controller.report("switched-off", &ours, body()).await;
+    assert_eq!(answer.status, 403, "a disabled informer: {}", answer.body);
+
+    // A deleted service account's token: accepted while the cached review lasts, refused after.
+    let doomed = token("short-lived", Some(AUDIENCE));
+    let answer = controller.report("short-lived", &doomed, body()).await;
+    assert_eq!(answer.status, 200, "before deletion: {}", answer.body);
+    cp.kubectl_run(&[
+        "delete",
+        "serviceaccount",
+        "short-lived",
+        "-n",
+        "example-storage",
+    ])
+    .unwrap();
+    // Our cache lasts 1 s here; the API server caches a successful token authentication for
+    // 10 s of its own (kube-apiserver's token cache), so TokenReview says yes until then.
+    let deleted = Instant::now();
+    loop {
+        let answer = controller.report("short-lived", &doomed, body()).await;
+        if answer.status == 401 {
+            break;
+        }
+        assert_eq!(answer.status, 200, "after deletion: {}", answer.body);
+        assert!(
+            deleted.elapsed() < Duration::from_secs(20),
+            "a deleted account's token still accepted after 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!(
+        "deleted account's token refused after {:?}",
+        deleted.elapsed()
+    );
+
+    let log = controller.log();
+    assert!(
+        log.contains("service-account issuer keys loaded"),
+        "the JWT pre-check is not active:\n{log}"
+    );
+    controller.stop();
+    cp.kubectl_run(&["delete", "updateinformer", "switched-off", "short-lived"])
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_binding_is_a_clear_error_and_a_degraded_condition() {
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    // A new informer: its first status write is due as soon as it reports.
+    cp.apply(
+        "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
+         metadata: {name: binding-check}\n\
+         spec: {enabled: true, producers: [{serviceAccount: {namespace: example-storage, name: storage-operator}}], \
+         allowedInsightTypes: [Health]}\n",
+    )
+    .unwrap();
+    let controller = Controller::start(cp, "unbound", &[]);
+    controller.wait_ready(Duration::from_secs(30)).await;
+    published(cp, Duration::from_secs(10), published_with_nodes).await;
+    let rebind = Rebind(cp);
+    cp.kubectl_run(&[
+        "delete",
+        "clusterrolebinding",
+        "update-status-controller-informer-registry",
+    ])
+    .unwrap();
+    let token = cp
+        .token("example-storage", "storage-operator", Some(AUDIENCE))
+        .unwrap();
+    let answer = controller
+        .report(
+            "binding-check",
+            &token,
+            report_saying("a status write is due"),
+        )
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let status = published(cp, Duration::from_secs(15), |s| {
+        condition(s, "Degraded").is_some_and(|c| c["status"] == "True")
+    })
+    .await;
+    let degraded = condition(&status, "Degraded").unwrap();
+    assert_eq!(
+        degraded["reason"], "InformerStatusNotWritable",
+        "{degraded}"
+    );
+    let message = degraded["message"].as_str().unwrap();
+    assert!(
+        message.contains("binding-check") && message.contains("forbidden"),
+        "{message}"
+    );
+    assert!(
+        controller
+            .log()
+            .contains("cannot write the UpdateInformer status"),
+        "no clear error in the log"
+    );
+    // The binding back: the next write succeeds and Degraded clears.
+    drop(rebind);
+    published(cp, Duration::from_secs(15), |s| {
+        condition(s, "Degraded").is_some_and(|c| c["status"] == "False")
+    })
+    .await;
+    controller.stop();
+    cp.kubectl_run(&["delete", "updateinformer", "binding-check"])
+        .unwrap();
+}
+
+/// Puts the shipped bindings back when dropped, so a failing test leaves the RBAC as it found it.
+struct Rebind(&'static ControlPlane);
+
+impl Drop for Rebind {
+    fn drop(&mut self) {
+        let manifests = std::fs::read_to_string(real_cluster::repo(
+            "manifests/0000_00_update-status-controller_04_clusterrolebindings.yaml",
+        ))
+        .unwrap();
+        self.0.apply(&manifests).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarts_and_leader_handovers_never_leave_the_object_emptier() {
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    let token = cp
+        .token("example-storage", "storage-operator", Some(AUDIENCE))
+        .unwrap();
+    let a = Controller::start(cp, "leader-a", &[]);
+    a.wait_ready(Duration::from_secs(30)).await;
+    let answer = a
+        .report(STORAGE, &token, report_saying("kept across leaders"))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let before = published(cp, Duration::from_secs(10), |s| {
+        published_with_nodes(s) && summaries_from(s, STORAGE) == ["kept across leaders"]
+    })
+    .await;
+    let nodes = node_insights(&before);
+
+    // A second instance follows; the first stops; the second leads and the object never loses
+    // a node or the pushed insight on the way.
+    let b = Controller::start(cp, "leader-b", &[]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(!b.ready().await, "two leaders");
+    let watch = tokio::spawn(watch_never_emptier(cp, nodes, Duration::from_secs(8)));
+    a.stop();
+    let stopped = Instant::now();
+    b.wait_ready(Duration::from_secs(5)).await;
+    println!("takeover after SIGTERM: {:?}", stopped.elapsed());
+
+    // The new leader publishes what changes: a node goes degraded.
+    let changed = Instant::now();
+    cp.kubectl_run(&[
+        "annotate",
+        "node",
+        "--all",
+        "--overwrite",
+        "example.com/touched=yes",
+    ])
+    .unwrap();
+    let node = cp
+        .kubectl_run(&["get", "nodes", "-o", "jsonpath={.items[0].metadata.name}"])
+        .unwrap();
+    cp.kubectl_run(&[
+        "annotate",
+        "node",
+        &node,
+        "--overwrite",
+        "machineconfiguration.openshift.io/state=Degraded",
+    ])
+    .unwrap();
+    let was = node_insight(&before, &node);
+    published(cp, Duration::from_secs(10), |s| {
+        node_insight(s, &node) != was && summaries_from(s, STORAGE) == ["kept across leaders"]
+    })
+    .await;
+    println!(
+        "node change → published (40 nodes): {:?}",
+        changed.elapsed()
+    );
+    watch.await.unwrap();
+
+    // A restart of the only instance starts from the published object.
+    b.stop();
+    let c = Controller::start(cp, "restarted", &[]);
+    let watch = tokio::spawn(watch_never_emptier(cp, nodes, Duration::from_secs(5)));
+    c.wait_ready(Duration::from_secs(30)).await;
+    watch.await.unwrap();
+    let after = upgrade_status(cp).unwrap();
+    assert_eq!(
+        summaries_from(&after["status"], STORAGE),
+        ["kept across leaders"],
+        "the pushed insight was lost on restart"
+    );
+    c.stop();
+}
+
+/// What `snapshot` makes of the sample cluster's files offline.
+fn offline_snapshot() -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
+        .args(["snapshot", "-o", "json"])
+        .arg(real_cluster::repo("samples/cluster"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let object: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    object["status"].clone()
+}
+
+/// The Node insight about `name`, as JSON text.
+fn node_insight(status: &serde_json::Value, name: &str) -> String {
+    real_cluster::insights(status)
+        .into_iter()
+        .find(|(_, i)| i["insight"]["type"] == "Node" && i["insight"]["node"]["name"] == name)
+        .map(|(_, i)| i["insight"].to_string())
+        .unwrap_or_default()
+}
+
+/// Polls the stored object for `period`: it must always hold at least `nodes` node insights.
+async fn watch_never_emptier(cp: &'static ControlPlane, nodes: usize, period: Duration) {
+    let end = Instant::now() + period;
+    let mut samples = 0;
+    while Instant::now() < end {
+        let stored = upgrade_status(cp).unwrap();
+        let held = node_insights(&stored["status"]);
+        assert!(
+            held >= nodes,
+            "the object fell to {held} node insights from {nodes}"
+        );
+        samples += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(samples > 5, "only {samples} samples");
+}

@@ -1,0 +1,349 @@
+//! What the real-server tests share: a control plane set up as a cluster would be (OpenShift
+//! CRDs, our CRDs and manifests, the sample cluster mid-update, its producers' service
+//! accounts), and the controller run as its own process under its own service account's token,
+//! bound only by the shipped RBAC.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use envtest::ControlPlane;
+use serde_json::Value;
+
+/// The controller's namespace and service account, as `manifests/` ship them.
+pub const NAMESPACE: &str = "openshift-update-status-controller";
+/// The controller's service account.
+pub const SERVICE_ACCOUNT: &str = "update-status-controller";
+/// The audience producer tokens must carry.
+pub const AUDIENCE: &str = "update-status-controller.openshift.io";
+
+pub fn repo(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+/// The OpenShift CRDs the built-in informers read, from `../shared/reference/openshift-crds`
+/// (`OPENSHIFT_CRDS_DIR` overrides it).
+fn openshift_crds_dir() -> PathBuf {
+    std::env::var_os("OPENSHIFT_CRDS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo("../shared/reference/openshift-crds"))
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// Every object of a YAML file, List items flattened.
+pub fn objects_of(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = Vec::new();
+    for doc in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
+        match doc["items"].as_array() {
+            Some(items) if doc["kind"].as_str().unwrap_or("").ends_with("List") => {
+                out.extend(items.iter().cloned())
+            }
+            _ if doc.is_object() => out.push(doc),
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Installs everything a cluster has before the controller starts, and the sample cluster.
+pub fn set_up(cp: &ControlPlane) {
+    for file in yaml_files(&openshift_crds_dir())
+        .into_iter()
+        .chain(yaml_files(&repo("crds")))
+    {
+        cp.apply(&std::fs::read_to_string(&file).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+    cp.kubectl_run(&[
+        "wait",
+        "--for=condition=Established",
+        "crd",
+        "--all",
+        "--timeout=30s",
+    ])
+    .unwrap();
+    cp.apply(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: openshift-machine-config-operator}\n",
+    )
+    .unwrap();
+    for file in yaml_files(&repo("manifests")) {
+        cp.apply(&std::fs::read_to_string(&file).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+    let sample = repo("samples/cluster");
+    let objects: Vec<Value> = yaml_files(&sample)
+        .iter()
+        .filter(|p| {
+            !p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("upgradestatus")
+        })
+        .flat_map(|p| objects_of(p))
+        .collect();
+    cp.load(&objects).unwrap();
+    cp.service_account("example-storage", "storage-operator")
+        .unwrap();
+    cp.service_account("example-storage", "someone-else")
+        .unwrap();
+}
+
+/// A free port on 127.0.0.1.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The controller binary, run as a pod would run it.
+pub struct Controller {
+    child: Option<Child>,
+    pub url: String,
+    pub log: PathBuf,
+    pub name: String,
+}
+
+impl Controller {
+    /// Starts `serve` in Kubernetes mode with a kubeconfig holding a TokenRequest token of the
+    /// controller's own service account (the API server's audience, as a pod's token has).
+    pub fn start(cp: &ControlPlane, name: &str, extra: &[&str]) -> Self {
+        let token = cp.token(NAMESPACE, SERVICE_ACCOUNT, None).unwrap();
+        let kubeconfig = cp.dir().join(format!("{name}.kubeconfig"));
+        cp.write_token_kubeconfig(&kubeconfig, &token).unwrap();
+        let port = free_port();
+        let log = cp.dir().join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
+            .args(["serve", "--kubeconfig"])
+            .arg(&kubeconfig)
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg(format!(
+                "--tls-cert-file={}",
+                repo("certs-dev/tls.crt").display()
+            ))
+            .arg(format!(
+                "--tls-key-file={}",
+                repo("certs-dev/tls.key").display()
+            ))
+            .arg(format!("--namespace={NAMESPACE}"))
+            .arg(format!("--pod-name={name}"))
+            .args([
+                "--alerts-url=",
+                "--publish-interval=200ms",
+                "--lease-duration=2s",
+                "--lease-renew-deadline=1500ms",
+                "--lease-retry-period=300ms",
+                "--rate-limit=1000",
+                "--rate-burst=1000",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        Controller {
+            child: Some(child),
+            url: format!("https://127.0.0.1:{port}"),
+            log,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Its log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The last lines of its log, for a failure message.
+    pub fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(15)..].join("\n")
+    }
+
+    /// Whether `/readyz` answers 200: it leads and has assessed the cluster.
+    pub async fn ready(&self) -> bool {
+        let ca_path = repo("certs-dev/ca.crt");
+        let ca = std::fs::read(&ca_path).unwrap();
+        matches!(
+            update_status_controller::commands::report::get(&self.url, "/readyz", "-", &ca, &ca_path).await,
+            Ok(answer) if answer.status == 200
+        )
+    }
+
+    /// Waits until it is ready, at most `limit`.
+    pub async fn wait_ready(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while !self.ready().await {
+            assert!(
+                Instant::now() < deadline,
+                "{} not ready within {limit:?}; log:\n{}",
+                self.name,
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// POSTs `body` as a report of `informer` with `token`.
+    pub async fn report(
+        &self,
+        informer: &str,
+        token: &str,
+        body: Vec<u8>,
+    ) -> update_status_controller::commands::report::Answer {
+        let ca_path = repo("certs-dev/ca.crt");
+        let ca = std::fs::read(&ca_path).unwrap();
+        update_status_controller::commands::report::post(
+            &self.url,
+            &format!("/v1alpha1/informers/{informer}/reports"),
+            token,
+            &ca,
+            &ca_path,
+            body,
+        )
+        .await
+        .unwrap()
+    }
+
+    /// SIGTERM, as the kubelet stops a pod, and waits for the exit (the Lease is released).
+    pub fn stop(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while child.try_wait().unwrap().is_none() {
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("{} did not stop within 30 s of SIGTERM", self.name);
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+impl Drop for Controller {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `UpgradeStatus/cluster` as stored, or `None`.
+pub fn upgrade_status(cp: &ControlPlane) -> Option<Value> {
+    let out = cp
+        .kubectl_run(&[
+            "get",
+            "upgradestatus",
+            "cluster",
+            "-o",
+            "json",
+            "--ignore-not-found",
+        ])
+        .ok()?;
+    serde_json::from_str(&out).ok()
+}
+
+/// Waits until the stored status satisfies `ok`, at most `limit`, and returns it.
+pub async fn published(cp: &ControlPlane, limit: Duration, ok: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(obj) = upgrade_status(cp)
+            && ok(&obj["status"])
+        {
+            return obj["status"].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not published as expected within {limit:?}; stored: {}",
+            upgrade_status(cp)
+                .map(|o| o["status"].to_string())
+                .unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every insight of the object, with the informer that gave it.
+pub fn insights(status: &Value) -> Vec<(String, Value)> {
+    let groups = status["controlPlane"]["informers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .chain(
+            status["workerPools"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .flat_map(|p| p["informers"].as_array().into_iter().flatten()),
+        );
+    groups
+        .flat_map(|g| {
+            let name = g["name"].as_str().unwrap_or("").to_owned();
+            g["insights"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |i| (name.clone(), i))
+        })
+        .collect()
+}
+
+/// How many Node insights the object holds.
+pub fn node_insights(status: &Value) -> usize {
+    insights(status)
+        .iter()
+        .filter(|(_, i)| i["insight"]["type"] == "Node")
+        .count()
+}
+
+/// The condition `type_` of the object's status.
+pub fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
+    status["conditions"]
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == type_)
+}
+
+/// A report whose one Health insight, in the worker pool, says `summary`.
+pub fn report_saying(summary: &str) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({"insights": [{"uid": "real-api", "insight": {"type": "Health", "health": {
+        "startedAt": "2026-06-01T11:50:00Z",
+        "scope": {"type": "WorkerPool", "pool": "worker"},
+        "impact": {"level": "Warning", "type": "Update Speed", "summary": summary},
+        "remediation": {"reference": "https://example.com/runbook"}
+    }}}]}))
+    .unwrap()
+}
+
+/// The Health summaries the object holds from `informer`.
+pub fn summaries_from(status: &Value, informer: &str) -> Vec<String> {
+    insights(status)
+        .into_iter()
+        .filter(|(name, i)| name == informer && i["insight"]["type"] == "Health")
+        .filter_map(|(_, i)| {
+            i["insight"]["health"]["impact"]["summary"]
+                .as_str()
+                .map(str::to_owned)
+        })
+        .collect()
+}
