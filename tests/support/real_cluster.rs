@@ -3,6 +3,9 @@
 //! accounts), and the controller run as its own process under its own service account's token,
 //! bound only by the shipped RBAC.
 
+// Each test binary uses a part of this module.
+#![allow(dead_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
