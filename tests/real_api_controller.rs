@@ -6,6 +6,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/fake_thanos.rs"]
+mod fake_thanos;
 #[path = "support/real_cluster.rs"]
 mod real_cluster;
 
@@ -266,6 +268,176 @@ async fn a_removed_binding_is_a_clear_error_and_a_degraded_condition() {
     controller.stop();
     cp.kubectl_run(&["delete", "updateinformer", "binding-check"])
         .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_update_informer_gets_a_status_that_is_not_rewritten_while_nothing_changes() {
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    cp.apply(
+        "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
+         metadata: {name: never-reports}\n\
+         spec: {enabled: true, producers: [{serviceAccount: {namespace: example-storage, name: storage-operator}}], \
+         allowedInsightTypes: [Health]}\n",
+    )
+    .unwrap();
+    let controller = Controller::start(cp, "statuses", &[]);
+    controller.wait_ready(Duration::from_secs(30)).await;
+    let get = |path: &str| {
+        cp.kubectl_run(&[
+            "get",
+            "updateinformer",
+            "never-reports",
+            "-o",
+            &format!("jsonpath={path}"),
+        ])
+        .unwrap()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while get("{.status.conditions[?(@.type==\"Reporting\")].reason}") != "NeverReported" {
+        assert!(Instant::now() < deadline, "no status within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        get("{.status.conditions[?(@.type==\"Reporting\")].status}"),
+        "False"
+    );
+    let managers = get("{.metadata.managedFields[*].manager}");
+    assert!(managers.contains("update-status-controller"), "{managers}");
+    // Several publish intervals later nothing was rewritten: the same resourceVersion.
+    let version = get("{.metadata.resourceVersion}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(get("{.metadata.resourceVersion}"), version);
+    controller.stop();
+    cp.kubectl_run(&["delete", "updateinformer", "never-reports"])
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_subject_access_review_a_listed_producer_also_needs_rbac() {
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    cp.service_account("example-storage", "sar-producer")
+        .unwrap();
+    cp.apply(
+        "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
+         metadata: {name: sar-checked}\n\
+         spec: {enabled: true, producers: [{serviceAccount: {namespace: example-storage, name: sar-producer}}], \
+         allowedInsightTypes: [Health]}\n",
+    )
+    .unwrap();
+    let token = cp
+        .token("example-storage", "sar-producer", Some(AUDIENCE))
+        .unwrap();
+    let body = || report_saying("allowed by RBAC too");
+
+    // Listed in the UpdateInformer, but RBAC does not allow it: 403, naming the check.
+    let controller = Controller::start(cp, "sar", &["--subject-access-review"]);
+    controller.wait_ready(Duration::from_secs(30)).await;
+    let answer = controller.report("sar-checked", &token, body()).await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert!(
+        answer.body.contains("SubjectAccessReview"),
+        "{}",
+        answer.body
+    );
+
+    // RBAC allows `update` on `updateinformers/insights` for this informer's name: 200.
+    cp.apply(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\n\
+         metadata: {name: sar-checked-producer}\n\
+         rules: [{apiGroups: [update.openshift.io], resources: [updateinformers/insights], \
+         resourceNames: [sar-checked], verbs: [update]}]\n---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\n\
+         metadata: {name: sar-checked-producer}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: sar-checked-producer}\n\
+         subjects: [{kind: ServiceAccount, namespace: example-storage, name: sar-producer}]\n",
+    )
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let answer = controller.report("sar-checked", &token, body()).await;
+        if answer.status == 200 {
+            break;
+        }
+        assert_eq!(answer.status, 403, "{}", answer.body);
+        assert!(
+            Instant::now() < deadline,
+            "still refused 15 s after the grant"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    controller.stop();
+    cp.kubectl_run(&["delete", "updateinformer", "sar-checked"])
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_come_from_thanos_and_a_failing_thanos_degrades_without_losing_the_rest() {
+    use fake_thanos::{FakeThanos, THANOS_TOKEN};
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    let thanos = FakeThanos::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{THANOS_TOKEN}\n")).unwrap();
+    let controller = Controller::start(
+        cp,
+        "alerts",
+        &[
+            &format!("--alerts-url={}", thanos.url),
+            &format!(
+                "--alerts-ca-file={}",
+                real_cluster::repo("certs-dev/ca.crt").display()
+            ),
+            &format!("--alerts-token-file={}", token_file.display()),
+            "--alerts-interval=100ms",
+        ],
+    );
+    controller.wait_ready(Duration::from_secs(30)).await;
+    let alerts = |s: &serde_json::Value| {
+        let mut uids: Vec<String> = real_cluster::insights(s)
+            .into_iter()
+            .filter(|(name, _)| name == "alerts")
+            .map(|(_, i)| i["uid"].as_str().unwrap().to_owned())
+            .collect();
+        uids.sort();
+        uids
+    };
+    let degraded = |s: &serde_json::Value, want: &str| {
+        condition(s, "Degraded").is_some_and(|c| c["status"] == want)
+    };
+
+    // The same alerts as offline mode reads from alerts.json, and Degraded=False.
+    let status = published(cp, Duration::from_secs(10), |s| {
+        !alerts(s).is_empty() && degraded(s, "False")
+    })
+    .await;
+    assert_eq!(alerts(&status), alerts(&offline_snapshot()));
+    let nodes = node_insights(&status);
+
+    // Thanos fails: Degraded=True names it; the alerts last read and everything else stay.
+    thanos.fail(true);
+    let failed = published(cp, Duration::from_secs(10), |s| degraded(s, "True")).await;
+    let c = condition(&failed, "Degraded").unwrap();
+    assert_eq!(c["reason"], "AlertsUnavailable");
+    assert!(c["message"].as_str().unwrap().contains("HTTP 500"), "{c}");
+    assert_eq!(alerts(&failed), alerts(&status));
+    assert_eq!(node_insights(&failed), nodes);
+
+    // A rotated token is read from the file on the next request; Thanos recovers.
+    std::fs::write(&token_file, "rotated-but-wrong").unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        thanos.seen.lock().unwrap().1 > 0,
+        "the token file is re-read"
+    );
+    std::fs::write(&token_file, THANOS_TOKEN).unwrap();
+    thanos.fail(false);
+    published(cp, Duration::from_secs(10), |s| degraded(s, "False")).await;
+    assert!(thanos.seen.lock().unwrap().0 >= 3);
+    thanos.shutdown.cancel();
+    controller.stop();
 }
 
 /// Puts the shipped bindings back when dropped, so a failing test leaves the RBAC as it found it.

@@ -142,8 +142,9 @@ impl Controller {
             ))
             .arg(format!("--namespace={NAMESPACE}"))
             .arg(format!("--pod-name={name}"))
+            // The alerts informer is off unless a test serves a Thanos of its own.
+            .args((!extra.iter().any(|a| a.starts_with("--alerts-url"))).then_some("--alerts-url="))
             .args([
-                "--alerts-url=",
                 "--publish-interval=200ms",
                 "--lease-duration=2s",
                 "--lease-renew-deadline=1500ms",
