@@ -1,24 +1,35 @@
-//! `--tls-profile=cluster` against the fake API server: the informer endpoint serves the TLS
-//! profile of `apiserver.config.openshift.io/cluster` and follows it when it changes, without a
-//! restart and without closing connections already open.
+//! `--tls-profile=cluster`: the informer endpoint serves the TLS profile of
+//! `apiserver.config.openshift.io/cluster` and follows it when it changes, without a restart and
+//! without closing connections already open.
 //!
-//! The APIServer CRD is OpenShift's (config.openshift.io/v1), cut to what matters here: like the
-//! real one it declares `metadata` as a bare object, which a server must not prune by.
+//! Against a real kube-apiserver (`tests/envtest`, `KUBEBUILDER_ASSETS`; skipped without it,
+//! failed under `CI=true`), because what the controller reads is what the real server makes of
+//! the object: its CRD validation and pruning, the watch events an update and a delete give, the
+//! list-then-watch the controller starts with. The APIServer CRD is OpenShift's own, from
+//! `../shared/reference/openshift-crds` (`OPENSHIFT_CRDS_DIR` overrides it); where that is absent
+//! a cut-down inline copy is installed instead, so the suite runs without `../shared`, and when
+//! the real one is installed the copy is still checked against the real server (a server-side
+//! dry run), so the fallback stays one the server accepts. Like the real one it declares
+//! `metadata` as a bare object, which a server must not prune by. The profile is changed with
+//! server-side apply and deleted with kubectl, as an administrator would.
+//!
+//! `offline_mode_refuses_the_cluster_profile` needs no API server.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use fake_apiserver::{FakeApiServer, FakeConfig};
+use envtest::ControlPlane;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, RootCertStore, SupportedCipherSuite, SupportedProtocolVersion};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::task::JoinHandle;
 use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 use update_status_controller::auth::{JwtAuthenticator, JwtSettings};
@@ -78,20 +89,65 @@ fn api_server(profile: Value) -> Value {
     })
 }
 
-async fn fake_cluster(profile: Value) -> FakeApiServer {
-    let server = FakeApiServer::start(FakeConfig::default()).await.unwrap();
-    for entry in std::fs::read_dir(root().join("crds")).unwrap() {
-        server
-            .register_crd_yaml(&std::fs::read_to_string(entry.unwrap().path()).unwrap())
-            .unwrap();
-    }
-    server.register_crd_yaml(API_SERVER_CRD).unwrap();
-    server.put_object(api_server(profile)).unwrap();
-    server
+/// OpenShift's APIServer CRD, when `../shared` (or `OPENSHIFT_CRDS_DIR`) has it.
+fn real_api_server_crd() -> Result<String, String> {
+    let dir = std::env::var_os("OPENSHIFT_CRDS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/reference/openshift-crds"));
+    let path = dir.join("0000_10_config-operator_01_apiservers-Default.crd.yaml");
+    std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The shared control plane with our CRDs and the APIServer CRD installed (once per binary).
+fn cluster() -> Option<&'static ControlPlane> {
+    static SET_UP: OnceLock<()> = OnceLock::new();
+    let cp = envtest::shared()?;
+    SET_UP.get_or_init(|| {
+        for entry in std::fs::read_dir(root().join("crds")).unwrap() {
+            let path = entry.unwrap().path();
+            cp.apply(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        }
+        match real_api_server_crd() {
+            Ok(crd) => {
+                cp.apply(&crd).expect("OpenShift's APIServer CRD installs");
+                // The copy, in a group of its own so it is judged as itself (not merged into the
+                // CRD installed under its name), created in a server-side dry run.
+                let copy = API_SERVER_CRD.replace("config.openshift.io", "inline-copy.example.com");
+                cp.kubectl_stdin(&["create", "--dry-run=server", "-f", "-"], &copy)
+                    .expect("the real server accepts the inline APIServer CRD");
+            }
+            Err(why) => {
+                eprintln!("no OpenShift APIServer CRD ({why}); installing the inline copy");
+                cp.apply(API_SERVER_CRD)
+                    .expect("the real server accepts the inline APIServer CRD");
+            }
+        }
+        cp.kubectl_run(&[
+            "wait",
+            "--for=condition=Established",
+            "crd",
+            "--all",
+            "--timeout=30s",
+        ])
+        .unwrap();
+    });
+    Some(cp)
+}
+
+/// Sets the cluster's profile, as an administrator would (server-side apply: fields left out
+/// of `profile` are removed).
+fn set_profile(cp: &ControlPlane, profile: Value) {
+    cp.apply(&api_server(profile).to_string()).unwrap();
 }
 
 /// Starts the controller in Kubernetes mode with `--tls-profile=cluster`; returns its address.
-async fn start(server: &FakeApiServer, shutdown: &CancellationToken) -> std::net::SocketAddr {
+/// The controller's API server client is an admin one: RBAC is not what this file tests
+/// (`real_api_controller.rs` runs it under its own service account).
+async fn start(
+    cp: &ControlPlane,
+    shutdown: &CancellationToken,
+) -> (std::net::SocketAddr, JoinHandle<()>) {
     let r = root();
     let cli = Cli::parse_from([
         "update-status-controller",
@@ -102,16 +158,14 @@ async fn start(server: &FakeApiServer, shutdown: &CancellationToken) -> std::net
         r.join("certs-dev/tls.key").to_str().unwrap(),
         "--tls-profile",
         "cluster",
+        // Nothing leaves 127.0.0.1: no alerts informer.
+        "--alerts-url=",
     ]);
     let Command::Serve(args) = cli.command else {
         unreachable!()
     };
     let args: ServeArgs = *args;
-    let kubeconfig = kube::config::Kubeconfig::from_yaml(server.kubeconfig_yaml()).unwrap();
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = cp.client().await.unwrap();
     let authenticator = JwtAuthenticator::from_public_key_file(
         &r.join("certs-dev/token-signing.pub"),
         JwtSettings::new(
@@ -123,12 +177,12 @@ async fn start(server: &FakeApiServer, shutdown: &CancellationToken) -> std::net
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let shutdown = shutdown.clone();
-    tokio::spawn(async move {
+    let task = tokio::spawn(async move {
         run_with(&args, client, Arc::new(authenticator), listener, shutdown)
             .await
             .unwrap();
     });
-    addr
+    (addr, task)
 }
 
 /// A client offering only `versions` (and, when given, only `suites`), trusting the dev CA.
@@ -202,9 +256,10 @@ const TLS13: &[&SupportedProtocolVersion] = &[&rustls::version::TLS13];
 #[tokio::test]
 async fn serves_and_follows_the_cluster_profile() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let server = fake_cluster(json!({"type": "Modern", "modern": {}})).await;
+    let Some(cp) = cluster() else { return };
+    set_profile(cp, json!({"type": "Modern", "modern": {}}));
     let shutdown = CancellationToken::new();
-    let addr = start(&server, &shutdown).await;
+    let (addr, controller) = start(cp, &shutdown).await;
     let tls13 = client(TLS13, None);
     let tls12 = client(TLS12, None);
 
@@ -218,25 +273,22 @@ async fn serves_and_follows_the_cluster_profile() {
     assert!(healthz(&mut open).await.starts_with("HTTP/1.1 200"));
 
     // Intermediate: TLS 1.2 is accepted from then on; the open connection keeps working.
-    server
-        .put_object(api_server(
-            json!({"type": "Intermediate", "intermediate": {}}),
-        ))
-        .unwrap();
+    set_profile(cp, json!({"type": "Intermediate", "intermediate": {}}));
     let took = until(addr, &tls12, Result::is_ok).await;
     println!("Modern -> Intermediate applied after {took:?}");
     assert!(healthz(&mut open).await.starts_with("HTTP/1.1 200"));
 
     // Custom: only the listed TLS 1.2 suite rustls implements is offered.
-    server
-        .put_object(api_server(json!({
+    set_profile(
+        cp,
+        json!({
             "type": "Custom",
             "custom": {
                 "minTLSVersion": "VersionTLS12",
                 "ciphers": ["ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305", "AES128-SHA256"]
             }
-        })))
-        .unwrap();
+        }),
+    );
     use rustls::crypto::ring::cipher_suite as s;
     let gcm_only = client(
         TLS12,
@@ -257,11 +309,19 @@ async fn serves_and_follows_the_cluster_profile() {
     assert!(handshake(addr, &tls13).await.is_ok());
 
     // Deleted (or never set): the platform default, Intermediate.
-    server
-        .delete_object("apiservers.config.openshift.io", None, "cluster")
-        .unwrap();
+    cp.kubectl_run(&[
+        "delete",
+        "apiservers.config.openshift.io",
+        "cluster",
+        "--timeout=10s",
+    ])
+    .unwrap();
     until(addr, &gcm_only, Result::is_ok).await;
     shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), controller)
+        .await
+        .expect("the controller stops within 30 s of shutdown")
+        .unwrap();
 }
 
 #[tokio::test]
