@@ -1,5 +1,19 @@
 //! An in-process fake Kubernetes API server for the controller's integration tests and benchmarks.
 //!
+//! **Only for faults a real server cannot be made to produce on demand.** Everything else is
+//! proven on a real kube-apiserver (`tests/envtest`, the `real_api_*` tests): this fake once
+//! accepted a CRD whose CEL cost the real server refuses, answered a JWKS request the real server
+//! answers with 406, and stored objects etcd refuses as too large. What still uses it, and why:
+//! - `tests/kube_mode.rs`: exact counts of the TokenReviews and status writes the controller
+//!   sends (the request log), and an API server made unreachable mid-test;
+//! - `tests/leader_election.rs` (the Lease race): every answer delayed so two candidates read
+//!   before either writes, and the 201/409 answers counted;
+//! - `tests/security_logs.rs`: TokenReview answering 500 and the server unreachable, on every
+//!   authentication path, at TRACE;
+//! - `tests/security_token_flood.rs`: TokenReviews answered slowly, to show the in-flight cap;
+//! - `benches/kube_5000.rs`: the controller's memory at 5,000 nodes without an API server
+//!   competing for the same two cores.
+//!
 //! It listens on 127.0.0.1 (a fresh port, a fresh CA) over TLS and is reached with the real `kube`
 //! client through the kubeconfig it writes, so the code under test runs its production client
 //! path. Where a controller depends on behaviour, the fake behaves as the real server does: list
