@@ -230,11 +230,12 @@ async fn two_electors_have_exactly_one_leader_at_any_time() {
         age < SignedDuration::try_from(RETRY + SLACK).unwrap(),
         "renewed every retry period (last {age:?} ago)"
     );
-    // Renewals, not a storm: about one write per retry period, as the server's watch saw them.
+    // Renewals, not a storm: about one write per retry period (10 in 3 s), as the server's
+    // watch saw them; fewer on a loaded machine, where a renewal's round trip adds to the period.
     let updates = bounded("the watch", writes).await.unwrap();
     eprintln!("{updates} renewals in {window:?}");
     assert!(
-        (8..=20).contains(&updates),
+        (5..=20).contains(&updates),
         "{updates} renewals in {window:?}"
     );
     stop(a).await;
@@ -302,8 +303,10 @@ async fn a_killed_leader_is_replaced_after_the_lease_duration() {
         "takeover after crash: {after:?} after the kill, {:?} after the last renewal",
         wall.duration_since(last_renewal)
     );
+    // A second of slack, not SLACK: every step here is a real API call, and CI runs other
+    // control planes on the same two cores.
     assert!(
-        after <= DURATION + RETRY * 2 + SLACK,
+        after <= DURATION + RETRY * 2 + Duration::from_secs(1),
         "took over {after:?} after the crash"
     );
     assert!(
