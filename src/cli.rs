@@ -211,9 +211,13 @@ pub struct PublishArgs {
     /// At most one write of the UpgradeStatus per interval; changes in between are coalesced.
     #[arg(long, env = "USC_PUBLISH_INTERVAL", default_value = "1s", value_parser = parse_duration)]
     pub publish_interval: std::time::Duration,
-    /// The largest UpgradeStatus, in bytes of JSON; beyond it the least informative insights are
-    /// left out (and counted).
-    #[arg(long, env = "USC_BUDGET_BYTES", default_value_t = 1024 * 1024)]
+    /// The largest UpgradeStatus, in bytes as etcd stores it: the JSON plus the managedFields
+    /// server-side apply adds (about 0.75 byte per byte of JSON); beyond it the least informative
+    /// insights are left out (and counted). The default, 1.25 MiB, leaves 256 KiB of etcd's
+    /// 1.5 MiB request limit for metadata and the request itself. When the API server still
+    /// refuses a write as too large, the controller lowers the budget, publishes, and says so in
+    /// the `Degraded` condition.
+    #[arg(long, env = "USC_BUDGET_BYTES", default_value_t = crate::store::DEFAULT_BUDGET_BYTES)]
     pub budget_bytes: usize,
 }
 
@@ -227,8 +231,9 @@ pub struct SnapshotArgs {
     /// condition transition of the ClusterVersion and ClusterOperators plus 368975ns.
     #[arg(long, env = "USC_NOW")]
     pub now: Option<String>,
-    /// The largest UpgradeStatus, in bytes of JSON.
-    #[arg(long, env = "USC_BUDGET_BYTES", default_value_t = 1024 * 1024)]
+    /// The largest UpgradeStatus, in bytes as etcd would store it (JSON plus managedFields), as
+    /// `serve` counts it.
+    #[arg(long, env = "USC_BUDGET_BYTES", default_value_t = crate::store::DEFAULT_BUDGET_BYTES)]
     pub budget_bytes: usize,
     /// How to print the object.
     #[arg(long, short, env = "USC_OUTPUT", value_enum, default_value_t)]

@@ -75,6 +75,13 @@ pub struct Metrics {
     pub rejected: Family<InformerLabels, Counter>,
     /// Writes of the UpgradeStatus, by result.
     pub publications: Family<ResultLabels, Counter>,
+    /// Writes of the UpgradeStatus the API server refused as too large (each one also counts as
+    /// a failed publication). Any increase means the object was published smaller than
+    /// configured: an alert on it catches a budget too high for the cluster's etcd.
+    pub publications_too_large: Counter,
+    /// The size budget in force, in bytes of the object as etcd stores it: `--budget-bytes`, or
+    /// less after a write was refused as too large.
+    pub budget_bytes: Gauge,
     /// Whether a built-in informer's data source answered its last read (1) or not (0).
     pub source_up: Family<SourceLabels, Gauge>,
     /// Failed reads of a built-in informer's data source.
@@ -98,6 +105,8 @@ impl Metrics {
         let insights = Family::<InsightLabels, Gauge>::default();
         let rejected = Family::<InformerLabels, Counter>::default();
         let publications = Family::<ResultLabels, Counter>::default();
+        let publications_too_large = Counter::default();
+        let budget_bytes = Gauge::default();
         let source_up = Family::<SourceLabels, Gauge>::default();
         let source_failures = Family::<SourceLabels, Counter>::default();
         registry.register(
@@ -126,6 +135,16 @@ impl Metrics {
             publications.clone(),
         );
         registry.register(
+            "publications_too_large",
+            "Writes of the UpgradeStatus the API server refused as too large; each lowers the size budget",
+            publications_too_large.clone(),
+        );
+        registry.register(
+            "budget_bytes",
+            "The UpgradeStatus size budget in force, in bytes as etcd stores the object (managedFields included)",
+            budget_bytes.clone(),
+        );
+        registry.register(
             "source_up",
             "Whether a built-in informer's data source (alerts: Thanos Querier) answered its last read",
             source_up.clone(),
@@ -142,6 +161,8 @@ impl Metrics {
             insights,
             rejected,
             publications,
+            publications_too_large,
+            budget_bytes,
             source_up,
             source_failures,
         }
@@ -204,6 +225,17 @@ impl Metrics {
                 result: result.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts one write of the UpgradeStatus refused as too large.
+    pub fn count_too_large(&self) {
+        self.publications_too_large.inc();
+    }
+
+    /// Records the size budget in force, in bytes.
+    pub fn set_budget(&self, bytes: usize) {
+        self.budget_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// Counts one request.
@@ -281,6 +313,32 @@ mod tests {
         );
         assert!(
             text.contains(r#"update_status_controller_publications_total{result="failure"} 1"#),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn refusals_as_too_large_and_the_budget_are_exported() {
+        let m = Metrics::new();
+        m.set_budget(1_310_720);
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains("update_status_controller_publications_too_large_total 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("update_status_controller_budget_bytes 1310720"),
+            "{text}"
+        );
+        m.count_too_large();
+        m.set_budget(1_048_576);
+        let text = m.encode().unwrap();
+        assert!(
+            text.contains("update_status_controller_publications_too_large_total 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("update_status_controller_budget_bytes 1048576"),
             "{text}"
         );
     }

@@ -24,7 +24,13 @@ pub const FIELD_MANAGER: &str = "update-status-controller";
 /// The longest a write may take. The kube client's own read timeout is minutes long (it suits
 /// watches); a write stuck on a half-dead connection (a partition, no reset) would otherwise
 /// stall publication for that long. A timed-out write is retried with the publisher's backoff.
-pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+///
+/// Not shorter: server-side apply of an object near etcd's limit takes the API server seconds
+/// (it merges and rebuilds the managedFields of thousands of list entries). On a shared 2-core
+/// envtest (kube-apiserver v1.36), a 1.5 MiB object took 2.7–3.0 s to apply, and the refusal of
+/// a larger one as too large 3–7 s. Cut at 5 s, such an answer was lost, the write taken for a
+/// transport failure, and the same too-large write retried forever.
+pub const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// `call`, or a (transport) error when it has not answered within [`WRITE_TIMEOUT`].
 async fn bounded<T>(call: impl Future<Output = Result<T, kube::Error>>) -> Result<T, kube::Error> {
@@ -77,7 +83,36 @@ impl ApplySink {
 }
 
 fn refused(e: &kube::Error) -> PublishError {
-    PublishError::Refused(e.to_string())
+    match e {
+        kube::Error::Api(s) if is_too_large(s.code, &s.message) => {
+            PublishError::TooLarge(s.message.clone())
+        }
+        _ => PublishError::Refused(e.to_string()),
+    }
+}
+
+/// Whether the API server refused a write because of the object's size, which no retry of the
+/// same write can overcome:
+///
+/// - etcd's request limit (`--max-request-bytes`, 1.5 MiB): HTTP 500 `etcdserver: request is
+///   too large`;
+/// - the gRPC message limit of the API server's etcd client, hit first by larger objects: HTTP
+///   500 `rpc error: code = ResourceExhausted desc = trying to send message larger than max`;
+/// - the API server's request body limit: HTTP 413 (`RequestEntityTooLarge`);
+/// - a validation error (422) about size: a value or the object over a size limit (`too
+///   large`, `exceeds ... size/bytes/limit`), or a list over its schema's `maxItems` (`Too
+///   many`), which fewer insights cure as well.
+pub fn is_too_large(code: u16, message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    let sized = m.contains("too large")
+        || m.contains("larger than max")
+        || (m.contains("exceed") && ["size", "bytes", "limit"].iter().any(|w| m.contains(w)));
+    match code {
+        413 => true,
+        422 => sized || m.contains("too many"),
+        500 => m.contains("request is too large") || m.contains("larger than max"),
+        _ => false,
+    }
 }
 
 impl Sink for ApplySink {
@@ -127,4 +162,42 @@ pub async fn apply_informer_status(
     bounded(api.patch_status(name, &params, &Patch::Apply(&body)))
         .await
         .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_too_large;
+
+    #[test]
+    fn refusals_for_size_are_told_apart_from_other_failures() {
+        // What a real kube-apiserver v1.36 with etcd's default limits answered.
+        assert!(is_too_large(500, "etcdserver: request is too large"));
+        assert!(is_too_large(
+            500,
+            "rpc error: code = ResourceExhausted desc = trying to send message larger than max (3886296 vs. 2097152)"
+        ));
+        assert!(is_too_large(
+            413,
+            "Request entity too large: limit is 3145728"
+        ));
+        assert!(is_too_large(
+            422,
+            "UpgradeStatus.update.openshift.io \"cluster\" is invalid: status.workerPools[0].informers[0].insights: Too many: 2049: must have at most 2048 items"
+        ));
+        assert!(is_too_large(
+            422,
+            "the object exceeds the maximum size of 1572864 bytes"
+        ));
+        // Not about size: retried as they are.
+        assert!(!is_too_large(500, "etcdserver: leader changed"));
+        assert!(!is_too_large(
+            422,
+            "status.conditions[0].reason: Invalid value: \"x y\": should match"
+        ));
+        assert!(!is_too_large(409, "the object has been modified"));
+        assert!(!is_too_large(
+            403,
+            "forbidden: the request is too large for you"
+        ));
+    }
 }

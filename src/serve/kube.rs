@@ -386,6 +386,11 @@ async fn lead(
     mut leader: watch::Receiver<bool>,
     shutdown: CancellationToken,
 ) {
+    // Lowered when the API server refuses a write as too large; a new term keeps what was learnt.
+    let budget = Arc::new(publish::Budget::new(
+        publication.publish.budget_bytes,
+        &state.metrics,
+    ));
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -410,12 +415,13 @@ async fn lead(
             started,
             health,
         } = publication.clone();
-        let budget = publish.budget_bytes;
+        let compute_budget = Arc::clone(&budget);
         let run = publish::run(
             sink,
-            move || compute(&compute_state, &health, started, budget),
+            move || compute(&compute_state, &health, started, &compute_budget),
             changed,
             publish.publish_interval,
+            Arc::clone(&budget),
             Arc::new(PublishStats::default()),
             term.clone(),
         );

@@ -243,7 +243,10 @@ pub async fn run_with(
     }
 
     let interval = args.publish.publish_interval;
-    let budget = args.publish.budget_bytes;
+    let budget = Arc::new(publish::Budget::new(
+        args.publish.budget_bytes,
+        &state.metrics,
+    ));
     let publisher = tokio::spawn(publish::run(
         Arc::new(CountedSink {
             inner: DirSink::new(&dir),
@@ -253,10 +256,12 @@ pub async fn run_with(
             let state = state.clone();
             let started = clock.now();
             let health = SourceHealth::new();
-            move || compute(&state, &health, started, budget)
+            let budget = Arc::clone(&budget);
+            move || compute(&state, &health, started, &budget)
         },
         state.changed.clone(),
         interval,
+        budget,
         Arc::new(PublishStats::default()),
         shutdown.clone(),
     ));
@@ -377,13 +382,15 @@ async fn serve_https(
     Ok(served?)
 }
 
-/// The status to publish: the store's, with each registered informer's state and the
-/// controller's own `Available` condition.
+/// The status to publish: the store's, built within the budget in force, with each registered
+/// informer's state, the controller's own `Available` condition, and `Degraded` (a data source
+/// failing, or the object published smaller than configured because the API server refused it
+/// as too large).
 fn compute(
     state: &AppState,
     health: &SourceHealth,
     started: Timestamp,
-    budget: usize,
+    budget: &publish::Budget,
 ) -> UpgradeStatusStatus {
     let now = state.clock.now();
     let registry = state.registry();
@@ -418,8 +425,26 @@ fn compute(
         };
         store.set_state(&name, next);
     }
-    let mut status = store.status(now, budget);
+    let mut status = store.status(
+        now,
+        budget.effective().saturating_sub(CONDITIONS_RESERVE_BYTES),
+    );
+    drop(store);
     let informers = status.informers.len();
+    let omitted: i64 = status
+        .informers
+        .iter()
+        .flat_map(|i| i.omitted.iter())
+        .map(|o| i64::from(o.count.get()))
+        .sum();
+    // Within the lowered budget nothing was left out: the configured one would build the same
+    // object, which fits. Back to it (and to `Degraded=False`).
+    if omitted == 0 && budget.restore() {
+        tracing::info!(
+            budget_bytes = budget.configured(),
+            "everything fits again: back to the configured size budget"
+        );
+    }
     let available = Condition::new(
         "Available",
         ConditionStatus::True,
@@ -428,13 +453,59 @@ fn compute(
         &format!("Publishing the insights of {informers} informers"),
     )
     .ok();
-    let conditions = available
-        .into_iter()
-        .chain(health.degraded_condition(started))
-        .collect();
+    let sources = health.degraded_condition(started);
+    let degraded = match budget.lowered(now) {
+        Some(lowered) => too_large_condition(&lowered, budget.configured(), omitted, sources, now),
+        None => sources,
+    };
+    let conditions = available.into_iter().chain(degraded).collect();
     status.conditions =
         update_status_api::constraints::BoundedVec::new(conditions).unwrap_or_default();
     status
+}
+
+/// Room the store leaves in the budget for the conditions added after it built the status: an
+/// `Available` and a `Degraded` condition, whose message is cut at [`MAX_DEGRADED_MESSAGE`]
+/// characters, as stored with their managedFields entries.
+const CONDITIONS_RESERVE_BYTES: usize = 4096;
+
+/// The longest `StatusTooLarge` message, in characters.
+const MAX_DEGRADED_MESSAGE: usize = 2048;
+
+/// `Degraded=True`, reason `StatusTooLarge`: the API server refused the object as too large, so
+/// it is published within a lowered budget and leaves out more than configured. A failing data
+/// source (`sources`, when it says `True`) is named too; the condition holds since the earlier
+/// of the two.
+fn too_large_condition(
+    lowered: &publish::Lowered,
+    configured: usize,
+    omitted: i64,
+    sources: Option<Condition>,
+    now: Timestamp,
+) -> Option<Condition> {
+    let since = lowered.since.unwrap_or(now);
+    let mut message = format!(
+        "The API server refused the UpgradeStatus as too large ({} bytes as stored: {}); it is \
+         published within a budget of {} bytes instead of the configured {}, and {omitted} \
+         insights are left out (counted per informer in status.informers[].omitted)",
+        lowered.refused_bytes, lowered.reason, lowered.effective, configured
+    );
+    let mut since_all = since;
+    if let Some(s) = sources.filter(|c| c.status == ConditionStatus::True) {
+        message.push_str(&format!("; also: {}", s.message.as_str()));
+        if s.last_transition_time < since_all {
+            since_all = s.last_transition_time;
+        }
+    }
+    let message: String = message.chars().take(MAX_DEGRADED_MESSAGE).collect();
+    Condition::new(
+        "Degraded",
+        ConditionStatus::True,
+        since_all,
+        "StatusTooLarge",
+        &message,
+    )
+    .ok()
 }
 
 /// Whether a remote producer of `name` is registered, enabled and reporting, in which case the
@@ -578,4 +649,66 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
         tracing::warn!("second signal: exiting now");
         std::process::exit(1);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_status_too_large_says_how_large_and_names_a_failing_source_too() {
+        let lowered = publish::Lowered {
+            effective: 1_526_148,
+            refused_bytes: 1_907_689,
+            reason: "etcdserver: request is too large".into(),
+            refusals: 3,
+            since: Some(at("2026-01-01T00:05:00Z")),
+        };
+        let now = at("2026-01-01T00:10:00Z");
+        let c = too_large_condition(&lowered, 3_000_000, 4017, None, now).unwrap();
+        assert_eq!(c.status, ConditionStatus::True);
+        assert_eq!(c.reason.as_str(), "StatusTooLarge");
+        assert_eq!(c.last_transition_time, at("2026-01-01T00:05:00Z"));
+        let m = c.message.as_str();
+        for part in [
+            "1907689 bytes as stored: etcdserver: request is too large",
+            "within a budget of 1526148 bytes instead of the configured 3000000",
+            "4017 insights are left out",
+        ] {
+            assert!(m.contains(part), "{m}");
+        }
+        // A source failing since earlier: named, and the condition holds since then.
+        let sources = Condition::new(
+            "Degraded",
+            ConditionStatus::True,
+            at("2026-01-01T00:01:00Z"),
+            "AlertsUnavailable",
+            "alerts: connection refused",
+        )
+        .ok();
+        let c = too_large_condition(&lowered, 3_000_000, 4017, sources, now).unwrap();
+        assert_eq!(c.reason.as_str(), "StatusTooLarge");
+        assert!(
+            c.message
+                .as_str()
+                .ends_with("; also: alerts: connection refused")
+        );
+        assert_eq!(c.last_transition_time, at("2026-01-01T00:01:00Z"));
+        // Healthy sources add nothing.
+        let healthy = Condition::new(
+            "Degraded",
+            ConditionStatus::False,
+            at("2026-01-01T00:00:00Z"),
+            "AsExpected",
+            "Every data source of the built-in informers answers",
+        )
+        .ok();
+        let c = too_large_condition(&lowered, 3_000_000, 4017, healthy, now).unwrap();
+        assert!(!c.message.as_str().contains("also"));
+        assert_eq!(c.last_transition_time, at("2026-01-01T00:05:00Z"));
+    }
 }

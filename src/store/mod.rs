@@ -1,6 +1,7 @@
 //! The one store every informer goes through, built-in or remote: insights keyed by
 //! (informer, uid), full-state replacement per report, and the publishable `UpgradeStatus`
-//! status built from it (routing in `routing`, the size budget in `budget`).
+//! status built from it (routing in `routing`, the size budget — counted as etcd stores the
+//! object, managedFields included — in `budget`).
 
 mod budget;
 mod routing;
@@ -12,6 +13,14 @@ use update_status_api::v1alpha1::{InformerName, InformerState, Insight, UpgradeS
 use update_status_api::wire::ReportedInsight;
 
 pub use budget::DEFAULT_BUDGET_BYTES;
+
+/// The size of the `UpgradeStatus` holding `status` as etcd stores it: the status as JSON (as
+/// the API server encodes it), the managedFields entry server-side apply records for it, and the
+/// object's other metadata. This, not the JSON sent, is what etcd's request limit applies to; the
+/// publisher uses it to say how large a refused write was.
+pub fn stored_bytes(status: &UpgradeStatusStatus) -> usize {
+    budget::stored_len(status)
+}
 
 /// What one informer currently holds.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -199,7 +208,8 @@ impl Store {
     }
 
     /// The status to publish: insights routed to the control plane and worker pools, summaries,
-    /// and at most `budget_bytes` of JSON (least informative insights left out first, counted).
+    /// and at most `budget_bytes` as etcd stores the object ([`stored_bytes`]: JSON plus
+    /// managedFields); the least informative insights are left out first, and counted.
     pub fn status(&self, now: Timestamp, budget_bytes: usize) -> UpgradeStatusStatus {
         let view: Vec<routing::InformerView<'_>> = self
             .informers
