@@ -71,7 +71,7 @@ def main():
     print(f"status --details=all: {fmt(stat)}")
     print(f"pair:            {fmt(pair)}   (target < 250 ms)")
     print(f"peak RSS:        {max(rss):.1f} MiB   (target < 70 MiB)")
-    print(f"object:          {size} bytes on disk" + (f", status {json_size} bytes of JSON (budget 1048576)" if json_size else ""))
+    print(f"object:          {size} bytes on disk" + (f", status {json_size} bytes of JSON (the budget counts the stored object, managedFields included)" if json_size else ""))
     omitted = subprocess.run([BIN, "status", "--file", obj], capture_output=True, text=True).stdout.strip().splitlines()[-1:]
     print(f"last line of status: {omitted[0] if omitted else ''}")
 
