@@ -58,8 +58,9 @@ pub fn objects_of(path: &Path) -> Vec<Value> {
     out
 }
 
-/// Installs everything a cluster has before the controller starts, and the sample cluster.
-pub fn set_up(cp: &ControlPlane) {
+/// The OpenShift CRDs the built-in informers read, then ours, Established; and the namespace of
+/// the machine-config operator, which every OpenShift cluster has.
+pub fn install_crds(cp: &ControlPlane) {
     for file in yaml_files(&openshift_crds_dir())
         .into_iter()
         .chain(yaml_files(&repo("crds")))
@@ -79,22 +80,40 @@ pub fn set_up(cp: &ControlPlane) {
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: openshift-machine-config-operator}\n",
     )
     .unwrap();
+}
+
+/// The objects of the sample cluster (`samples/cluster`): what the built-in informers read, not
+/// its UpdateInformer or a published UpgradeStatus.
+pub fn sample_objects() -> Vec<Value> {
+    yaml_files(&repo("samples/cluster"))
+        .iter()
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            !name.starts_with("upgradestatus") && !name.starts_with("updateinformer")
+        })
+        .flat_map(|p| objects_of(p))
+        .collect()
+}
+
+/// Installs everything a cluster has before the controller starts (CRDs, `manifests/`), the
+/// sample cluster with its UpdateInformer, and its producers' service accounts.
+pub fn set_up(cp: &ControlPlane) {
+    install_crds(cp);
     for file in yaml_files(&repo("manifests")) {
         cp.apply(&std::fs::read_to_string(&file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
-    let sample = repo("samples/cluster");
-    let objects: Vec<Value> = yaml_files(&sample)
+    let informers: Vec<Value> = yaml_files(&repo("samples/cluster"))
         .iter()
         .filter(|p| {
-            !p.file_name()
+            p.file_name()
                 .unwrap()
                 .to_string_lossy()
-                .starts_with("upgradestatus")
+                .starts_with("updateinformer")
         })
         .flat_map(|p| objects_of(p))
         .collect();
-    cp.load(&objects).unwrap();
+    cp.load(&[sample_objects(), informers].concat()).unwrap();
     cp.service_account("example-storage", "storage-operator")
         .unwrap();
     cp.service_account("example-storage", "someone-else")
