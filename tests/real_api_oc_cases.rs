@@ -23,6 +23,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/real_cluster.rs"]
+mod real_cluster;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
@@ -76,19 +79,6 @@ fn examples_dir() -> Option<PathBuf> {
     None
 }
 
-fn crds_dir() -> PathBuf {
-    let examples = std::env::var_os("OC_EXAMPLES_DIR").map(PathBuf::from);
-    // `$OC_EXAMPLES_DIR` is `<shared>/conformance/oc-examples`; the CRDs are `<shared>/reference`.
-    let shared = examples
-        .as_deref()
-        .and_then(|d| d.parent()?.parent())
-        .map_or_else(
-            || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"),
-            Path::to_owned,
-        );
-    shared.join("reference/openshift-crds")
-}
-
 fn cases(dir: &Path) -> Vec<String> {
     let mut out: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -103,80 +93,10 @@ fn cases(dir: &Path) -> Vec<String> {
 
 /// The objects of one file (a `List` is flattened), without the fields the server sets.
 fn objects(path: &Path) -> Vec<Value> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut out = Vec::new();
-    for doc in serde_saphyr::from_multiple::<Value>(&text).unwrap() {
-        match doc["items"].as_array() {
-            Some(items) if doc["kind"].as_str().unwrap_or("").ends_with("List") => {
-                out.extend(items.iter().cloned())
-            }
-            _ if doc.is_null() => {}
-            _ => out.push(doc),
-        }
-    }
-    for object in &mut out {
-        if let Some(meta) = object["metadata"].as_object_mut() {
-            for k in [
-                "resourceVersion",
-                "uid",
-                "creationTimestamp",
-                "managedFields",
-                "generation",
-            ] {
-                meta.remove(k);
-            }
-        }
-    }
-    out
-}
-
-/// The CRDs of the four OpenShift kinds the cases hold.
-const OPENSHIFT_CRDS: [&str; 4] = [
-    "clusterversions.config.openshift.io",
-    "clusteroperators.config.openshift.io",
-    "machineconfigpools.machineconfiguration.openshift.io",
-    "machineconfigs.machineconfiguration.openshift.io",
-];
-
-fn yaml_files(dir: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
-        .collect();
-    files.sort();
-    files
-}
-
-/// The OpenShift CRDs of the four kinds (the reference folder holds others too, left out), and
-/// the repository's own; waits until all are Established.
-fn install_crds(cp: &envtest::ControlPlane) {
-    let mut names = Vec::new();
-    for file in yaml_files(&crds_dir()) {
-        let text = std::fs::read_to_string(&file).unwrap();
-        let crd: Value = serde_saphyr::from_str(&text).unwrap();
-        let name = crd["metadata"]["name"].as_str().unwrap_or("").to_owned();
-        if OPENSHIFT_CRDS.contains(&name.as_str()) {
-            cp.apply(&text)
-                .unwrap_or_else(|e| panic!("{} is refused: {e}", file.display()));
-            names.push(format!("crd/{name}"));
-        }
-    }
-    assert_eq!(
-        names.len(),
-        OPENSHIFT_CRDS.len(),
-        "{} lacks some of {OPENSHIFT_CRDS:?}",
-        crds_dir().display()
-    );
-    for file in yaml_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("crds")) {
-        cp.apply(&std::fs::read_to_string(&file).unwrap())
-            .unwrap_or_else(|e| panic!("{} is refused: {e}", file.display()));
-    }
-    names.push("crd/upgradestatuses.update.openshift.io".to_owned());
-    names.push("crd/updateinformers.update.openshift.io".to_owned());
-    let mut args = vec!["wait", "--for=condition=Established", "--timeout=60s"];
-    args.extend(names.iter().map(String::as_str));
-    cp.kubectl_run(&args).unwrap();
+    real_cluster::objects_of(path)
+        .into_iter()
+        .map(envtest::fresh)
+        .collect()
 }
 
 /// Creates every object of the case and writes its status through the status subresource.
@@ -512,7 +432,7 @@ async fn every_oc_case_on_a_real_api_server_prints_what_oc_prints() {
         "the eight shared cases in {}",
         dir.display()
     );
-    install_crds(cp);
+    real_cluster::install_crds(cp);
     cp.apply(&format!(
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: {}}}\n",
         kinds::MCO_NAMESPACE
