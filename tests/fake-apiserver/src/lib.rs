@@ -6,7 +6,7 @@
 //! answers with 406, and stored objects etcd refuses as too large. What still uses it, and why:
 //! - `tests/kube_mode.rs`: exact counts of the TokenReviews and status writes the controller
 //!   sends (the request log), and an API server made unreachable mid-test;
-//! - `tests/leader_election.rs` (the Lease race): every answer delayed so two candidates read
+//! - `tests/real_api_leader_election.rs` (its one Lease-race test): every answer delayed so two candidates read
 //!   before either writes, and the 201/409 answers counted;
 //! - `tests/security_logs.rs`: TokenReview answering 500 and the server unreachable, on every
 //!   authentication path, at TRACE;
