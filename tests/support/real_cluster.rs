@@ -82,6 +82,15 @@ pub fn install_crds(cp: &ControlPlane) {
     .unwrap();
 }
 
+/// What the cluster version operator applies from `manifests/`: the controller's namespace,
+/// service account, RBAC, Deployment (which stays at zero pods: nothing schedules here).
+pub fn install_manifests(cp: &ControlPlane) {
+    for file in yaml_files(&repo("manifests")) {
+        cp.apply(&std::fs::read_to_string(&file).unwrap())
+            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    }
+}
+
 /// The objects of the sample cluster (`samples/cluster`): what the built-in informers read, not
 /// its UpdateInformer or a published UpgradeStatus.
 pub fn sample_objects() -> Vec<Value> {
@@ -99,10 +108,7 @@ pub fn sample_objects() -> Vec<Value> {
 /// sample cluster with its UpdateInformer, and its producers' service accounts.
 pub fn set_up(cp: &ControlPlane) {
     install_crds(cp);
-    for file in yaml_files(&repo("manifests")) {
-        cp.apply(&std::fs::read_to_string(&file).unwrap())
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
-    }
+    install_manifests(cp);
     let informers: Vec<Value> = yaml_files(&repo("samples/cluster"))
         .iter()
         .filter(|p| {
