@@ -209,6 +209,8 @@ pub(crate) mod mock {
     pub(crate) struct Recorded {
         pub(crate) method: String,
         pub(crate) path: String,
+        /// The `Accept` header, empty when absent.
+        pub(crate) accept: String,
         pub(crate) body: Vec<u8>,
     }
 
@@ -249,6 +251,12 @@ pub(crate) mod mock {
                     let recorded = Recorded {
                         method: parts.method.to_string(),
                         path: parts.uri.path().to_owned(),
+                        accept: parts
+                            .headers
+                            .get(http::header::ACCEPT)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_owned(),
                         body,
                     };
                     record.lock().unwrap().push(recorded.clone());

@@ -731,6 +731,11 @@ mod tests {
                         }),
                     ),
                 },
+                // As kube-apiserver does: it serves `application/jwk-set+json` and answers 406
+                // to a request that accepts only `application/json`.
+                JWKS_PATH if !call.accept.contains("application/jwk-set+json") => {
+                    Reply::Status(406, None)
+                }
                 JWKS_PATH => match cluster.jwks_failure {
                     Some(status) => Reply::Status(status, None),
                     None => Reply::Json(200, cluster.jwks.clone()),
