@@ -194,6 +194,20 @@ fn route(
             return ok(&shared.issuer.discovery(&shared.url));
         }
         (&Method::GET, "/openid/v1/jwks") => {
+            // kube-apiserver serves only `application/jwk-set+json`: a request accepting only
+            // `application/json` gets 406 (a fake that answered 200 once hid exactly that).
+            let accept = header_str(headers, header::ACCEPT).unwrap_or_default();
+            if !accept.is_empty()
+                && !["application/jwk-set+json", "*/*", "application/*"]
+                    .iter()
+                    .any(|t| accept.contains(t))
+            {
+                return Ok(json_response(
+                    StatusCode::NOT_ACCEPTABLE,
+                    &json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                        "message": "only application/jwk-set+json is served", "code": 406}),
+                ));
+            }
             let mut response = json_response(StatusCode::OK, &shared.issuer.jwks());
             response.headers_mut().insert(
                 header::CONTENT_TYPE,
