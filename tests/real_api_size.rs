@@ -1,4 +1,3 @@
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 //! The size of `UpgradeStatus/cluster` on a real kube-apiserver v1.36 and etcd with their default
 //! limits (etcd `--max-request-bytes` 1.5 MiB), with the issue's cluster: 5,000 nodes mid-update.
 //!
@@ -12,17 +11,16 @@
 //!   controller shrinks and publishes anyway, says why in `Degraded`, and counts the refusals in
 //!   its metrics.
 //!
-//! `cargo bench --bench real_api_latency` prints the time from a Node change to the published
-//! object at 100 and 5,000 nodes.
+//! The controller runs as in a cluster: its own process, its service account's token, the RBAC of
+//! `manifests/`; `/metrics` is read with the platform Prometheus' token. `cargo bench --bench
+//! real_api_latency` prints the time from a Node change to the published object at 100 and 5,000
+//! nodes.
 
-use std::sync::Arc;
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use envtest::ControlPlane;
-use tokio_util::sync::CancellationToken;
-use update_status_controller::auth::{DEFAULT_AUDIENCE, DEV_ISSUER, JwtAuthenticator, JwtSettings};
-use update_status_controller::cli::{Cli, Command, ServeArgs};
 use update_status_controller::store::DEFAULT_BUDGET_BYTES;
 
 #[path = "support/real_cluster.rs"]
@@ -30,7 +28,7 @@ mod real_cluster;
 #[path = "support/size_cluster.rs"]
 mod size_cluster;
 
-use real_cluster::repo;
+use real_cluster::Controller;
 use size_cluster::{condition, describe, grow_to, node_insights, omitted, published, set_up};
 
 /// The issue's cluster.
@@ -54,109 +52,19 @@ async fn cluster() -> Option<&'static ControlPlane> {
 /// One test at a time: they share the singleton and the Lease.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn serve_args(extra: &[&str]) -> ServeArgs {
-    let root = env!("CARGO_MANIFEST_DIR");
-    let cert = format!("{root}/certs-dev/tls.crt");
-    let key = format!("{root}/certs-dev/tls.key");
-    let mut line = vec![
-        "update-status-controller",
-        "serve",
-        "--tls-cert-file",
-        &cert,
-        "--tls-key-file",
-        &key,
-        "--publish-interval",
-        "200ms",
-        "--lease-duration",
-        "2s",
-        "--lease-renew-deadline",
-        "1500ms",
-        "--lease-retry-period",
-        "300ms",
-        "--alerts-url",
-        "",
-    ];
-    line.extend_from_slice(extra);
-    match Cli::parse_from(line).command {
-        Command::Serve(args) => *args,
-        _ => unreachable!(),
-    }
-}
-
-/// The controller in-process, in Kubernetes mode, against the real API server; producers (and
-/// the metrics reader) authenticate with development tokens.
-struct Controller {
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-    url: String,
-}
-
-impl Controller {
-    async fn start(cp: &ControlPlane, extra: &[&str]) -> Self {
-        let args = serve_args(extra);
-        let client = cp.client().await.unwrap();
-        let authenticator = JwtAuthenticator::from_public_key_file(
-            &repo("certs-dev/token-signing.pub"),
-            JwtSettings::new(DEV_ISSUER, DEFAULT_AUDIENCE),
+/// `/metrics`, read as OpenShift's Prometheus would: its service account's token for our
+/// audience.
+async fn metrics(cp: &ControlPlane, controller: &Controller) -> String {
+    let token = cp
+        .token(
+            "openshift-monitoring",
+            "prometheus-k8s",
+            Some(real_cluster::AUDIENCE),
         )
         .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("https://{}", listener.local_addr().unwrap());
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn({
-            let shutdown = shutdown.clone();
-            async move {
-                update_status_controller::serve::kube::run_with(
-                    &args,
-                    client,
-                    Arc::new(authenticator),
-                    listener,
-                    shutdown,
-                )
-                .await
-                .unwrap();
-            }
-        });
-        Self {
-            shutdown,
-            task,
-            url,
-        }
-    }
-
-    /// `/metrics`, read as OpenShift's Prometheus would.
-    async fn metrics(&self) -> String {
-        let token = update_status_controller::auth::mint(
-            include_bytes!("../certs-dev/token-signing.key"),
-            DEV_ISSUER,
-            DEFAULT_AUDIENCE,
-            &update_status_controller::auth::ServiceAccount::from_username(
-                "system:serviceaccount:openshift-monitoring:prometheus-k8s",
-            )
-            .unwrap(),
-            None,
-            jiff::Timestamp::now(),
-            Duration::from_secs(600),
-        )
-        .unwrap();
-        let ca_path = repo("certs-dev/ca.crt");
-        let ca = std::fs::read(&ca_path).unwrap();
-        let answer = update_status_controller::commands::report::get(
-            &self.url, "/metrics", &token, &ca, &ca_path,
-        )
-        .await
-        .unwrap();
-        assert_eq!(answer.status, 200, "{}", answer.body);
-        answer.body
-    }
-
-    async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(Duration::from_secs(30), self.task)
-            .await
-            .expect("the controller stops within 30 s")
-            .unwrap();
-    }
+    let answer = controller.get("/metrics", &token).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    answer.body
 }
 
 /// The value of an unlabelled metric.
@@ -172,7 +80,8 @@ async fn with_the_default_budget_5000_nodes_publish_within_the_budget_as_stored(
     let client = cp.client().await.unwrap();
     let _ = cp.kubectl_run(&["delete", "upgradestatus", "cluster", "--ignore-not-found"]);
     let started = Instant::now();
-    let controller = Controller::start(cp, &[]).await;
+    let controller = Controller::start(cp, "size", &[]);
+    controller.wait_ready(Duration::from_secs(60)).await;
     let text = published(
         &client,
         Duration::from_secs(120),
@@ -212,7 +121,7 @@ async fn with_the_default_budget_5000_nodes_publish_within_the_budget_as_stored(
         degraded.is_none_or(|c| c["reason"] != "StatusTooLarge"),
         "{degraded:?}"
     );
-    let metrics = controller.metrics().await;
+    let metrics = metrics(cp, &controller).await;
     assert_eq!(
         metric(
             &metrics,
@@ -225,7 +134,7 @@ async fn with_the_default_budget_5000_nodes_publish_within_the_budget_as_stored(
         metric(&metrics, "update_status_controller_budget_bytes"),
         Some(DEFAULT_BUDGET_BYTES as f64)
     );
-    controller.stop().await;
+    tokio::task::block_in_place(|| controller.stop());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,7 +147,7 @@ async fn a_budget_above_what_etcd_accepts_shrinks_publishes_and_says_why() {
     // refuses messages over 2 MiB, etcd requests over 1.5 MiB).
     let budget = 3_000_000;
     let started = Instant::now();
-    let controller = Controller::start(cp, &["--budget-bytes", &budget.to_string()]).await;
+    let controller = Controller::start(cp, "size-refused", &[&format!("--budget-bytes={budget}")]);
     let text = published(
         &client,
         Duration::from_secs(180),
@@ -264,7 +173,7 @@ async fn a_budget_above_what_etcd_accepts_shrinks_publishes_and_says_why() {
         "{message}"
     );
     assert!(omitted(&object) > 0, "what was left out is counted");
-    let metrics = controller.metrics().await;
+    let metrics = metrics(cp, &controller).await;
     let refused = metric(
         &metrics,
         "update_status_controller_publications_too_large_total",
@@ -278,5 +187,5 @@ async fn a_budget_above_what_etcd_accepts_shrinks_publishes_and_says_why() {
         "effective budget {effective}, stored {}",
         text.len()
     );
-    controller.stop().await;
+    tokio::task::block_in_place(|| controller.stop());
 }

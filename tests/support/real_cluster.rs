@@ -228,6 +228,19 @@ impl Controller {
         }
     }
 
+    /// GETs `path` with `token` (`/metrics`, `/readyz`, an informer's insights).
+    pub async fn get(
+        &self,
+        path: &str,
+        token: &str,
+    ) -> update_status_controller::commands::report::Answer {
+        let ca_path = repo("certs-dev/ca.crt");
+        let ca = std::fs::read(&ca_path).unwrap();
+        update_status_controller::commands::report::get(&self.url, path, token, &ca, &ca_path)
+            .await
+            .unwrap()
+    }
+
     /// POSTs `body` as a report of `informer` with `token`.
     pub async fn report(
         &self,

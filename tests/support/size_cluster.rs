@@ -18,10 +18,14 @@ use super::real_cluster;
 /// Where the API server serves the object.
 pub const UPGRADE_STATUS_PATH: &str = "/apis/update.openshift.io/v1alpha1/upgradestatuses/cluster";
 
-/// Installs the CRDs and the sample cluster (40 nodes, mid-update to 4.17.0).
+/// Installs the CRDs, the manifests and the sample cluster (40 nodes, mid-update to 4.17.0), and
+/// the platform Prometheus' service account, which may read `/metrics`.
 pub fn set_up(cp: &ControlPlane) {
     real_cluster::install_crds(cp);
+    real_cluster::install_manifests(cp);
     cp.load(&real_cluster::sample_objects()).unwrap();
+    cp.service_account("openshift-monitoring", "prometheus-k8s")
+        .unwrap();
 }
 
 /// Worker node `i` of the generated part of the cluster, made from the sample's last worker: a
