@@ -8,26 +8,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+#[path = "support/oc_examples.rs"]
+mod oc_examples;
+use oc_examples::examples_dir;
 
-fn examples_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("OC_EXAMPLES_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/oc-examples")
-        });
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "{} is missing, and CI=true requires it",
-        dir.display()
-    );
-    eprintln!("SKIPPED: {} is missing", dir.display());
-    None
-}
+use std::path::PathBuf;
+use std::process::Command;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_update-status-controller"))

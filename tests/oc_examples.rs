@@ -8,6 +8,10 @@
 //! says so and passes, except under `CI=true`, where its absence is a failure.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: a failure should abort loudly
 
+#[path = "support/oc_examples.rs"]
+mod oc_examples;
+use oc_examples::examples_dir;
+
 use std::path::{Path, PathBuf};
 
 use update_status_api::time::{GoDuration, Timestamp};
@@ -20,23 +24,6 @@ use update_status_api::v1alpha1::{
 use update_status_api::wire::ReportedInsight;
 use update_status_controller::builtin::{InformerOutput, assess};
 use update_status_controller::cluster::{ClusterSource, OcMockSource, mock_now};
-
-fn examples_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("OC_EXAMPLES_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/oc-examples"),
-        PathBuf::from,
-    );
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("CI").as_deref() != Ok("true"),
-        "oc examples folder {} is missing (required under CI=true)",
-        dir.display()
-    );
-    println!("skipping: oc examples folder {} not found", dir.display());
-    None
-}
 
 fn cases(dir: &Path) -> Vec<(String, PathBuf)> {
     let mut out: Vec<_> = std::fs::read_dir(dir)

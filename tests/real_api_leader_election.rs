@@ -242,15 +242,20 @@ async fn two_electors_have_exactly_one_leader_at_any_time() {
     stop(b).await;
 }
 
+/// Two electors in `ns`, once one of them leads: (the leader, the other).
+async fn leader_and_follower(client: &kube::Client, ns: &str) -> (Running, Running) {
+    let mut electors = vec![spawn(client, ns, "pod-a"), spawn(client, ns, "pod-b")];
+    let (first, _) = one_leader(&[&electors[0], &electors[1]], Duration::from_secs(2)).await;
+    let leader = electors.remove(first);
+    (leader, electors.remove(0))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_stop_releases_and_the_other_takes_over_at_once() {
     let Some(cp) = envtest::shared() else { return };
     let ns = "le-graceful";
     let client = real_namespace(cp, ns).await;
-    let mut electors = vec![spawn(&client, ns, "pod-a"), spawn(&client, ns, "pod-b")];
-    let (first, _) = one_leader(&[&electors[0], &electors[1]], Duration::from_secs(2)).await;
-    let leader = electors.remove(first);
-    let other = electors.remove(0);
+    let (leader, other) = leader_and_follower(&client, ns).await;
     let leading = leader.leading.clone();
 
     let stopped = Instant::now();
@@ -280,10 +285,7 @@ async fn a_killed_leader_is_replaced_after_the_lease_duration() {
     let Some(cp) = envtest::shared() else { return };
     let ns = "le-killed";
     let client = real_namespace(cp, ns).await;
-    let mut electors = vec![spawn(&client, ns, "pod-a"), spawn(&client, ns, "pod-b")];
-    let (first, _) = one_leader(&[&electors[0], &electors[1]], Duration::from_secs(2)).await;
-    let leader = electors.remove(first);
-    let other = electors.remove(0);
+    let (leader, other) = leader_and_follower(&client, ns).await;
     let leading = leader.leading.clone();
 
     // A crash: no release, the Lease keeps the dead holder.

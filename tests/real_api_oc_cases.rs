@@ -27,7 +27,11 @@
 #[path = "support/real_cluster.rs"]
 mod real_cluster;
 
-use std::path::{Path, PathBuf};
+#[path = "support/oc_examples.rs"]
+mod oc_examples;
+use oc_examples::examples_dir;
+
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -55,23 +59,6 @@ fn upgrade_statuses() -> ApiResource {
 
 fn ci() -> bool {
     std::env::var("CI").as_deref() == Ok("true")
-}
-
-fn examples_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("OC_EXAMPLES_DIR").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/oc-examples"),
-        PathBuf::from,
-    );
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    assert!(
-        !ci(),
-        "{} is missing, and CI=true requires it",
-        dir.display()
-    );
-    eprintln!("SKIPPED: {} is missing", dir.display());
-    None
 }
 
 fn cases(dir: &Path) -> Vec<String> {
