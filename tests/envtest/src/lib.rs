@@ -175,18 +175,13 @@ impl ControlPlane {
         &self.dir
     }
 
-    /// The certificates and keys.
-    pub fn pki(&self) -> &Pki {
-        &self.pki
-    }
-
     /// A cluster-admin kubeconfig (a client certificate in `system:masters`).
     pub fn kubeconfig(&self) -> &Path {
         &self.kubeconfig
     }
 
     /// A binary of the assets directory (`oc` too, when it is there).
-    pub fn binary(&self, name: &str) -> PathBuf {
+    fn binary(&self, name: &str) -> PathBuf {
         self.assets.join(name)
     }
 
@@ -315,13 +310,6 @@ impl ControlPlane {
         client_from(&self.kubeconfig).await
     }
 
-    /// A kube client that authenticates with `token`.
-    pub async fn client_with_token(&self, token: &str) -> Result<kube::Client, Error> {
-        let path = self.dir.join(format!("token-{:x}.kubeconfig", fnv(token)));
-        self.write_token_kubeconfig(&path, token)?;
-        client_from(&path).await
-    }
-
     /// Stops the API server (etcd keeps running): the outage a controller must ride out.
     pub fn stop_apiserver(&self) -> Result<(), Error> {
         self.processes.stop_apiserver()
@@ -334,8 +322,8 @@ impl ControlPlane {
         self.wait_ready(Duration::from_secs(90))
     }
 
-    /// The tail of the API server's log, for a failing test's message.
-    pub fn apiserver_log_tail(&self) -> String {
+    /// The tail of the API server's log, for the error of a start that failed.
+    fn apiserver_log_tail(&self) -> String {
         let text = std::fs::read_to_string(self.dir.join("kube-apiserver.log")).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(20)..].join("\n")
@@ -462,11 +450,4 @@ pub fn fresh(mut object: serde_json::Value) -> serde_json::Value {
         }
     }
     object
-}
-
-/// A short stable name for a kubeconfig file per token.
-fn fnv(text: &str) -> u64 {
-    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
 }
