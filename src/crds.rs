@@ -14,9 +14,10 @@ pub enum CrdsError {
 }
 
 /// The file names in `crds/`, one per CRD, in the order of [`crd::all`].
-pub const CRD_FILES: [&str; 2] = [
+pub const CRD_FILES: [&str; 3] = [
     "0000_00_update-status-controller_01_upgradestatuses.crd.yaml",
     "0000_00_update-status-controller_01_updateinformers.crd.yaml",
+    "0000_00_update-status-controller_01_nodeprogressinsights.crd.yaml",
 ];
 
 /// Each CRD as its own YAML document, in the order of [`CRD_FILES`].

@@ -41,7 +41,7 @@ fn crds_directory_matches_the_generated_crds() {
 }
 
 #[test]
-fn crds_subcommand_prints_both_crds() {
+fn crds_subcommand_prints_every_crd() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
         .arg("crds")
         .output()
@@ -51,9 +51,10 @@ fn crds_subcommand_prints_both_crds() {
     assert_eq!(text, yaml_stream().unwrap());
     assert!(text.contains("name: upgradestatuses.update.openshift.io"));
     assert!(text.contains("name: updateinformers.update.openshift.io"));
+    assert!(text.contains("name: nodeprogressinsights.update.openshift.io"));
     assert_eq!(
         text.matches("\n---\n").count() + usize::from(text.starts_with("---\n")),
-        2
+        3
     );
 }
 

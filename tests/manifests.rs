@@ -71,7 +71,19 @@ const READ_VERBS: [&str; 3] = ["get", "list", "watch"];
 
 /// Every write the controller may make: (API group, resource, namespace or None for
 /// cluster-wide, verbs). Anything else that is not get, list or watch is a finding.
-const ALLOWED_WRITES: [(&str, &str, Option<&str>, &[&str]); 8] = [
+const ALLOWED_WRITES: [(&str, &str, Option<&str>, &[&str]); 10] = [
+    (
+        "update.openshift.io",
+        "nodeprogressinsights",
+        None,
+        &["create", "patch", "delete"],
+    ),
+    (
+        "update.openshift.io",
+        "nodeprogressinsights/status",
+        None,
+        &["patch"],
+    ),
     (
         "update.openshift.io",
         "upgradestatuses",
@@ -813,7 +825,7 @@ fn every_kind_is_present_as_expected() {
         ("Deployment", 1),
         ("Service", 1),
         ("NetworkPolicy", 2),
-        ("CustomResourceDefinition", 2),
+        ("CustomResourceDefinition", 3),
     ]
     .into_iter()
     .collect();
@@ -990,14 +1002,15 @@ fn crd_manifest_is_the_generated_crds_byte_for_byte() {
 }
 
 #[test]
-fn crds_are_the_two_kinds_of_the_api_group() {
+fn crds_are_the_three_kinds_of_the_api_group() {
     let m = manifests();
     let names: BTreeSet<&str> = m.crds().iter().map(|c| name(&c.metadata)).collect();
     assert_eq!(
         names,
         BTreeSet::from([
             "upgradestatuses.update.openshift.io",
-            "updateinformers.update.openshift.io"
+            "updateinformers.update.openshift.io",
+            "nodeprogressinsights.update.openshift.io"
         ])
     );
     for crd in m.crds() {
@@ -1218,6 +1231,11 @@ const NEEDED: &str = "
     patch upgradestatuses.update.openshift.io cluster
     patch upgradestatuses/status.update.openshift.io cluster
     update upgradestatuses/status.update.openshift.io cluster
+    list nodeprogressinsights.update.openshift.io
+    create nodeprogressinsights.update.openshift.io
+    patch nodeprogressinsights.update.openshift.io worker-0
+    patch nodeprogressinsights/status.update.openshift.io worker-0
+    delete nodeprogressinsights.update.openshift.io worker-0
     create tokenreviews.authentication.k8s.io
     create subjectaccessreviews.authorization.k8s.io
     create leases.coordination.k8s.io openshift-update-status-controller/
@@ -1235,6 +1253,8 @@ const REFUSED: &str = "
     create updateinformers.update.openshift.io
     delete updateinformers.update.openshift.io machine-config
     delete upgradestatuses.update.openshift.io cluster
+    deletecollection nodeprogressinsights.update.openshift.io
+    update nodeprogressinsights/status.update.openshift.io worker-0
     patch upgradestatuses.update.openshift.io other
     update upgradestatuses/status.update.openshift.io other
     list upgradestatuses.update.openshift.io

@@ -716,13 +716,19 @@ fn oc_examples_render_byte_for_byte_through_store_and_renderer() {
         for o in assess(&state, now, Timestamp(jiff::Timestamp::now())) {
             store.replace(&o.informer, true, o.insights, now);
         }
-        let status = store.status(now, DEFAULT_BUDGET_BYTES);
+        let publication = store.publication(now, DEFAULT_BUDGET_BYTES);
         for (suffix, details) in [
             ("output", Details::none()),
             ("detailed-output", Details::all()),
         ] {
             let want = std::fs::read_to_string(dir.join(format!("{name}.{suffix}"))).unwrap();
-            let got = render(&status, now, &details).unwrap();
+            let got = render(
+                &publication.status,
+                publication.nodes.values(),
+                now,
+                &details,
+            )
+            .unwrap();
             if got != want {
                 failures.push(format!(
                     "{name}.{suffix}:\n--- want\n{want}\n--- got\n{got}"

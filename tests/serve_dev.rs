@@ -83,7 +83,7 @@ async fn wait_for(deadline: Duration, mut check: impl FnMut() -> bool) -> Option
 }
 
 fn published(dir: &Path) -> Option<update_status_api::v1alpha1::UpgradeStatus> {
-    read(&dir.join(FILE_NAME)).ok()
+    read(&dir.join(FILE_NAME)).ok().map(|p| p.upgrade_status)
 }
 
 fn holds_uid(dir: &Path, uid: &str) -> bool {

@@ -6,7 +6,9 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::CustomResourceExt;
 use serde_json::{Value, json};
 
-use crate::v1alpha1::{InsightType, UpdateInformer, UpgradeStatus};
+use crate::v1alpha1::{
+    InsightType, NODE_NAME_RULE, NodeProgressInsight, UpdateInformer, UpgradeStatus,
+};
 
 /// Annotations the cluster version operator needs to apply a manifest from the release payload.
 pub const RELEASE_ANNOTATIONS: [(&str, &str); 3] = [
@@ -66,9 +68,24 @@ pub fn update_informer() -> Result<CustomResourceDefinition, CrdError> {
     )
 }
 
-/// Both CRDs, in the order the `crds` subcommand prints them.
+/// The CRD of `NodeProgressInsight`.
+pub fn node_progress_insight() -> Result<CustomResourceDefinition, CrdError> {
+    finish(
+        NodeProgressInsight::crd(),
+        &[(
+            NODE_NAME_RULE,
+            "a NodeProgressInsight is named after its node: status.name must equal metadata.name",
+        )],
+    )
+}
+
+/// Every CRD, in the order the `crds` subcommand prints them.
 pub fn all() -> Result<Vec<CustomResourceDefinition>, CrdError> {
-    Ok(vec![upgrade_status()?, update_informer()?])
+    Ok(vec![
+        upgrade_status()?,
+        update_informer()?,
+        node_progress_insight()?,
+    ])
 }
 
 /// The openAPIV3Schema of a CRD's only version, as JSON.

@@ -2,14 +2,13 @@
 
 use std::path::Path;
 
-use update_status_api::v1alpha1::UpgradeStatusStatus;
-
 use super::{CommandError, parse_now};
 use crate::builtin;
 use crate::cli::{OutputFormat, SnapshotArgs};
 use crate::clock::wall_now;
 use crate::cluster::{ClusterSource, ClusterState, DirectorySource, OcMockSource, mock_now};
-use crate::publish::upgrade_status;
+use crate::publish::Publication;
+use crate::publish::dir::list;
 use crate::store::Store;
 
 /// Loads a directory of objects, or an `oc` mock case given by its `-cv.yaml` file.
@@ -32,20 +31,20 @@ pub fn evaluate(
     state: &ClusterState,
     now: update_status_api::time::Timestamp,
     budget_bytes: usize,
-) -> UpgradeStatusStatus {
+) -> Publication {
     let mut store = Store::new();
     for output in builtin::assess(state, now, wall_now()) {
         store.replace(&output.informer, true, output.insights, now);
     }
-    store.status(now, budget_bytes)
+    store.publication(now, budget_bytes)
 }
 
 /// The UpgradeStatus of the recorded cluster at `args.path`, as YAML.
 pub fn run(args: &SnapshotArgs) -> Result<String, CommandError> {
     let state = load(&args.path)?;
     let now = parse_now(args.now.as_deref())?.unwrap_or_else(|| mock_now(&state));
-    let status = evaluate(&state, now, args.budget_bytes);
-    let obj = upgrade_status(status);
+    let publication = evaluate(&state, now, args.budget_bytes);
+    let obj = list(&publication.status, &publication.nodes);
     match args.output {
         OutputFormat::Yaml => {
             serde_saphyr::to_string(&obj).map_err(|e| CommandError::Yaml(e.to_string()))

@@ -27,12 +27,20 @@ pub async fn run_cluster(args: &StatusArgs) -> Result<String, CommandError> {
         None => kube::Config::infer().await.map_err(|e| fail(&e))?,
     };
     let client = kube::Client::try_from(config).map_err(|e| fail(&e))?;
-    let status = crate::publish::apply::read_published(client)
+    let status = crate::publish::apply::read_published(client.clone())
         .await
         .map_err(|e| fail(&e))?
         .ok_or(CommandError::NotPublished)?;
+    let nodes = crate::publish::apply::read_nodes(client)
+        .await
+        .map_err(|e| fail(&e))?;
     let now: Timestamp = parse_now(args.now.as_deref())?.unwrap_or_else(wall_now);
-    Ok(render(&status, now, &details(args.details))?)
+    Ok(render(
+        &status,
+        nodes.values(),
+        now,
+        &details(args.details),
+    )?)
 }
 
 /// The text `oc adm upgrade status` would print for the object in the file `args` names.
@@ -42,15 +50,21 @@ pub fn run(args: &StatusArgs) -> Result<String, CommandError> {
         (None, Some(dir)) => dir.join(FILE_NAME),
         (None, None) => return Err(CommandError::Cluster("no --file or --cluster-dir".into())),
     };
-    let obj = read(&path)?;
-    let status = obj
+    let published = read(&path)?;
+    let status = published
+        .upgrade_status
         .status
         .ok_or_else(|| CommandError::NoStatus(path.clone()))?;
     // A recorded object is rendered as of the moment it describes, unless told otherwise.
     let now: Timestamp = parse_now(args.now.as_deref())?
         .or(status.observed_at)
         .unwrap_or_else(wall_now);
-    Ok(render(&status, now, &details(args.details))?)
+    Ok(render(
+        &status,
+        published.nodes.values(),
+        now,
+        &details(args.details),
+    )?)
 }
 
 fn details(d: DetailsArg) -> Details {

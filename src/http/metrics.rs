@@ -75,6 +75,8 @@ pub struct Metrics {
     pub rejected: Family<InformerLabels, Counter>,
     /// Writes of the UpgradeStatus, by result.
     pub publications: Family<ResultLabels, Counter>,
+    /// Writes (creates, updates, deletes) of NodeProgressInsights, by result.
+    pub node_writes: Family<ResultLabels, Counter>,
     /// Writes of the UpgradeStatus the API server refused as too large (each one also counts as
     /// a failed publication). Any increase means the object was published smaller than
     /// configured: an alert on it catches a budget too high for the cluster's etcd.
@@ -105,6 +107,7 @@ impl Metrics {
         let insights = Family::<InsightLabels, Gauge>::default();
         let rejected = Family::<InformerLabels, Counter>::default();
         let publications = Family::<ResultLabels, Counter>::default();
+        let node_writes = Family::<ResultLabels, Counter>::default();
         let publications_too_large = Counter::default();
         let budget_bytes = Gauge::default();
         let source_up = Family::<SourceLabels, Gauge>::default();
@@ -135,6 +138,11 @@ impl Metrics {
             publications.clone(),
         );
         registry.register(
+            "node_publications",
+            "Writes (creates, updates, deletes) of NodeProgressInsights, by result",
+            node_writes.clone(),
+        );
+        registry.register(
             "publications_too_large",
             "Writes of the UpgradeStatus the API server refused as too large; each lowers the size budget",
             publications_too_large.clone(),
@@ -161,6 +169,7 @@ impl Metrics {
             insights,
             rejected,
             publications,
+            node_writes,
             publications_too_large,
             budget_bytes,
             source_up,
@@ -225,6 +234,17 @@ impl Metrics {
                 result: result.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts NodeProgressInsight writes (creates, updates and deletes) that succeeded and failed.
+    pub fn count_node_writes(&self, ok: usize, failed: usize) {
+        for (result, n) in [("success", ok), ("failure", failed)] {
+            self.node_writes
+                .get_or_create(&ResultLabels {
+                    result: result.to_owned(),
+                })
+                .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+        }
     }
 
     /// Counts one write of the UpgradeStatus refused as too large.

@@ -1,5 +1,6 @@
-//! Publication to the API server: server-side apply of the `UpgradeStatus/cluster` status with
-//! one fixed field manager, creating the singleton first when it does not exist.
+//! Publication to the API server: server-side apply of the `UpgradeStatus/cluster` status and of
+//! each `NodeProgressInsight` status with one fixed field manager, creating an object first
+//! when it does not exist (a node's object owned by the singleton, so it goes away with it).
 //!
 //! Server-side apply rather than update: no read-modify-write loop, no resourceVersion conflict
 //! with another writer of other fields, and the field manager shows in `managedFields` who owns
@@ -10,13 +11,26 @@
 use std::future::Future;
 use std::pin::Pin;
 
+use std::sync::Mutex;
+
+use futures::StreamExt;
 use kube::Api;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use update_status_api::v1alpha1::{
-    UPGRADE_STATUS_NAME, UpgradeStatus, UpgradeStatusSpec, UpgradeStatusStatus,
+    NodeProgressInsight, NodeProgressInsightStatus, UPGRADE_STATUS_NAME, UpgradeStatus,
+    UpgradeStatusSpec, UpgradeStatusStatus,
 };
 
-use super::{PublishError, Sink};
+use super::nodes::{NodeChange, NodeObjects};
+use super::{PublishError, Sink, SinkFuture};
+
+/// How many node objects are written at once. A first publication of a 10,000-node cluster is
+/// 20,000 requests (create, then status); one at a time that is minutes, and unbounded it would
+/// flood the API server, whose default per-client fairness share is far below this.
+pub const NODE_WRITE_CONCURRENCY: usize = 16;
+
+/// How many node objects one LIST page holds when reading them back.
+pub const NODE_LIST_PAGE: u32 = 500;
 
 /// The field manager of every write of the status.
 pub const FIELD_MANAGER: &str = "update-status-controller";
@@ -43,17 +57,21 @@ async fn bounded<T>(call: impl Future<Output = Result<T, kube::Error>>) -> Resul
         })
 }
 
-/// Applies the status of `UpgradeStatus/cluster`.
-#[derive(Clone)]
+/// Applies the status of `UpgradeStatus/cluster` and of the NodeProgressInsights.
 pub struct ApplySink {
     api: Api<UpgradeStatus>,
+    nodes: Api<NodeProgressInsight>,
+    /// The singleton's uid, learnt from its last write: the owner of every node object.
+    owner_uid: Mutex<Option<String>>,
 }
 
 impl ApplySink {
     /// A sink writing through `client`.
     pub fn new(client: kube::Client) -> Self {
         Self {
-            api: Api::all(client),
+            api: Api::all(client.clone()),
+            nodes: Api::all(client),
+            owner_uid: Mutex::new(None),
         }
     }
 
@@ -65,10 +83,103 @@ impl ApplySink {
             "status": status,
         });
         let params = PatchParams::apply(FIELD_MANAGER).force();
-        self.api
+        let written = self
+            .api
             .patch_status(UPGRADE_STATUS_NAME, &params, &Patch::Apply(&body))
+            .await?;
+        if let (Ok(mut uid), Some(new)) = (self.owner_uid.lock(), written.metadata.uid) {
+            *uid = Some(new);
+        }
+        Ok(())
+    }
+
+    /// The singleton's uid: remembered from its last write, else read.
+    async fn owner(&self) -> Result<String, kube::Error> {
+        if let Some(uid) = self.owner_uid.lock().ok().and_then(|u| u.clone()) {
+            return Ok(uid);
+        }
+        let singleton = bounded(self.api.get(UPGRADE_STATUS_NAME)).await?;
+        let uid = singleton.metadata.uid.unwrap_or_default();
+        if let Ok(mut slot) = self.owner_uid.lock() {
+            *slot = Some(uid.clone());
+        }
+        Ok(uid)
+    }
+
+    async fn apply_node_status(
+        &self,
+        status: &NodeProgressInsightStatus,
+    ) -> Result<(), kube::Error> {
+        let name = status.node.name.as_str();
+        let body = serde_json::json!({
+            "apiVersion": "update.openshift.io/v1alpha1",
+            "kind": "NodeProgressInsight",
+            "metadata": { "name": name },
+            "status": status,
+        });
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.nodes
+            .patch_status(name, &params, &Patch::Apply(&body))
             .await
             .map(|_| ())
+    }
+
+    /// Creates the node object `name`, owned by the singleton, without status.
+    async fn create_node(&self, name: &str) -> Result<(), kube::Error> {
+        let body = serde_json::json!({
+            "apiVersion": "update.openshift.io/v1alpha1",
+            "kind": "NodeProgressInsight",
+            "metadata": {
+                "name": name,
+                "ownerReferences": [{
+                    "apiVersion": "update.openshift.io/v1alpha1",
+                    "kind": "UpgradeStatus",
+                    "name": UPGRADE_STATUS_NAME,
+                    "uid": self.owner().await?,
+                }],
+            },
+            "spec": {},
+        });
+        let params = PatchParams::apply(FIELD_MANAGER).force();
+        self.nodes
+            .patch(name, &params, &Patch::Apply(&body))
+            .await
+            .map(|_| ())
+    }
+
+    /// [`Self::write_node`], answering the node's name with the error when it failed.
+    async fn try_write_node(&self, change: &NodeChange) -> Option<(String, PublishError)> {
+        self.write_node(change)
+            .await
+            .err()
+            .map(|e| (change.name().to_owned(), e))
+    }
+
+    /// Makes one node change: a status apply (creating the object first when it is absent), or
+    /// a delete (an object already gone is fine).
+    async fn write_node(&self, change: &NodeChange) -> Result<(), PublishError> {
+        match change {
+            NodeChange::Apply(status) => match bounded(self.apply_node_status(status)).await {
+                Ok(()) => Ok(()),
+                Err(kube::Error::Api(s)) if s.code == 404 => {
+                    let name = status.node.name.as_str();
+                    bounded(self.create_node(name))
+                        .await
+                        .map_err(|e| refused(&e))?;
+                    bounded(self.apply_node_status(status))
+                        .await
+                        .map_err(|e| refused(&e))
+                }
+                Err(e) => Err(refused(&e)),
+            },
+            NodeChange::Delete(name) => {
+                match bounded(self.nodes.delete(name, &DeleteParams::default())).await {
+                    Ok(_) => Ok(()),
+                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+                    Err(e) => Err(refused(&e)),
+                }
+            }
+        }
     }
 
     async fn create(&self) -> Result<(), kube::Error> {
@@ -116,6 +227,20 @@ pub fn is_too_large(code: u16, message: &str) -> bool {
 }
 
 impl Sink for ApplySink {
+    fn write_nodes<'a>(
+        &'a self,
+        changes: &'a [NodeChange],
+    ) -> SinkFuture<'a, Vec<(String, PublishError)>> {
+        Box::pin(async move {
+            let writes: Vec<_> = changes.iter().map(|c| self.try_write_node(c)).collect();
+            futures::stream::iter(writes)
+                .buffer_unordered(NODE_WRITE_CONCURRENCY)
+                .filter_map(std::future::ready)
+                .collect()
+                .await
+        })
+    }
+
     fn write<'a>(
         &'a self,
         status: &'a UpgradeStatusStatus,
@@ -143,6 +268,26 @@ pub async fn read_published(
     Ok(bounded(api.get_opt(UPGRADE_STATUS_NAME))
         .await?
         .and_then(|o| o.status))
+}
+
+/// The NodeProgressInsights on the API server, read in pages: what a restarted controller
+/// (or a new leader) compares with before writing, and what `status` renders.
+pub async fn read_nodes(client: kube::Client) -> Result<NodeObjects, kube::Error> {
+    let api: Api<NodeProgressInsight> = Api::all(client);
+    let mut out = NodeObjects::new();
+    let mut params = ListParams::default().limit(NODE_LIST_PAGE);
+    loop {
+        let page = bounded(api.list(&params)).await?;
+        for obj in page.items {
+            if let (Some(name), Some(status)) = (obj.metadata.name, obj.status) {
+                out.insert(name, status);
+            }
+        }
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(out),
+        }
+    }
 }
 
 /// Applies the status of one UpdateInformer (same field manager as the UpgradeStatus).

@@ -1,21 +1,28 @@
-//! Offline publication: the UpgradeStatus is written as YAML into the cluster directory, next to
-//! the objects it was computed from, replacing the file atomically so readers never see half.
+//! Offline publication: the UpgradeStatus and the NodeProgressInsights are written as one YAML
+//! `List` into the cluster directory, next to the objects they were computed from, replacing the
+//! file atomically so readers never see half — nor a singleton from one moment beside nodes from
+//! another.
 
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::pin::Pin;
+use std::sync::Mutex;
 
-use update_status_api::v1alpha1::{UpgradeStatus, UpgradeStatusStatus};
+use serde_json::Value;
+use update_status_api::v1alpha1::{
+    NodeProgressInsight, NodeProgressInsightSpec, UpgradeStatus, UpgradeStatusStatus,
+};
 
-use super::{PublishError, Sink, upgrade_status};
+use super::nodes::{NodeChange, NodeObjects};
+use super::{PublishError, Sink, SinkFuture, upgrade_status};
 
-/// The file name of the published object in a cluster directory.
+/// The file name of the published objects in a cluster directory.
 pub const FILE_NAME: &str = "upgradestatus-cluster.yaml";
 
 /// Writes `<dir>/upgradestatus-cluster.yaml`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct DirSink {
     path: PathBuf,
+    /// Everything the file holds, rewritten whole on each write.
+    held: Mutex<(UpgradeStatusStatus, NodeObjects)>,
 }
 
 impl DirSink {
@@ -23,6 +30,7 @@ impl DirSink {
     pub fn new(dir: &Path) -> Self {
         Self {
             path: dir.join(FILE_NAME),
+            held: Mutex::new(Default::default()),
         }
     }
 
@@ -30,29 +38,87 @@ impl DirSink {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    async fn flush(&self) -> Result<(), PublishError> {
+        let list = {
+            let held = self
+                .held
+                .lock()
+                .map_err(|_| PublishError::Serialize("the sink's lock is poisoned".into()))?;
+            list(&held.0, &held.1)
+        };
+        let yaml =
+            serde_saphyr::to_string(&list).map_err(|e| PublishError::Serialize(e.to_string()))?;
+        let tmp = self.path.with_extension("yaml.tmp");
+        let io = |source| PublishError::Io {
+            target: self.path.display().to_string(),
+            source,
+        };
+        tokio::fs::write(&tmp, yaml).await.map_err(io)?;
+        tokio::fs::rename(&tmp, &self.path).await.map_err(io)
+    }
+}
+
+/// The objects as one `v1` `List`, the singleton first and then the nodes in name order: what
+/// `oc get upgradestatus,nodeprogressinsights -o yaml` prints, and what `status --file` reads.
+pub fn list(status: &UpgradeStatusStatus, nodes: &NodeObjects) -> Value {
+    let mut items = Vec::with_capacity(nodes.len() + 1);
+    items.push(serde_json::to_value(upgrade_status(status.clone())).unwrap_or(Value::Null));
+    items.extend(nodes.iter().map(|(name, node)| {
+        let mut obj = NodeProgressInsight::new(name, NodeProgressInsightSpec {});
+        obj.status = Some(node.clone());
+        serde_json::to_value(obj).unwrap_or(Value::Null)
+    }));
+    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items})
 }
 
 impl Sink for DirSink {
     fn write<'a>(
         &'a self,
         status: &'a UpgradeStatusStatus,
-    ) -> Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>> {
+    ) -> SinkFuture<'a, Result<(), PublishError>> {
         Box::pin(async move {
-            let yaml = serde_saphyr::to_string(&upgrade_status(status.clone()))
-                .map_err(|e| PublishError::Serialize(e.to_string()))?;
-            let tmp = self.path.with_extension("yaml.tmp");
-            let io = |source| PublishError::Io {
-                target: self.path.display().to_string(),
-                source,
-            };
-            tokio::fs::write(&tmp, yaml).await.map_err(io)?;
-            tokio::fs::rename(&tmp, &self.path).await.map_err(io)
+            if let Ok(mut held) = self.held.lock() {
+                held.0 = status.clone();
+            }
+            self.flush().await
+        })
+    }
+
+    fn write_nodes<'a>(
+        &'a self,
+        changes: &'a [NodeChange],
+    ) -> SinkFuture<'a, Vec<(String, PublishError)>> {
+        Box::pin(async move {
+            if let Ok(mut held) = self.held.lock() {
+                for change in changes {
+                    change.clone().record(&mut held.1);
+                }
+            }
+            match self.flush().await {
+                Ok(()) => Vec::new(),
+                Err(e) => changes
+                    .iter()
+                    .map(|c| (c.name().to_owned(), PublishError::Refused(e.to_string())))
+                    .collect(),
+            }
         })
     }
 }
 
-/// Reads a published UpgradeStatus back (YAML or JSON).
-pub fn read(path: &Path) -> Result<UpgradeStatus, ReadError> {
+/// Published objects read back: the singleton and the node objects.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Published {
+    /// `UpgradeStatus/cluster`.
+    pub upgrade_status: UpgradeStatus,
+    /// The NodeProgressInsights, by name.
+    pub nodes: NodeObjects,
+}
+
+/// Reads published objects back (YAML or JSON): one UpgradeStatus, or a `List` holding one
+/// UpgradeStatus and any number of NodeProgressInsights (items of other kinds are refused, so
+/// a wrong file is not rendered as an empty cluster).
+pub fn read(path: &Path) -> Result<Published, ReadError> {
     let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
         path: path.to_owned(),
         source,
@@ -61,11 +127,61 @@ pub fn read(path: &Path) -> Result<UpgradeStatus, ReadError> {
         path: path.to_owned(),
         message,
     };
-    if text.trim_start().starts_with('{') {
+    let value: Value = if text.trim_start().starts_with('{') {
         // JSON (`oc get -o json`): serde_json is an order of magnitude faster than a YAML parser.
-        return serde_json::from_str(&text).map_err(|e| parse_error(e.to_string()));
+        serde_json::from_str(&text).map_err(|e| parse_error(e.to_string()))?
+    } else {
+        serde_saphyr::from_str(&text).map_err(|e| parse_error(e.to_string()))?
+    };
+    published(value).map_err(parse_error)
+}
+
+/// Sorts the objects of a document (an UpgradeStatus or a List) into a [`Published`].
+fn published(value: Value) -> Result<Published, String> {
+    let items = match value.get("kind").and_then(Value::as_str) {
+        Some("List" | "UpgradeStatusList" | "NodeProgressInsightList") => match value {
+            Value::Object(mut map) => match map.remove("items") {
+                Some(Value::Array(items)) => items,
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        },
+        _ => vec![value],
+    };
+    let mut upgrade_status = None;
+    let mut nodes = NodeObjects::new();
+    for (i, item) in items.into_iter().enumerate() {
+        let kind = item
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        match kind.as_str() {
+            "UpgradeStatus" if upgrade_status.is_none() => {
+                let obj: UpgradeStatus = serde_path_to_error::deserialize(item)
+                    .map_err(|e| format!("item {i} (UpgradeStatus): {e}"))?;
+                upgrade_status = Some(obj);
+            }
+            "UpgradeStatus" => return Err(format!("item {i}: a second UpgradeStatus")),
+            "NodeProgressInsight" => {
+                let obj: NodeProgressInsight = serde_path_to_error::deserialize(item)
+                    .map_err(|e| format!("item {i} (NodeProgressInsight): {e}"))?;
+                if let (Some(name), Some(status)) = (obj.metadata.name, obj.status) {
+                    nodes.insert(name, status);
+                }
+            }
+            other => {
+                return Err(format!(
+                    "item {i} is a {other:?}, not an UpgradeStatus or a NodeProgressInsight"
+                ));
+            }
+        }
     }
-    serde_saphyr::from_str(&text).map_err(|e| parse_error(e.to_string()))
+    let upgrade_status = upgrade_status.ok_or("it holds no UpgradeStatus")?;
+    Ok(Published {
+        upgrade_status,
+        nodes,
+    })
 }
 
 /// Why a published object could not be read.

@@ -1,5 +1,6 @@
-//! Publication: the store's status becomes the `UpgradeStatus/cluster` object. Changes are
-//! coalesced (at most one write per interval), writes that would change nothing are skipped,
+//! Publication: the store's status becomes the `UpgradeStatus/cluster` object, and each node's
+//! insight its `NodeProgressInsight`. Changes are coalesced (at most one round of writes per
+//! interval), writes that would change nothing are skipped,
 //! and failed writes are retried with backoff without losing what is in memory — except a write
 //! refused as too large, which would be refused again: the publisher lowers its size [`Budget`]
 //! and publishes a smaller object at once.
@@ -7,6 +8,7 @@
 pub mod apply;
 pub mod dir;
 pub mod lease;
+pub mod nodes;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -21,6 +23,8 @@ use update_status_api::v1alpha1::{
 };
 
 use crate::http::metrics::Metrics;
+pub use crate::store::Publication;
+use nodes::{NodeChange, NodeObjects};
 
 /// Why a write failed; the publisher retries.
 #[derive(Debug, thiserror::Error)]
@@ -45,13 +49,24 @@ pub enum PublishError {
     TooLarge(String),
 }
 
-/// Where the object goes: the API server (server-side apply), or a directory in offline mode.
+/// A future a [`Sink`] returns.
+pub type SinkFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where the objects go: the API server (server-side apply), or a directory in offline mode.
 pub trait Sink: Send + Sync + 'static {
     /// Writes the whole status of the singleton.
     fn write<'a>(
         &'a self,
         status: &'a UpgradeStatusStatus,
-    ) -> Pin<Box<dyn Future<Output = Result<(), PublishError>> + Send + 'a>>;
+    ) -> SinkFuture<'a, Result<(), PublishError>>;
+
+    /// Makes each of `changes` (node objects to create, update or delete); the singleton has
+    /// been written first. Answers the changes that failed, each with its error: they are
+    /// retried, the others are not written again.
+    fn write_nodes<'a>(
+        &'a self,
+        changes: &'a [NodeChange],
+    ) -> SinkFuture<'a, Vec<(String, PublishError)>>;
 }
 
 /// The object as published: the singleton with `status`.
@@ -93,6 +108,8 @@ pub struct PublishStats {
     pub failures: std::sync::atomic::AtomicU64,
     /// Writes refused as too large.
     pub too_large: std::sync::atomic::AtomicU64,
+    /// Node objects written (created, updated or deleted).
+    pub node_writes: std::sync::atomic::AtomicU64,
 }
 
 /// How far a refusal lowers the budget: to this fraction (4/5) of the refused object's size (or
@@ -232,12 +249,17 @@ impl Budget {
 }
 
 /// Runs until `shutdown`: whenever `changed` is notified (or every `interval`, so time-driven
-/// states like Stale are noticed), computes the status with `compute` and writes it when it
-/// differs from what was last written, at most once per `interval`. `compute` builds within
+/// states like Stale are noticed), computes the publication with `compute` and writes what
+/// differs from what was last written — the singleton when it changed, then the node objects
+/// that changed, appeared or went — at most one round per `interval`. `compute` builds within
 /// `budget`, which a write refused as too large lowers before the next, smaller write.
+/// `nodes` are the node objects already on the API server (a restart writes only what
+/// changed meanwhile, and deletes the objects of nodes that went).
+#[allow(clippy::too_many_arguments)] // each is a separate concern the caller owns
 pub async fn run(
     sink: Arc<dyn Sink>,
-    compute: impl Fn() -> UpgradeStatusStatus + Send + 'static,
+    compute: impl Fn() -> Publication + Send + 'static,
+    mut nodes: NodeObjects,
     changed: Arc<Notify>,
     interval: Duration,
     budget: Arc<Budget>,
@@ -254,36 +276,78 @@ pub async fn run(
             () = changed.notified() => {}
             () = tokio::time::sleep(interval) => {}
         }
-        let status = compute();
-        if last.as_ref().is_some_and(|l| !differs(l, &status)) {
-            tracing::trace!("nothing changed since the last write");
+        let Publication {
+            status,
+            nodes: wanted,
+        } = compute();
+        let mut wrote = false;
+        let mut failed = None;
+        if last.as_ref().is_none_or(|l| differs(l, &status)) {
+            tracing::debug!("writing the UpgradeStatus");
+            match sink.write(&status).await {
+                Ok(()) => {
+                    stats.writes.fetch_add(1, Relaxed);
+                    last = Some(status);
+                    wrote = true;
+                }
+                Err(PublishError::TooLarge(reason))
+                    if shrink(&budget, &status, &reason, &stats) =>
+                {
+                    // Refused for its size: the same write would be refused forever. Build a
+                    // smaller one now; no backoff, each attempt is smaller than the last.
+                    changed.notify_one();
+                    continue;
+                }
+                Err(e) => failed = Some(e.to_string()),
+            }
+        } else {
+            tracing::trace!("the UpgradeStatus has not changed since the last write");
+        }
+        // Node objects are owned by the singleton: written once it exists.
+        if failed.is_none() && last.is_some() {
+            let todo = nodes::changes(&nodes, &wanted);
+            if !todo.is_empty() {
+                tracing::debug!(changes = todo.len(), "writing NodeProgressInsights");
+                let failures = sink.write_nodes(&todo).await;
+                stats.node_writes.fetch_add(
+                    u64::try_from(todo.len() - failures.len()).unwrap_or(0),
+                    Relaxed,
+                );
+                wrote |= failures.len() < todo.len();
+                let failed_names: std::collections::HashSet<&str> =
+                    failures.iter().map(|(name, _)| name.as_str()).collect();
+                let succeeded: Vec<NodeChange> = todo
+                    .iter()
+                    .filter(|c| !failed_names.contains(c.name()))
+                    .cloned()
+                    .collect();
+                for change in succeeded {
+                    change.record(&mut nodes);
+                }
+                if let Some((name, e)) = failures.first() {
+                    failed = Some(format!(
+                        "{} of {} NodeProgressInsight writes failed, the first ({name}): {e}",
+                        failures.len(),
+                        todo.len()
+                    ));
+                }
+            }
+        }
+        if let Some(error) = failed {
+            stats.failures.fetch_add(1, Relaxed);
+            tracing::warn!(%error, retry_in = ?backoff, "publishing failed; will retry");
+            // Retry even without a new change: what is in memory must reach the cluster.
+            changed.notify_one();
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(backoff) => {}
+            }
+            backoff = (backoff * 2).min(Duration::from_secs(30));
             continue;
         }
-        tracing::debug!("writing the UpgradeStatus");
-        match sink.write(&status).await {
-            Ok(()) => {
-                stats.writes.fetch_add(1, Relaxed);
-                last = Some(status);
-                backoff = interval;
-            }
-            Err(PublishError::TooLarge(reason)) if shrink(&budget, &status, &reason, &stats) => {
-                // Refused for its size: the same write would be refused forever. Build a
-                // smaller one now; no backoff, each attempt is smaller than the last.
-                changed.notify_one();
-                continue;
-            }
-            Err(e) => {
-                stats.failures.fetch_add(1, Relaxed);
-                tracing::warn!(error = %e, retry_in = ?backoff, "publishing the UpgradeStatus failed; will retry");
-                // Retry even without a new change: what is in memory must reach the cluster.
-                changed.notify_one();
-                tokio::select! {
-                    () = shutdown.cancelled() => break,
-                    () = tokio::time::sleep(backoff) => {}
-                }
-                backoff = (backoff * 2).min(Duration::from_secs(30));
-                continue;
-            }
+        backoff = interval;
+        if !wrote {
+            continue;
         }
         // Coalesce: nothing else is written until the interval has passed.
         tokio::select! {
@@ -327,9 +391,12 @@ mod tests {
     use update_status_api::time::Timestamp;
     use update_status_api::v1alpha1::NodeCount;
 
+    #[derive(Default)]
     struct CountingSink {
         written: Mutex<Vec<UpgradeStatusStatus>>,
         fail_first: std::sync::atomic::AtomicU32,
+        node_writes: Mutex<Vec<NodeChange>>,
+        fail_nodes: std::sync::atomic::AtomicU32,
     }
 
     impl Sink for CountingSink {
@@ -344,6 +411,27 @@ mod tests {
                 }
                 self.written.lock().unwrap().push(status.clone());
                 Ok(())
+            })
+        }
+
+        fn write_nodes<'a>(
+            &'a self,
+            changes: &'a [NodeChange],
+        ) -> SinkFuture<'a, Vec<(String, PublishError)>> {
+            Box::pin(async move {
+                let mut failures = Vec::new();
+                for change in changes {
+                    if self.fail_nodes.load(Relaxed) > 0 {
+                        self.fail_nodes.fetch_sub(1, Relaxed);
+                        failures.push((
+                            change.name().to_owned(),
+                            PublishError::Refused("injected".into()),
+                        ));
+                    } else {
+                        self.node_writes.lock().unwrap().push(change.clone());
+                    }
+                }
+                failures
             })
         }
     }
@@ -365,8 +453,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_storm_of_changes_is_coalesced_and_failures_are_retried() {
         let sink = Arc::new(CountingSink {
-            written: Mutex::new(Vec::new()),
             fail_first: 2.into(),
+            ..Default::default()
         });
         let value = Arc::new(std::sync::atomic::AtomicI32::new(0));
         let changed = Arc::new(Notify::new());
@@ -375,7 +463,11 @@ mod tests {
         let v = value.clone();
         let task = tokio::spawn(run(
             sink.clone(),
-            move || status(v.load(Relaxed), 0),
+            move || Publication {
+                status: status(v.load(Relaxed), 0),
+                nodes: NodeObjects::new(),
+            },
+            NodeObjects::new(),
             changed.clone(),
             Duration::from_secs(1),
             Arc::new(Budget::new(1 << 20, &Metrics::new())),
@@ -410,6 +502,96 @@ mod tests {
         task.await.unwrap();
     }
 
+    fn node_status(
+        name: &str,
+        version: &str,
+    ) -> update_status_api::v1alpha1::NodeProgressInsightStatus {
+        serde_json::from_value(serde_json::json!({
+            "informer": "machine-config",
+            "uid": name,
+            "acquiredAt": "2026-06-01T12:00:00Z",
+            "name": name,
+            "resource": {"resource": "nodes", "name": name},
+            "poolResource": {"group": "machineconfiguration.openshift.io", "resource": "machineconfigpools", "name": "worker"},
+            "scopeType": "WorkerPool",
+            "version": version,
+        }))
+        .unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn only_nodes_that_changed_are_written_failed_ones_again_and_idle_means_no_writes() {
+        let sink = Arc::new(CountingSink {
+            fail_nodes: 1.into(),
+            ..Default::default()
+        });
+        let objects = |range: std::ops::Range<usize>, version: &str| -> NodeObjects {
+            range
+                .map(|i| {
+                    let name = format!("worker-{i:03}");
+                    let status = node_status(&name, version);
+                    (name, status)
+                })
+                .collect()
+        };
+        let wanted = Arc::new(Mutex::new(objects(0..100, "4.16.3")));
+        // On the server already: the first half as wanted, and a node that has gone since.
+        let mut existing = objects(0..50, "4.16.3");
+        existing.insert("gone".into(), node_status("gone", "4.16.3"));
+        let changed = Arc::new(Notify::new());
+        let stats = Arc::new(PublishStats::default());
+        let shutdown = CancellationToken::new();
+        let w = wanted.clone();
+        let task = tokio::spawn(run(
+            sink.clone(),
+            move || Publication {
+                status: status(1, 0),
+                nodes: w.lock().unwrap().clone(),
+            },
+            existing,
+            changed.clone(),
+            Duration::from_secs(1),
+            Arc::new(Budget::new(1 << 20, &Metrics::new())),
+            stats.clone(),
+            shutdown.clone(),
+        ));
+        changed.notify_one();
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        let writes = sink.node_writes.lock().unwrap().clone();
+        // 50 new nodes and one delete; the one write that failed was made again.
+        assert_eq!(writes.len(), 51, "{writes:?}");
+        assert!(writes.contains(&NodeChange::Delete("gone".into())));
+        assert!(
+            !writes.iter().any(|c| c.name() == "worker-000"),
+            "unchanged nodes are not written"
+        );
+        assert_eq!(stats.failures.load(Relaxed), 1);
+        assert_eq!(stats.node_writes.load(Relaxed), 51);
+
+        // One node changes: one write of that node, and the singleton is left alone.
+        let singleton_writes = sink.written.lock().unwrap().len();
+        wanted
+            .lock()
+            .unwrap()
+            .insert("worker-007".into(), node_status("worker-007", "4.17.0"));
+        changed.notify_one();
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let writes = sink.node_writes.lock().unwrap().clone();
+        assert_eq!(writes.len(), 52);
+        assert_eq!(
+            writes.last().unwrap(),
+            &NodeChange::Apply(Box::new(node_status("worker-007", "4.17.0")))
+        );
+        assert_eq!(sink.written.lock().unwrap().len(), singleton_writes);
+
+        // Idle for ten minutes, woken every interval: no write at all.
+        tokio::time::sleep(Duration::from_secs(600)).await;
+        assert_eq!(sink.node_writes.lock().unwrap().len(), 52);
+        assert_eq!(sink.written.lock().unwrap().len(), singleton_writes);
+        shutdown.cancel();
+        task.await.unwrap();
+    }
+
     /// Refuses, as etcd does, any object over `limit` bytes as stored.
     struct LimitedSink {
         limit: usize,
@@ -431,20 +613,28 @@ mod tests {
                 Ok(())
             })
         }
+
+        fn write_nodes<'a>(
+            &'a self,
+            _: &'a [NodeChange],
+        ) -> SinkFuture<'a, Vec<(String, PublishError)>> {
+            Box::pin(async { Vec::new() })
+        }
     }
 
-    /// A store holding `n` node insights of one informer.
-    fn store_of_nodes(n: usize) -> crate::store::Store {
+    /// A store holding `n` health insights of one informer, about 1 KB each.
+    fn store_of_health(n: usize) -> crate::store::Store {
         let mut store = crate::store::Store::new();
         let insights = (0..n)
             .map(|i| {
                 serde_json::from_value(serde_json::json!({
-                    "uid": format!("node-{i:05}"),
-                    "insight": {"type": "Node", "node": {
-                        "name": format!("worker-{i:05}"),
-                        "resource": {"resource": "nodes", "name": format!("worker-{i:05}")},
-                        "poolResource": {"resource": "machineconfigpools", "name": "worker"},
-                        "scopeType": "WorkerPool"}}
+                    "uid": format!("health-{i:05}"),
+                    "insight": {"type": "Health", "health": {
+                        "scope": {"type": "WorkerPool", "pool": "worker"},
+                        "impact": {"level": "Warning", "type": "None",
+                            "summary": format!("insight {i}"),
+                            "description": "x".repeat(600)},
+                        "remediation": {}}}
                 }))
                 .unwrap()
             })
@@ -466,7 +656,7 @@ mod tests {
             limit,
             written: Mutex::new(Vec::new()),
         });
-        let store = Arc::new(Mutex::new(store_of_nodes(2000)));
+        let store = Arc::new(Mutex::new(store_of_health(1000)));
         let metrics = Metrics::new();
         // Far more than the sink accepts, as a budget set too high for the cluster's etcd is.
         let budget = Arc::new(Budget::new(10 << 20, &metrics));
@@ -480,9 +670,10 @@ mod tests {
                 let store = store.clone();
                 move || {
                     let now = Timestamp::from_nanos(0).unwrap();
-                    store.lock().unwrap().status(now, budget.effective())
+                    store.lock().unwrap().publication(now, budget.effective())
                 }
             },
+            NodeObjects::new(),
             changed.clone(),
             Duration::from_secs(1),
             budget.clone(),

@@ -9,17 +9,66 @@ use update_status_api::time::{GoDuration, Timestamp};
 use update_status_api::v1alpha1::{
     ClusterVersionAssessment, ConditionStatus, ControlPlane, HealthInsight, ImpactLevel,
     ImpactType, InformerInsights, InformerState, InformerSummary, Insight, InsightPayload,
-    InsightType, NodeCount, OmittedInsights, PoolAssessment, ResourceRef, ScopeType,
-    UpgradeStatusStatus, WorkerPool,
+    InsightType, MAX_INFORMERS, NodeCount, NodeProgressInsightStatus, OmittedInsights,
+    PoolAssessment, ResourceRef, ScopeType, UpgradeStatusStatus, WorkerPool,
 };
 
 use super::control_plane::tests::{co, cv, ts};
 use super::health::tests::health;
 use super::nodes::tests::node;
 use super::pools::tests::mcp;
-use super::{Details, render};
+use super::{Details, RenderError, render};
 
 use ConditionStatus::{False, True};
+
+/// Renders a status built as one object, node insights included, as the publisher splits it:
+/// the node insights go to their own objects.
+fn render_split(
+    status: &UpgradeStatusStatus,
+    now: Timestamp,
+    details: &Details,
+) -> Result<String, RenderError> {
+    let mut status = status.clone();
+    let mut nodes = Vec::new();
+    let mut split = |informers: &mut BoundedVec<InformerInsights, { MAX_INFORMERS }>| {
+        let kept: Vec<InformerInsights> = std::mem::take(informers)
+            .into_vec()
+            .into_iter()
+            .map(|mut group| {
+                let (node, other): (Vec<Insight>, Vec<Insight>) =
+                    std::mem::take(&mut group.insights)
+                        .into_vec()
+                        .into_iter()
+                        .partition(|i| matches!(i.insight, InsightPayload::Node(_)));
+                nodes.extend(node.into_iter().filter_map(|i| match i.insight {
+                    InsightPayload::Node(n) => Some(NodeProgressInsightStatus {
+                        informer: group.name.clone(),
+                        uid: i.uid,
+                        acquired_at: i.acquired_at,
+                        node: n,
+                    }),
+                    _ => None,
+                }));
+                group.insights = BoundedVec::new(other).unwrap();
+                group
+            })
+            .collect();
+        *informers = BoundedVec::new(kept).unwrap();
+    };
+    if let Some(cp) = status.control_plane.as_mut() {
+        split(&mut cp.informers);
+    }
+    let pools: Vec<_> = std::mem::take(&mut status.worker_pools)
+        .into_vec()
+        .into_iter()
+        .map(|mut p| {
+            split(&mut p.informers);
+            p
+        })
+        .collect();
+    status.worker_pools = BoundedVec::new(pools).unwrap();
+    render(&status, &nodes, now, details)
+}
 
 fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/conformance/oc-examples")
@@ -253,7 +302,7 @@ fn paused_worker_pool() -> UpgradeStatusStatus {
 
 #[test]
 fn paused_worker_pool_matches_oc_output() {
-    let got = render(&paused_worker_pool(), ts(PAUSED_NOW), &Details::none()).unwrap();
+    let got = render_split(&paused_worker_pool(), ts(PAUSED_NOW), &Details::none()).unwrap();
     // The pool row is a fixed point of the case, checked even without the shared folder.
     assert!(got.contains(
         "worker        Excluded     0% (0/3)     3 Available, 0 Progressing, 0 Draining, 3 Excluded\n"
@@ -265,7 +314,7 @@ fn paused_worker_pool_matches_oc_output() {
 
 #[test]
 fn paused_worker_pool_matches_oc_detailed_output() {
-    let got = render(&paused_worker_pool(), ts(PAUSED_NOW), &Details::all()).unwrap();
+    let got = render_split(&paused_worker_pool(), ts(PAUSED_NOW), &Details::all()).unwrap();
     assert!(got.contains(
         "  Resources:\n    machineconfigpools.machineconfiguration.openshift.io: worker\n"
     ));
@@ -308,11 +357,11 @@ fn nothing_updating_prints_one_line() {
     informers.insert(0, informer("cluster-version", cv_informer));
     cp.informers = BoundedVec::new(informers).unwrap();
     // The paused worker pool is still outdated, so oc keeps reporting.
-    let got = render(&status, ts(PAUSED_NOW), &Details::none()).unwrap();
+    let got = render_split(&status, ts(PAUSED_NOW), &Details::none()).unwrap();
     assert!(got.starts_with("= Control Plane =\n"), "{got}");
 
     status.worker_pools = BoundedVec::empty();
-    let got = render(&status, ts(PAUSED_NOW), &Details::all()).unwrap();
+    let got = render_split(&status, ts(PAUSED_NOW), &Details::all()).unwrap();
     assert_eq!(got, "The cluster is not updating.\n");
 }
 
@@ -328,7 +377,7 @@ fn omitted_insights_add_a_note_only_when_present() {
         omitted: BoundedVec::new(omitted).unwrap(),
     };
     status.informers = BoundedVec::new(vec![summary("cluster-version", Vec::new())]).unwrap();
-    let without = render(&status, ts(PAUSED_NOW), &Details::none()).unwrap();
+    let without = render_split(&status, ts(PAUSED_NOW), &Details::none()).unwrap();
     assert!(!without.contains("Note:"));
 
     let node_omitted = |count| OmittedInsights {
@@ -344,7 +393,7 @@ fn omitted_insights_add_a_note_only_when_present() {
         summary("other", vec![node_omitted(2)]),
     ])
     .unwrap();
-    let with = render(&status, ts(PAUSED_NOW), &Details::none()).unwrap();
+    let with = render_split(&status, ts(PAUSED_NOW), &Details::none()).unwrap();
     assert!(with.starts_with(&without));
     assert_eq!(
         &with[without.len()..],
@@ -635,11 +684,11 @@ fn control_plane_updated_pdb_case_matches_oc_outputs() {
     };
     let status = pdb_case(&detailed);
     assert_eq!(
-        render(&status, ts(PDB_NOW), &Details::none()).unwrap(),
+        render_split(&status, ts(PDB_NOW), &Details::none()).unwrap(),
         output
     );
     assert_eq!(
-        render(&status, ts(PDB_NOW), &Details::all()).unwrap(),
+        render_split(&status, ts(PDB_NOW), &Details::all()).unwrap(),
         detailed
     );
 }

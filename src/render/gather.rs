@@ -1,5 +1,7 @@
 //! Finds the insights the renderer needs where the contract (`docs/object-contract.md`) stores them.
 
+use std::collections::BTreeMap;
+
 use update_status_api::v1alpha1::{
     ClusterOperatorInsight, ClusterVersionInsight, HealthInsight, InformerInsights, InsightPayload,
     MachineConfigPoolInsight, NodeInsight, ScopeType, UpgradeStatusStatus,
@@ -54,12 +56,12 @@ fn pool_insight(informers: &[InformerInsights]) -> Option<&MachineConfigPoolInsi
     })
 }
 
-fn node_insights(informers: &[InformerInsights]) -> Vec<&NodeInsight> {
-    payloads(informers)
-        .filter_map(|p| match p {
-            InsightPayload::Node(node) => Some(node),
-            _ => None,
-        })
+/// The node insights of the pool `pool`.
+fn nodes_of<'a>(nodes: &[&'a NodeInsight], pool: &str) -> Vec<&'a NodeInsight> {
+    nodes
+        .iter()
+        .filter(|n| n.pool_resource.name.as_str() == pool)
+        .copied()
         .collect()
 }
 
@@ -83,25 +85,34 @@ pub(crate) fn control_plane_pool_name(status: &UpgradeStatusStatus) -> String {
         .unwrap_or_else(|| DEFAULT_CONTROL_PLANE_POOL.to_owned())
 }
 
-/// The control-plane pool and the worker pools (in stored order, which is pool name order).
-pub(crate) fn pools(status: &UpgradeStatusStatus) -> (PoolView, Vec<PoolView>) {
-    let cp_informers = control_plane_informers(status);
+/// The control-plane pool and the worker pools, in pool name order: those the object lists, and
+/// those only node objects name. `nodes` are the node insights (from the NodeProgressInsights).
+pub(crate) fn pools(
+    status: &UpgradeStatusStatus,
+    nodes: &[&NodeInsight],
+) -> (PoolView, Vec<PoolView>) {
+    let cp_name = control_plane_pool_name(status);
     let control_plane = PoolView::build(
-        &control_plane_pool_name(status),
+        &cp_name,
         true,
-        pool_insight(cp_informers),
-        &node_insights(cp_informers),
+        pool_insight(control_plane_informers(status)),
+        &nodes_of(nodes, &cp_name),
     );
-    let workers = status
+    let mut names: BTreeMap<&str, &[InformerInsights]> = status
         .worker_pools
         .iter()
-        .map(|pool| {
-            PoolView::build(
-                pool.name.as_str(),
-                false,
-                pool_insight(&pool.informers),
-                &node_insights(&pool.informers),
-            )
+        .map(|pool| (pool.name.as_str(), &*pool.informers))
+        .collect();
+    for node in nodes {
+        let pool = node.pool_resource.name.as_str();
+        if pool != cp_name {
+            names.entry(pool).or_default();
+        }
+    }
+    let workers = names
+        .into_iter()
+        .map(|(name, informers)| {
+            PoolView::build(name, false, pool_insight(informers), &nodes_of(nodes, name))
         })
         .collect();
     (control_plane, workers)

@@ -18,7 +18,9 @@ mod text;
 mod fixture_tests;
 
 use update_status_api::time::Timestamp;
-use update_status_api::v1alpha1::{InsightType, UpgradeStatusStatus};
+use update_status_api::v1alpha1::{
+    InsightType, NodeInsight, NodeProgressInsightStatus, UpgradeStatusStatus,
+};
 
 use control_plane::ControlPlaneView;
 use pools::PoolView;
@@ -88,15 +90,18 @@ impl Details {
     }
 }
 
-/// Renders `status` as of `now` as `oc adm upgrade status --details=…` prints it, byte for byte.
-pub fn render(
+/// Renders `status` and the node insights `nodes` (the NodeProgressInsights' statuses) as of
+/// `now` as `oc adm upgrade status --details=…` prints it, byte for byte.
+pub fn render<'a>(
     status: &UpgradeStatusStatus,
+    nodes: impl IntoIterator<Item = &'a NodeProgressInsightStatus>,
     now: Timestamp,
     details: &Details,
 ) -> Result<String, RenderError> {
     let cv = gather::cluster_version(status).ok_or(RenderError::NoClusterVersion)?;
     let control_plane = ControlPlaneView::new(cv, gather::cluster_operators(status), now);
-    let (control_plane_pool, worker_pools) = gather::pools(status);
+    let nodes: Vec<&NodeInsight> = nodes.into_iter().map(|n| &n.node).collect();
+    let (control_plane_pool, worker_pools) = gather::pools(status, &nodes);
 
     let mut out = String::new();
     if !control_plane.is_updating() && !worker_pools.iter().any(PoolView::is_outdated) {
@@ -177,7 +182,7 @@ mod tests {
     #[test]
     fn object_without_cluster_version_is_an_error() {
         let now: Timestamp = "2024-01-01T00:00:00Z".parse().unwrap();
-        let err = render(&UpgradeStatusStatus::default(), now, &Details::none()).unwrap_err();
+        let err = render(&UpgradeStatusStatus::default(), [], now, &Details::none()).unwrap_err();
         assert!(matches!(err, RenderError::NoClusterVersion));
         assert!(err.to_string().contains("no ClusterVersion insight"));
     }

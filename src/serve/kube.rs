@@ -31,8 +31,9 @@ use crate::cluster::thanos::ThanosSource;
 use crate::http::state::AppState;
 use crate::informers::Registry;
 use crate::informers::status::informer_status;
-use crate::publish::apply::{ApplySink, apply_informer_status, read_published};
+use crate::publish::apply::{ApplySink, apply_informer_status, read_nodes, read_published};
 use crate::publish::lease::{LeaderElector, LeaseConfig};
+use crate::publish::nodes::NodeObjects;
 use crate::publish::{self, PublishStats};
 
 /// A kube client from `--kubeconfig`, or as kubectl would find one (in-cluster first).
@@ -400,7 +401,7 @@ async fn lead(
             () = shutdown.cancelled() => return,
             gone = async { leader.wait_for(|l| *l).await.is_err() } => if gone { return },
         }
-        resume(&client, &state).await;
+        let nodes = resume(&client, &state).await;
         state.ready.store(true, Ordering::Relaxed);
         tracing::info!("leading: publishing the UpgradeStatus");
         let term = shutdown.child_token();
@@ -419,6 +420,7 @@ async fn lead(
         let run = publish::run(
             sink,
             move || compute(&compute_state, &health, started, &compute_budget),
+            nodes,
             changed,
             publish.publish_interval,
             Arc::clone(&budget),
@@ -445,12 +447,22 @@ async fn lead(
     }
 }
 
-/// Adds what the published object shows to the store (what the store holds already wins).
-async fn resume(client: &kube::Client, state: &AppState) {
+/// Adds what the published objects show to the store (what the store holds already wins), and
+/// answers the node objects found, which the publisher then leaves alone unless they change.
+/// Should the node objects not be readable, the publisher starts from none: it rewrites them
+/// all once, which costs requests but loses nothing.
+async fn resume(client: &kube::Client, state: &AppState) -> NodeObjects {
+    let nodes = match read_nodes(client.clone()).await {
+        Ok(nodes) => nodes,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the published NodeProgressInsights; rewriting them all");
+            NodeObjects::new()
+        }
+    };
     match read_published(client.clone()).await {
         Ok(Some(published)) => {
             if let Ok(mut store) = state.store.lock() {
-                store.resume(&published);
+                store.resume(&published, &nodes);
             }
         }
         Ok(None) => {}
@@ -458,4 +470,5 @@ async fn resume(client: &kube::Client, state: &AppState) {
             tracing::warn!(error = %e, "cannot read the published UpgradeStatus; keeping what is held")
         }
     }
+    nodes
 }

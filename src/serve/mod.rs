@@ -259,6 +259,7 @@ pub async fn run_with(
             let budget = Arc::clone(&budget);
             move || compute(&state, &health, started, &budget)
         },
+        publish::nodes::NodeObjects::new(),
         state.changed.clone(),
         interval,
         budget,
@@ -391,11 +392,11 @@ fn compute(
     health: &SourceHealth,
     started: Timestamp,
     budget: &publish::Budget,
-) -> UpgradeStatusStatus {
+) -> publish::Publication {
     let now = state.clock.now();
     let registry = state.registry();
     let Ok(mut store) = state.store.lock() else {
-        return UpgradeStatusStatus::default();
+        return publish::Publication::default();
     };
     for (name, informer) in registry.iter() {
         let Ok(name) = InformerName::new(name.as_str()) else {
@@ -425,7 +426,7 @@ fn compute(
         };
         store.set_state(&name, next);
     }
-    let mut status = store.status(
+    let publish::Publication { mut status, nodes } = store.publication(
         now,
         budget.effective().saturating_sub(CONDITIONS_RESERVE_BYTES),
     );
@@ -461,7 +462,7 @@ fn compute(
     let conditions = available.into_iter().chain(degraded).collect();
     status.conditions =
         update_status_api::constraints::BoundedVec::new(conditions).unwrap_or_default();
-    status
+    publish::Publication { status, nodes }
 }
 
 /// Room the store leaves in the budget for the conditions added after it built the status: an
@@ -622,6 +623,18 @@ impl<S: publish::Sink> publish::Sink for CountedSink<S> {
             let result = self.inner.write(status).await;
             self.metrics.count_publication(result.is_ok());
             result
+        })
+    }
+
+    fn write_nodes<'a>(
+        &'a self,
+        changes: &'a [publish::nodes::NodeChange],
+    ) -> publish::SinkFuture<'a, Vec<(String, publish::PublishError)>> {
+        Box::pin(async move {
+            let failures = self.inner.write_nodes(changes).await;
+            self.metrics
+                .count_node_writes(changes.len() - failures.len(), failures.len());
+            failures
         })
     }
 }

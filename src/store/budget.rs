@@ -784,6 +784,7 @@ mod tests {
             state: InformerState::Reporting,
             last_report: None,
             insights: &insights,
+            held: insights.len(),
         }];
         let now: Timestamp = "2026-06-01T12:00:00Z".parse().unwrap();
         let full = stored_len(&fit(&view, now, usize::MAX));

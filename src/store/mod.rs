@@ -7,9 +7,14 @@ mod budget;
 mod routing;
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
+use update_status_api::constraints::BoundedVec;
 use update_status_api::time::Timestamp;
-use update_status_api::v1alpha1::{InformerName, InformerState, Insight, UpgradeStatusStatus};
+use update_status_api::v1alpha1::{
+    InformerName, InformerState, Insight, InsightPayload, InsightType, NodeProgressInsightStatus,
+    OmittedInsights, UpgradeStatusStatus,
+};
 use update_status_api::wire::ReportedInsight;
 
 pub use budget::DEFAULT_BUDGET_BYTES;
@@ -118,11 +123,16 @@ impl Store {
         }
     }
 
-    /// Starts from a published status (a restart, or a new leader): every informer it lists
-    /// gets back the insights it had there, with their `acquiredAt`, its last report time and
-    /// whether it is built in. Insights the budget had left out are not in the object, and come
-    /// back when their informer next reports. Informers the store already holds are left alone.
-    pub fn resume(&mut self, published: &UpgradeStatusStatus) {
+    /// Starts from a published status and node objects (a restart, or a new leader): every
+    /// informer the status lists gets back the insights it had there and in the node objects,
+    /// with their `acquiredAt`, its last report time and whether it is built in. Insights the
+    /// budget had left out are not in the object, and come back when their informer next
+    /// reports. Informers the store already holds are left alone.
+    pub fn resume(
+        &mut self,
+        published: &UpgradeStatusStatus,
+        nodes: &BTreeMap<String, NodeProgressInsightStatus>,
+    ) {
         let scopes = published
             .control_plane
             .iter()
@@ -139,6 +149,13 @@ impl Store {
                 .entry(&group.name)
                 .or_default()
                 .extend(group.insights.iter().cloned());
+        }
+        for node in nodes.values() {
+            insights.entry(&node.informer).or_default().push(Insight {
+                uid: node.uid.clone(),
+                acquired_at: node.acquired_at,
+                insight: InsightPayload::Node(node.node.clone()),
+            });
         }
         for summary in published.informers.iter() {
             if self.informers.contains_key(&summary.name) {
@@ -207,23 +224,89 @@ impl Store {
         self.informers.keys()
     }
 
-    /// The status to publish: insights routed to the control plane and worker pools, summaries,
-    /// and at most `budget_bytes` as etcd stores the object ([`stored_bytes`]: JSON plus
-    /// managedFields); the least informative insights are left out first, and counted.
-    pub fn status(&self, now: Timestamp, budget_bytes: usize) -> UpgradeStatusStatus {
+    /// What to publish: the singleton's status — insights routed to the control plane and
+    /// worker pools, summaries, and at most `budget_bytes` as etcd stores the object
+    /// ([`stored_bytes`]: JSON plus managedFields; the least informative insights are left out
+    /// first, and counted) — and one object per node.
+    ///
+    /// Node insights never go into the singleton, so its size does not grow with the cluster;
+    /// each becomes the status of the NodeProgressInsight named after its node. Should two
+    /// informers report the same node, the first in name order wins and the other's insight is
+    /// counted as omitted in its summary.
+    pub fn publication(&self, now: Timestamp, budget_bytes: usize) -> Publication {
+        let mut nodes: BTreeMap<String, NodeProgressInsightStatus> = BTreeMap::new();
+        let mut duplicates: BTreeMap<&InformerName, usize> = BTreeMap::new();
+        let mut singleton_insights: Vec<Vec<Insight>> = Vec::with_capacity(self.informers.len());
+        for (name, entry) in &self.informers {
+            let mut others = Vec::new();
+            for insight in &entry.insights {
+                let InsightPayload::Node(node) = &insight.insight else {
+                    others.push(insight.clone());
+                    continue;
+                };
+                match nodes.entry(node.name.as_str().to_owned()) {
+                    Entry::Occupied(_) => *duplicates.entry(name).or_default() += 1,
+                    Entry::Vacant(slot) => {
+                        slot.insert(NodeProgressInsightStatus {
+                            informer: name.clone(),
+                            uid: insight.uid.clone(),
+                            acquired_at: insight.acquired_at,
+                            node: node.clone(),
+                        });
+                    }
+                }
+            }
+            singleton_insights.push(others);
+        }
         let view: Vec<routing::InformerView<'_>> = self
             .informers
             .iter()
-            .map(|(name, e)| routing::InformerView {
+            .zip(&singleton_insights)
+            .map(|((name, e), insights)| routing::InformerView {
                 name,
                 builtin: e.builtin,
                 state: e.state.unwrap_or(InformerState::Reporting),
                 last_report: e.last_report,
-                insights: &e.insights,
+                insights,
+                held: e.insights.len(),
             })
             .collect();
-        budget::fit(&view, now, budget_bytes)
+        let mut status = budget::fit(&view, now, budget_bytes);
+        if !duplicates.is_empty() {
+            let summaries: Vec<_> = std::mem::take(&mut status.informers)
+                .into_vec()
+                .into_iter()
+                .map(|mut summary| {
+                    if let Some(&count) = duplicates.get(&summary.name) {
+                        let mut omitted = std::mem::take(&mut summary.omitted).into_vec();
+                        omitted.push(OmittedInsights {
+                            type_: InsightType::Node,
+                            count: routing::count(count),
+                        });
+                        summary.omitted = BoundedVec::new(omitted).unwrap_or_default();
+                    }
+                    summary
+                })
+                .collect();
+            status.informers = BoundedVec::new(summaries).unwrap_or_default();
+        }
+        Publication { status, nodes }
     }
+
+    /// The singleton's status alone (see [`Store::publication`]).
+    pub fn status(&self, now: Timestamp, budget_bytes: usize) -> UpgradeStatusStatus {
+        self.publication(now, budget_bytes).status
+    }
+}
+
+/// What the publisher writes: the status of `UpgradeStatus/cluster`, and the status of each
+/// node's `NodeProgressInsight`, by node name.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Publication {
+    /// The singleton's status.
+    pub status: UpgradeStatusStatus,
+    /// One status per node, keyed by node (and object) name.
+    pub nodes: BTreeMap<String, NodeProgressInsightStatus>,
 }
 
 #[cfg(test)]

@@ -19,7 +19,10 @@ pub(super) struct InformerView<'a> {
     pub builtin: bool,
     pub state: InformerState,
     pub last_report: Option<Timestamp>,
+    /// The insights that go into the singleton (node insights have their own objects).
     pub insights: &'a [Insight],
+    /// Every insight the informer holds, node insights included, for its summary.
+    pub held: usize,
 }
 
 /// Where an insight belongs.
@@ -156,7 +159,7 @@ pub(super) fn build(
                 builtin: v.builtin,
                 state: v.state,
                 last_report_time: v.last_report,
-                insights: count(v.insights.len()),
+                insights: count(v.held),
                 omitted: BoundedVec::new(left_out).unwrap_or_default(),
             }
         })

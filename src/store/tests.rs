@@ -26,6 +26,21 @@ fn node(n: &str, pool: &str, reason: &str) -> ReportedInsight {
     serde_json::from_value(v).unwrap()
 }
 
+fn operator(n: &str, updating_reason: &str) -> ReportedInsight {
+    serde_json::from_value(serde_json::json!({
+        "uid": format!("co-{n}"),
+        "insight": {"type": "ClusterOperator", "clusterOperator": {
+            "name": n,
+            "resource": {"group": "config.openshift.io", "resource": "clusteroperators", "name": n},
+            "conditions": [
+                {"type": "Updating", "status": "False", "lastTransitionTime": "2024-01-01T00:00:00Z", "reason": updating_reason, "message": "The operator is at the target version"},
+                {"type": "Healthy", "status": "True", "lastTransitionTime": "2024-01-01T00:00:00Z", "reason": "AsExpected", "message": "All is well"},
+            ],
+        }},
+    }))
+    .unwrap()
+}
+
 fn health(uid: &str, scope: serde_json::Value) -> ReportedInsight {
     serde_json::from_value(serde_json::json!({
         "uid": uid,
@@ -132,7 +147,14 @@ fn routing_puts_control_plane_and_pools_where_they_belong() {
         ],
         t("2024-01-01T00:00:00Z"),
     );
-    let status = store.status(t("2024-01-01T00:02:00Z"), DEFAULT_BUDGET_BYTES);
+    let publication = store.publication(t("2024-01-01T00:02:00Z"), DEFAULT_BUDGET_BYTES);
+    let pool_of = |n: &str| publication.nodes[n].node.pool_resource.name.to_string();
+    assert_eq!(
+        [pool_of("m"), pool_of("w1"), pool_of("i1")],
+        ["master", "worker", "infra"],
+        "every node has its object, whatever its pool"
+    );
+    let status = publication.status;
     let cp = status.control_plane.unwrap();
     let uids = |i: &InformerInsights| {
         i.insights
@@ -142,38 +164,40 @@ fn routing_puts_control_plane_and_pools_where_they_belong() {
     };
     assert_eq!(
         cp.informers.iter().map(uids).collect::<Vec<_>>(),
-        vec![vec!["node-m"], vec!["cp", "mp"]]
+        vec![vec!["cp", "mp"]],
+        "node insights are not in the singleton"
     );
     let pools: Vec<&str> = status
         .worker_pools
         .iter()
         .map(|p| p.name.as_str())
         .collect();
-    assert_eq!(pools, vec!["infra", "worker"]);
-    assert_eq!(uids(&status.worker_pools[1].informers[1]), vec!["wp"]);
+    assert_eq!(pools, vec!["worker"]);
+    assert_eq!(uids(&status.worker_pools[0].informers[0]), vec!["wp"]);
     assert_eq!(status.health_insights.get(), 3);
     assert_eq!(status.observed_at, Some(t("2024-01-01T00:02:00Z")));
 }
 
 #[test]
-fn over_budget_completed_nodes_go_first_health_last_and_are_counted() {
+fn over_budget_updated_operators_go_first_health_last_and_are_counted() {
     let mut store = Store::new();
-    let mc = name("machine-config");
+    let cvo = name("cluster-version");
     let mut insights: Vec<ReportedInsight> = (0..200)
-        .map(|i| node(&format!("done-{i}"), "worker", "Completed"))
+        .map(|i| operator(&format!("done-{i}"), "Updated"))
         .collect();
-    insights.extend((0..20).map(|i| node(&format!("pending-{i}"), "worker", "Pending")));
-    insights.push(health(
-        "stuck",
-        serde_json::json!({"type": "WorkerPool", "pool": "worker"}),
-    ));
-    store.replace(&mc, true, insights, t("2024-01-01T00:00:00Z"));
+    insights.extend((0..20).map(|i| operator(&format!("pending-{i}"), "Pending")));
+    insights.push(health("stuck", serde_json::json!({"type": "ControlPlane"})));
+    // Nodes do not count against the singleton's budget: they have their own objects.
+    insights.extend((0..500).map(|i| node(&format!("n{i}"), "worker", "Completed")));
+    store.replace(&cvo, true, insights, t("2024-01-01T00:00:00Z"));
     let unlimited = store.status(t("2024-01-01T00:00:00Z"), usize::MAX);
-    let full_size = serde_json::to_vec(&unlimited).unwrap().len();
+    let full_size = stored_bytes(&unlimited);
     let budget = full_size / 2;
-    let status = store.status(t("2024-01-01T00:00:00Z"), budget);
-    assert!(serde_json::to_vec(&status).unwrap().len() <= budget);
-    let kept: Vec<String> = status.worker_pools[0].informers[0]
+    let publication = store.publication(t("2024-01-01T00:00:00Z"), budget);
+    assert_eq!(publication.nodes.len(), 500, "no node is left out");
+    let status = publication.status;
+    assert!(stored_bytes(&status) <= budget);
+    let kept: Vec<String> = status.control_plane.as_ref().unwrap().informers[0]
         .insights
         .iter()
         .map(|x| x.uid.to_string())
@@ -182,17 +206,55 @@ fn over_budget_completed_nodes_go_first_health_last_and_are_counted() {
         kept.contains(&"stuck".to_owned()),
         "health insights are kept"
     );
-    assert!(
-        kept.iter()
-            .filter(|u| u.starts_with("node-pending"))
-            .count()
-            == 20,
-        "pending nodes outrank completed ones"
+    assert_eq!(
+        kept.iter().filter(|u| u.starts_with("co-pending")).count(),
+        20,
+        "operators still updating outrank updated ones"
     );
-    let summary = status.informers.iter().find(|s| s.name == mc).unwrap();
+    let summary = status.informers.iter().find(|s| s.name == cvo).unwrap();
     let omitted: i32 = summary.omitted.iter().map(|o| o.count.get()).sum();
+    assert!(omitted > 0);
     assert_eq!(omitted as usize + kept.len(), 221, "omitted counts add up");
-    assert_eq!(summary.insights.get(), 221);
+    assert_eq!(
+        summary.insights.get(),
+        721,
+        "the summary counts every insight held"
+    );
+}
+
+#[test]
+fn two_informers_reporting_one_node_publish_one_object_and_count_the_other() {
+    let mut store = Store::new();
+    let now = t("2024-01-01T00:00:00Z");
+    store.replace(
+        &name("machine-config"),
+        true,
+        vec![node("a", "worker", "Completed")],
+        now,
+    );
+    store.replace(
+        &name("zz-other"),
+        false,
+        vec![node("a", "worker", "Pending")],
+        now,
+    );
+    let publication = store.publication(now, DEFAULT_BUDGET_BYTES);
+    assert_eq!(publication.nodes.len(), 1);
+    assert_eq!(publication.nodes["a"].informer.as_str(), "machine-config");
+    let omitted = |n: &str| {
+        publication
+            .status
+            .informers
+            .iter()
+            .find(|s| s.name.as_str() == n)
+            .unwrap()
+            .omitted
+            .iter()
+            .map(|o| (o.type_, o.count.get()))
+            .collect::<Vec<_>>()
+    };
+    assert!(omitted("machine-config").is_empty());
+    assert_eq!(omitted("zz-other"), [(InsightType::Node, 1)]);
 }
 
 #[test]
@@ -219,10 +281,16 @@ fn resuming_from_the_published_status_restores_what_it_shows() {
         )],
         t("2024-01-01T00:01:00Z"),
     );
-    let published = store.status(t("2024-01-01T00:02:00Z"), DEFAULT_BUDGET_BYTES);
+    let publication = store.publication(t("2024-01-01T00:02:00Z"), DEFAULT_BUDGET_BYTES);
+    assert_eq!(
+        publication.nodes.keys().collect::<Vec<_>>(),
+        ["a", "b"],
+        "node insights have their own objects"
+    );
+    let published = publication.status;
 
     let mut resumed = Store::new();
-    resumed.resume(&published);
+    resumed.resume(&published, &publication.nodes);
     assert!(resumed.is_builtin(&mc));
     assert!(!resumed.is_builtin(&storage));
     assert_eq!(resumed.insights(&mc).map(<[_]>::len), Some(2));
@@ -232,7 +300,9 @@ fn resuming_from_the_published_status_restores_what_it_shows() {
         Some(t("2024-01-01T00:01:00Z"))
     );
     // The same object comes out again: nothing was lost in the round trip.
-    let again = resumed.status(t("2024-01-01T00:02:00Z"), DEFAULT_BUDGET_BYTES);
+    let again = resumed.publication(t("2024-01-01T00:02:00Z"), DEFAULT_BUDGET_BYTES);
+    assert_eq!(again.nodes, publication.nodes);
+    let again = again.status;
     assert_eq!(again.informers, published.informers);
     assert_eq!(again.worker_pools, published.worker_pools);
     assert_eq!(again.control_plane, published.control_plane);
@@ -240,7 +310,7 @@ fn resuming_from_the_published_status_restores_what_it_shows() {
     // What the store already holds is not overwritten by an older object.
     let mut newer = Store::new();
     newer.replace(&storage, false, vec![], t("2024-01-01T00:03:00Z"));
-    newer.resume(&published);
+    newer.resume(&published, &publication.nodes);
     assert_eq!(newer.insights(&storage).map(<[_]>::len), Some(0));
 }
 
@@ -249,7 +319,21 @@ fn health_scoped_to_made_up_pools_cannot_push_a_real_pool_out() {
     let mut store = Store::new();
     let (mc, third) = (name("machine-config"), name("storage"));
     let now = t("2024-01-01T00:00:00Z");
-    store.replace(&mc, true, vec![node("a", "worker", "Completed")], now);
+    store.replace(
+        &mc,
+        true,
+        vec![serde_json::from_value(serde_json::json!({
+            "uid": "mcp-worker",
+            "insight": {"type": "MachineConfigPool", "machineConfigPool": {
+                "name": "worker",
+                "resource": {"group": "machineconfiguration.openshift.io", "resource": "machineconfigpools", "name": "worker"},
+                "scopeType": "WorkerPool",
+                "assessment": "Completed",
+            }},
+        }))
+        .unwrap()],
+        now,
+    );
     // More pools than the object holds, all sorting before `worker`.
     let flood: Vec<_> = (0..MAX_WORKER_POOLS)
         .map(|i| {

@@ -65,13 +65,13 @@ pub const UPGRADE_STATUS_NAME: &str = "cluster";
 /// must expect to evaluate a per-insight CEL rule: the real kube-apiserver refused the CRD when the
 /// product was 32 × 16 × 8192 ("estimated rule cost exceeds budget by factor of 2.1x").
 /// `tests/real_api_install.rs` keeps the product at half the budget or less.
-pub const MAX_WORKER_POOLS: usize = 16;
+pub const MAX_WORKER_POOLS: usize = 32;
 /// At most this many informers contribute to one scope.
 pub const MAX_INFORMERS: usize = 16;
 /// At most this many insights from one informer in one scope. The stored-size budget (etcd
 /// refuses objects over about 1.5 MiB, server-side apply's managedFields included) leaves room
 /// for fewer node insights than this anyway.
-pub const MAX_INSIGHTS_PER_INFORMER: usize = 2048;
+pub const MAX_INSIGHTS_PER_INFORMER: usize = 1024;
 
 /// What the controller publishes.
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
