@@ -193,7 +193,7 @@ fn mco_token() -> String {
 fn health(uid: &str) -> Value {
     json!({"uid": uid, "insight": {"type": "Health", "health": {
         "scope": {"type": "ControlPlane"},
-        "impact": {"level": "Warning", "type": "Update Speed", "summary": "slow"},
+        "impact": {"level": "Warning", "type": "UpdateSpeed", "summary": "slow"},
         "remediation": {},
     }}})
 }

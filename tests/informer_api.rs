@@ -418,7 +418,7 @@ fn health(uid: &str, scope: &str, summary: &str) -> Value {
     };
     json!({"uid": uid, "insight": {"type": "Health", "health": {
         "scope": scope,
-        "impact": {"level": "Warning", "type": "Update Speed", "summary": summary},
+        "impact": {"level": "Warning", "type": "UpdateSpeed", "summary": summary},
         "remediation": {"reference": "https://docs.example.com/runbooks/slow-update"},
     }}})
 }

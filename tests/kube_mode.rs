@@ -329,7 +329,7 @@ fn report_saying(summary: &str) -> Vec<u8> {
         &json!({"insights": [{"uid": "storm", "insight": {"type": "Health", "health": {
             "startedAt": "2026-06-01T11:50:00Z",
             "scope": {"type": "WorkerPool", "pool": "worker"},
-            "impact": {"level": "Warning", "type": "Update Speed", "summary": summary},
+            "impact": {"level": "Warning", "type": "UpdateSpeed", "summary": summary},
             "remediation": {"reference": "https://example.com/runbook"}
         }}}]}),
     )

@@ -187,10 +187,10 @@ fn node_row(n: &NodeInsight) -> Row {
     } else {
         updating_c.status == ConditionStatus::True || updating_c.reason.as_str() == "Finishing"
     };
-    let est = match n.estimated_to_complete {
+    let est = match n.estimated_to_complete_seconds {
         None => "?".to_owned(),
-        Some(d) if d == GoDuration::default() => "-".to_owned(),
-        Some(d) => format!("+{}", short(d)),
+        Some(d) if d.get() == 0 => "-".to_owned(),
+        Some(d) => format!("+{}", short(GoDuration::from_secs(d.get()))),
     };
     let name = n.name.to_string();
     let mut message = n.message.as_deref().unwrap_or("").to_owned();
@@ -265,12 +265,22 @@ fn level_name(l: ImpactLevel) -> &'static str {
     }
 }
 
+/// `oc`'s words for an impact type: the PascalCase wire value split into words ("ApiAvailability"
+/// is "API Availability").
 fn impact_name(t: ImpactType) -> String {
-    serde_json::to_value(t)
+    let wire = serde_json::to_value(t)
         .unwrap()
         .as_str()
         .unwrap()
-        .to_owned()
+        .to_owned();
+    let mut words = String::new();
+    for (i, c) in wire.char_indices() {
+        if i > 0 && c.is_ascii_uppercase() {
+            words.push(' ');
+        }
+        words.push(c);
+    }
+    words.replace("Api ", "API ")
 }
 
 /// The health insights in oc's order: startedAt descending (absent last), then level descending,
@@ -402,7 +412,9 @@ fn target(v: &View<'_>) -> String {
     match &v.cv.versions.previous {
         None if v.cv.versions.target.version.is_some() => format!("{t} (a new install)"),
         None => format!("{t} (from unknown)"),
-        Some(p) if p.partial => format!("{t} (from incomplete {})", p.version),
+        Some(p) if p.state == update_status_api::v1alpha1::UpdateState::Partial => {
+            format!("{t} (from incomplete {})", p.version)
+        }
         Some(_) if v.cv.versions.target.architecture == Some(Architecture::Multi) => {
             format!("{t} to Multi-Architecture")
         }

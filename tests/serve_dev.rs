@@ -68,7 +68,7 @@ fn token(ns: &str, name: &str) -> String {
 const REPORT: &str = r#"{"insights": [{"uid": "slow-detach", "insight": {"type": "Health", "health": {
   "startedAt": "2026-06-01T11:50:00Z",
   "scope": {"type": "WorkerPool", "pool": "worker", "resources": [{"resource": "persistentvolumes", "name": "pvc-0a1b2c"}]},
-  "impact": {"level": "Warning", "type": "Application Availability", "summary": "Volume pvc-0a1b2c detaches slowly"},
+  "impact": {"level": "Warning", "type": "ApplicationAvailability", "summary": "Volume pvc-0a1b2c detaches slowly"},
   "remediation": {"reference": "https://example.com/runbooks/slow-detach"}}}}]}"#;
 
 async fn wait_for(deadline: Duration, mut check: impl FnMut() -> bool) -> Option<Duration> {

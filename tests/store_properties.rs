@@ -79,7 +79,7 @@ fn payload(health_only: bool) -> BoxedStrategy<Value> {
             };
             json!({"type": "Health", "health": {
                 "scope": scope,
-                "impact": {"level": "Warning", "type": "Update Speed",
+                "impact": {"level": "Warning", "type": "UpdateSpeed",
                            "summary": format!("s{}", text(len.min(250), seed))},
                 "remediation": {"reference": "https://example.com/runbook"},
             }})
@@ -446,7 +446,7 @@ fn every_budget_is_met_least_informative_first() {
     let health: ReportedInsight =
         serde_json::from_value(json!({"uid": "h", "insight": {"type": "Health", "health": {
             "scope": {"type": "WorkerPool", "pool": "worker"},
-            "impact": {"level": "Warning", "type": "Update Speed", "summary": text(200, 2)},
+            "impact": {"level": "Warning", "type": "UpdateSpeed", "summary": text(200, 2)},
             "remediation": {"reference": "https://example.com/runbook"},
         }}}))
         .unwrap();

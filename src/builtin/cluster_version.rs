@@ -7,7 +7,7 @@ use update_status_api::time::{GoDuration, Timestamp};
 use update_status_api::v1alpha1::{
     Architecture, ClusterOperatorInsight, ClusterVersionAssessment, ClusterVersionInsight,
     ConditionStatus, ControlPlaneVersions, ImpactLevel, ImpactType, InsightPayload, Percent,
-    PreviousVersion, TargetVersion,
+    PreviousVersion, TargetVersion, UpdateState,
 };
 use update_status_api::wire::ReportedInsight;
 
@@ -492,7 +492,11 @@ fn versions_from_history(
         previous: previous.and_then(|p| {
             fit::version(&p.version).map(|version| PreviousVersion {
                 version,
-                partial: p.state == HISTORY_PARTIAL,
+                state: if p.state == HISTORY_PARTIAL {
+                    UpdateState::Partial
+                } else {
+                    UpdateState::Completed
+                },
             })
         }),
     };
@@ -998,7 +1002,10 @@ mod tests {
         assert_eq!(hs[0].started_at, Some(ts("2024-01-01T11:58:31Z")));
         assert_eq!(hs[0].impact.type_, ImpactType::None);
         let prev = cvs[0].versions.previous.as_ref().unwrap();
-        assert_eq!((prev.version.as_str(), prev.partial), ("4.14.1", true));
+        assert_eq!(
+            (prev.version.as_str(), prev.state),
+            ("4.14.1", UpdateState::Partial)
+        );
 
         // Done control plane: no insight. No complete update at all: "unknown".
         let done = [co("a", "4.15.0-ec.2", healthy("False"))];
@@ -1044,7 +1051,7 @@ mod tests {
         let out = assess_cluster_version(&cv(multi, p.clone()), &[], "", ts(NOW));
         let v = &payloads(&out).0[0].versions;
         assert_eq!(v.target.architecture, Some(Architecture::Multi));
-        assert!(!v.previous.as_ref().unwrap().partial);
+        assert_eq!(v.previous.as_ref().unwrap().state, UpdateState::Completed);
 
         let out = assess_cluster_version(&cv(vec![], p), &[], "", ts(NOW));
         let c = payloads(&out).0[0];

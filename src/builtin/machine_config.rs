@@ -10,6 +10,7 @@ use update_status_api::time::{GoDuration, Timestamp};
 use update_status_api::v1alpha1::{
     ConditionStatus, ImpactLevel, ImpactType, InsightPayload, MachineConfigPoolInsight, NodeCount,
     NodeInsight, NodeSummary, NodeSummaryType, Percent, PoolAssessment, ResourceRef, ScopeType,
+    Seconds,
 };
 use update_status_api::wire::ReportedInsight;
 
@@ -290,6 +291,11 @@ fn assess_node(
     (assessment, health)
 }
 
+/// A node estimate in whole seconds (they are whole minutes, or zero).
+fn whole_seconds(d: GoDuration) -> Option<Seconds> {
+    Seconds::new(d.as_nanos() / GoDuration::SECOND).ok()
+}
+
 fn pool_ref(name: &str) -> ResourceRef {
     fit::resource_ref(MCO_GROUP, "machineconfigpools", name, "")
 }
@@ -373,7 +379,7 @@ fn node_insight(pool_name: &str, a: &NodeAssessment, now: Timestamp) -> Reported
             ScopeType::WorkerPool
         },
         version: fit::version(&a.version),
-        estimated_to_complete: a.estimate,
+        estimated_to_complete_seconds: a.estimate.and_then(whole_seconds),
         message: fit::non_empty_paragraph(&a.message),
         conditions: BoundedVec::new(vec![updating, available, degraded]).unwrap_or_default(),
     };
@@ -962,7 +968,11 @@ mod tests {
             );
             let n = nodes_of(&out)[0];
             assert_eq!(cond(&n.conditions, "Updating"), updating, "{annotations:?}");
-            assert_eq!(n.estimated_to_complete, est, "{annotations:?}");
+            assert_eq!(
+                n.estimated_to_complete_seconds,
+                est.and_then(whole_seconds),
+                "{annotations:?}"
+            );
             assert_eq!(n.version.as_deref(), version, "{annotations:?}");
         }
     }
@@ -983,7 +993,7 @@ mod tests {
             cond(&n.conditions, "Updating"),
             (ConditionStatus::False, "Finishing")
         );
-        assert_eq!(n.estimated_to_complete, Some(GoDuration::default()));
+        assert_eq!(n.estimated_to_complete_seconds, Seconds::new(0).ok());
         // Not done (current != desired) and the daemon is not Degraded: unavailable while updating.
         assert_eq!(
             cond(&n.conditions, "Available"),
@@ -1062,7 +1072,7 @@ mod tests {
             (ConditionStatus::False, "Unavailable")
         );
         assert_eq!(n[0].message.as_deref(), Some("Not ready"));
-        assert_eq!(n[0].estimated_to_complete, None);
+        assert_eq!(n[0].estimated_to_complete_seconds, None);
         let available = find_condition(&n[0].conditions, "Available").unwrap();
         assert_eq!(
             available.message.as_str(),
@@ -1082,7 +1092,7 @@ mod tests {
             n[1].message.as_deref(),
             Some("Node is marked unschedulable")
         );
-        assert_eq!(n[1].estimated_to_complete, Some(GoDuration::default()));
+        assert_eq!(n[1].estimated_to_complete_seconds, Seconds::new(0).ok());
 
         assert_eq!(
             cond(&n[2].conditions, "Degraded"),
@@ -1092,7 +1102,7 @@ mod tests {
             n[2].message.as_deref(),
             Some("failed to drain node: node-degraded after 1 hour")
         );
-        assert_eq!(n[2].estimated_to_complete, None);
+        assert_eq!(n[2].estimated_to_complete_seconds, None);
 
         // Health: the not-ready node (long ago by the wall clock) and the degraded node; the
         // cordoned node is not serious.

@@ -3,7 +3,7 @@
 use update_status_api::time::{GoDuration, Timestamp};
 use update_status_api::v1alpha1::{
     Architecture, ClusterOperatorInsight, ClusterVersionAssessment, ClusterVersionInsight,
-    ConditionStatus, find_condition,
+    ConditionStatus, UpdateState, find_condition,
 };
 
 use super::duration::short_duration;
@@ -87,7 +87,7 @@ impl<'a> ControlPlaneView<'a> {
         match &versions.previous {
             None if versions.target.version.is_some() => format!("{target} (a new install)"),
             None => format!("{target} (from unknown)"),
-            Some(previous) if previous.partial => {
+            Some(previous) if previous.state == UpdateState::Partial => {
                 format!("{target} (from incomplete {})", previous.version)
             }
             Some(_) if versions.target.architecture == Some(Architecture::Multi) => {
@@ -298,7 +298,11 @@ pub(crate) mod tests {
                 },
                 previous: previous.map(|(v, partial)| PreviousVersion {
                     version: v.parse().unwrap(),
-                    partial,
+                    state: if partial {
+                        UpdateState::Partial
+                    } else {
+                        UpdateState::Completed
+                    },
                 }),
             },
             completion: Percent::new(completion).unwrap(),
@@ -506,7 +510,7 @@ pub(crate) mod tests {
         assert_eq!(render(&v), "4.14.1 (a new install)");
         v.versions.previous = Some(PreviousVersion {
             version: "4.14.1".parse().unwrap(),
-            partial: false,
+            state: UpdateState::Completed,
         });
         v.versions.target.architecture = Some(Architecture::Multi);
         assert_eq!(render(&v), "4.14.1 to Multi-Architecture");

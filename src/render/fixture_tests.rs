@@ -8,9 +8,9 @@ use update_status_api::constraints::BoundedVec;
 use update_status_api::time::{GoDuration, Timestamp};
 use update_status_api::v1alpha1::{
     ClusterVersionAssessment, ConditionStatus, ControlPlane, HealthInsight, ImpactLevel,
-    ImpactType, InformerInsights, InformerState, InformerSummary, Insight, InsightPayload,
-    InsightType, MAX_INFORMERS, NodeCount, NodeProgressInsightStatus, OmittedInsights,
-    PoolAssessment, ResourceRef, ScopeType, UpgradeStatusStatus, WorkerPool,
+    ImpactType, InformerInsights, InformerSource, InformerState, InformerSummary, Insight,
+    InsightPayload, InsightType, MAX_INFORMERS, NodeCount, NodeProgressInsightStatus,
+    OmittedInsights, PoolAssessment, ResourceRef, ScopeType, UpgradeStatusStatus, WorkerPool,
 };
 
 use super::control_plane::tests::{co, cv, ts};
@@ -370,7 +370,7 @@ fn omitted_insights_add_a_note_only_when_present() {
     let mut status = paused_worker_pool();
     let summary = |name: &str, omitted: Vec<OmittedInsights>| InformerSummary {
         name: name.parse().unwrap(),
-        builtin: true,
+        source: InformerSource::BuiltIn,
         state: InformerState::Reporting,
         last_report_time: None,
         insights: NodeCount::new(10).unwrap(),
@@ -751,7 +751,9 @@ fn health_blocks(section: &str, now: Timestamp) -> Vec<HealthInsight> {
             "Warning" => ImpactLevel::Warning,
             _ => ImpactLevel::Info,
         };
-        let impact: ImpactType = serde_json::from_value(serde_json::Value::String(impact)).unwrap();
+        // oc's words ("API Availability") are the PascalCase wire value with spaces.
+        let wire = impact.replace("API ", "Api").replace(' ', "");
+        let impact: ImpactType = serde_json::from_value(serde_json::Value::String(wire)).unwrap();
         let refs: Vec<(&str, &str, Option<&str>, &str)> = resources
             .iter()
             .map(|(g, r, ns, n)| (g.as_str(), r.as_str(), ns.as_deref(), n.as_str()))

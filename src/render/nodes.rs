@@ -1,5 +1,6 @@
 //! One row of a node table, read back from a Node insight as the contract encodes `oc`'s node state.
 
+use update_status_api::time::GoDuration;
 use update_status_api::v1alpha1::{ConditionStatus, NodeInsight, find_condition};
 
 use super::duration::short_duration;
@@ -124,10 +125,10 @@ impl NodeRow {
             },
         };
 
-        let estimate = match node.estimated_to_complete {
+        let estimate = match node.estimated_to_complete_seconds {
             None => "?".to_owned(),
-            Some(d) if d.as_nanos() == 0 => "-".to_owned(),
-            Some(d) => format!("+{}", short_duration(d)),
+            Some(d) if d.get() == 0 => "-".to_owned(),
+            Some(d) => format!("+{}", short_duration(GoDuration::from_secs(d.get()))),
         };
         let name = node.name.as_str();
         Self {
@@ -216,7 +217,10 @@ pub(crate) mod tests {
                 ScopeType::WorkerPool
             },
             version: version.map(|v| v.parse().unwrap()),
-            estimated_to_complete: estimate,
+            estimated_to_complete_seconds: estimate.map(|d| {
+                update_status_api::v1alpha1::Seconds::new(d.as_nanos() / GoDuration::SECOND)
+                    .unwrap()
+            }),
             message: message.map(|m| m.parse().unwrap()),
             conditions: Conditions::new(
                 conditions

@@ -12,8 +12,8 @@ use std::collections::btree_map::Entry;
 use update_status_api::constraints::BoundedVec;
 use update_status_api::time::Timestamp;
 use update_status_api::v1alpha1::{
-    InformerName, InformerState, Insight, InsightPayload, InsightType, NodeProgressInsightStatus,
-    OmittedInsights, UpgradeStatusStatus,
+    InformerName, InformerSource, InformerState, Insight, InsightPayload, InsightType,
+    NodeProgressInsightStatus, OmittedInsights, UpgradeStatusStatus,
 };
 use update_status_api::wire::ReportedInsight;
 
@@ -164,7 +164,7 @@ impl Store {
             self.informers.insert(
                 summary.name.clone(),
                 InformerEntry {
-                    builtin: summary.builtin,
+                    builtin: summary.source == InformerSource::BuiltIn,
                     state: Some(summary.state),
                     insights: insights.remove(&summary.name).unwrap_or_default(),
                     last_report: summary.last_report_time,

@@ -8,9 +8,10 @@ use update_status_api::constraints::BoundedVec;
 use update_status_api::time::Timestamp;
 use update_status_api::v1alpha1::{
     Condition, ConditionStatus, Conditions, ControlPlane, InformerInsights, InformerName,
-    InformerState, InformerSummary, Insight, InsightPayload, InsightType, MAX_INFORMERS,
-    MAX_INSIGHTS_PER_INFORMER, MAX_WORKER_POOLS, NodeCount, ObjectName, OmittedInsights,
-    PoolAssessment, ResourceRef, ScopeType, UpgradeStatusStatus, WorkerPool, find_condition,
+    InformerSource, InformerState, InformerSummary, Insight, InsightPayload, InsightType,
+    MAX_INFORMERS, MAX_INSIGHTS_PER_INFORMER, MAX_WORKER_POOLS, NodeCount, ObjectName,
+    OmittedInsights, PoolAssessment, ResourceRef, ScopeType, UpgradeStatusStatus, WorkerPool,
+    find_condition,
 };
 
 /// One informer as the store holds it.
@@ -156,7 +157,7 @@ pub(super) fn build(
                 .collect();
             InformerSummary {
                 name: v.name.clone(),
-                builtin: v.builtin,
+                source: InformerSource::of(v.builtin),
                 state: v.state,
                 last_report_time: v.last_report,
                 insights: count(v.held),

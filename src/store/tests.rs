@@ -46,7 +46,7 @@ fn health(uid: &str, scope: serde_json::Value) -> ReportedInsight {
         "uid": uid,
         "insight": {"type": "Health", "health": {
             "scope": scope,
-            "impact": {"level": "Warning", "type": "Update Speed", "summary": "slow"},
+            "impact": {"level": "Warning", "type": "UpdateSpeed", "summary": "slow"},
             "remediation": {"reference": "https://example.com"},
         }},
     }))

@@ -12,11 +12,18 @@ use super::common::{
     Version,
 };
 use crate::constraints::{BoundedVec, bounded_int};
-use crate::time::{GoDuration, Timestamp};
+use crate::time::Timestamp;
 
 bounded_int!(
     /// A percentage of work done.
     Percent(i32), min = 0, max = 100
+);
+
+bounded_int!(
+    /// A duration in whole seconds, never negative, at most 30 days: an integer with its unit in
+    /// the field name, as OpenShift APIs spell durations (a Go duration string admitted "0" and
+    /// "99999999999h").
+    Seconds(i64), min = 0, max = 2_592_000
 );
 
 bounded_int!(
@@ -279,15 +286,24 @@ pub enum Architecture {
     Multi,
 }
 
+/// How far the update to a version got, as the ClusterVersion's history says (an enum rather
+/// than a boolean, so a third state can be added without a new field).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum UpdateState {
+    /// Every component reached the version.
+    Completed,
+    /// The update to the version never completed.
+    Partial,
+}
+
 /// The release the control plane is updating from.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PreviousVersion {
     /// The version.
     pub version: Version,
-    /// True when the update to this version never completed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub partial: bool,
+    /// Whether the update to this version completed.
+    pub state: UpdateState,
 }
 
 /// Versions of the current (or last) update. No `previous` means a new install, so the two drafts'
@@ -421,9 +437,9 @@ pub struct NodeInsight {
     /// The release version the node runs now; absent when unknown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<Version>,
-    /// Time left for this node; absent when unknown, zero when it has nothing left to do.
+    /// Seconds left for this node; absent when unknown, zero when it has nothing left to do.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub estimated_to_complete: Option<GoDuration>,
+    pub estimated_to_complete_seconds: Option<Seconds>,
     /// A note for interesting states (why it is unavailable or degraded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<Paragraph>,
@@ -446,24 +462,18 @@ pub enum ImpactLevel {
     Critical,
 }
 
-/// What a health insight affects.
+/// What a health insight affects. PascalCase on the wire, as OpenShift API enums are; the
+/// renderer prints `oc`'s words ("API Availability", "Update Speed").
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 pub enum ImpactType {
     None,
     Unknown,
-    #[serde(rename = "API Availability")]
     ApiAvailability,
-    #[serde(rename = "Cluster Capacity")]
     ClusterCapacity,
-    #[serde(rename = "Application Availability")]
     ApplicationAvailability,
-    #[serde(rename = "Application Outage")]
     ApplicationOutage,
-    #[serde(rename = "Data Loss")]
     DataLoss,
-    #[serde(rename = "Update Speed")]
     UpdateSpeed,
-    #[serde(rename = "Update Stalled")]
     UpdateStalled,
 }
 

@@ -172,6 +172,26 @@ pub enum InformerState {
     Disabled,
 }
 
+/// Where an informer runs.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
+pub enum InformerSource {
+    /// A scraper inside the controller.
+    BuiltIn,
+    /// A remote producer registered with an UpdateInformer, reporting over HTTPS.
+    Remote,
+}
+
+impl InformerSource {
+    /// `BuiltIn` for a built-in informer, else `Remote`.
+    pub fn of(builtin: bool) -> Self {
+        if builtin {
+            InformerSource::BuiltIn
+        } else {
+            InformerSource::Remote
+        }
+    }
+}
+
 /// How many insights of one type were left out of the object to keep it within its size budget.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -189,9 +209,8 @@ pub struct OmittedInsights {
 pub struct InformerSummary {
     /// The informer; the list key.
     pub name: InformerName,
-    /// Built into the controller (a scraper) rather than a remote producer.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub builtin: bool,
+    /// Whether it is built into the controller (a scraper) or a remote producer.
+    pub source: InformerSource,
     /// Whether it is delivering.
     pub state: InformerState,
     /// When it last reported (or, for a built-in informer, last recomputed).

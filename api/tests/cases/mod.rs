@@ -265,7 +265,7 @@ pub fn invalid_cases() -> Vec<Case> {
                 set(
                     o,
                     &format!("{CP0}/2/insight/health/impact/type"),
-                    json!("UpdateStalled"),
+                    json!("Update Stalled"),
                 )
             },
         ),
@@ -305,14 +305,26 @@ pub fn invalid_cases() -> Vec<Case> {
             },
         ),
         case(
-            "node estimate is a Go duration, never negative",
+            "node estimate is whole seconds, never negative",
             UpgradeStatus,
-            "status.workerPools[0].informers[0].insights[1].insight.node.estimatedToComplete",
+            "status.workerPools[0].informers[0].insights[1].insight.node.estimatedToCompleteSeconds",
             |o| {
                 set(
                     o,
-                    &format!("{WP0}/1/insight/node/estimatedToComplete"),
-                    json!("-5m"),
+                    &format!("{WP0}/1/insight/node/estimatedToCompleteSeconds"),
+                    json!(-300),
+                )
+            },
+        ),
+        case(
+            "node estimate is at most 30 days",
+            UpgradeStatus,
+            "status.workerPools[0].informers[0].insights[1].insight.node.estimatedToCompleteSeconds",
+            |o| {
+                set(
+                    o,
+                    &format!("{WP0}/1/insight/node/estimatedToCompleteSeconds"),
+                    json!(2_592_001),
                 )
             },
         ),
