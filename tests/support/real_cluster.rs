@@ -371,7 +371,7 @@ pub fn report_saying(summary: &str) -> Vec<u8> {
     serde_json::to_vec(&serde_json::json!({"insights": [{"uid": "real-api", "insight": {"type": "Health", "health": {
         "startedAt": "2026-06-01T11:50:00Z",
         "scope": {"type": "WorkerPool", "pool": "worker"},
-        "impact": {"level": "Warning", "type": "Update Speed", "summary": summary},
+        "impact": {"level": "Warning", "type": "UpdateSpeed", "summary": summary},
         "remediation": {"reference": "https://example.com/runbook"}
     }}}]}))
     .unwrap()
