@@ -159,8 +159,15 @@ impl<'a> ControlPlaneView<'a> {
         if remaining.as_nanos() == 0 {
             return String::new();
         }
+        // oc's EstDuration is `updatingFor + ETA`, and updatingFor ends at CompletionAt: the
+        // history's completion time when the control plane finished its item but some operator
+        // is still not updated, else now.
         let estimated_total = if self.has_history() {
-            estimated.since(self.cv.started_at.unwrap_or_else(go_zero_time))
+            GoDuration::from_nanos(
+                self.elapsed()
+                    .as_nanos()
+                    .saturating_add(remaining.as_nanos()),
+            )
         } else {
             remaining
         };
@@ -492,6 +499,34 @@ pub(crate) mod tests {
         assert_eq!(
             out,
             "= Control Plane =\nUpdate to 4.16.0-ec.3 successfully completed at 2024-02-27T15:42:58Z (duration: 3h31m)\n"
+        );
+    }
+
+    /// Found by the differential test (seed 184): the history item completed, an operator is
+    /// still not updated, and the ETA is far negative. oc's estimate duration is the time to the
+    /// completion plus the ETA, not the time to now plus the ETA.
+    #[test]
+    fn stalled_estimate_duration_ends_at_the_completion_time() {
+        let mut version = cv(
+            False,
+            ClusterVersionAssessment::Stalled,
+            Some("4.16.0-ec.3"),
+            Some(("4.16.0-ec.2", false)),
+            50,
+        );
+        version.started_at = Some(ts("2024-02-27T12:00:00Z"));
+        version.completed_at = Some(ts("2024-02-27T14:00:00Z"));
+        let now = ts("2024-02-27T14:20:00.000368975Z");
+        // ETA -20m: the estimate duration is 2h - 20m, truncated to the minute.
+        version.estimated_completed_at = Some(ts("2024-02-27T14:00:00.000368975Z"));
+        let view = ControlPlaneView::new(&version, Vec::new(), now);
+        let mut out = String::new();
+        view.write(&mut out, false);
+        assert!(
+            out.contains(
+                "Duration:        2h (Est. Time Remaining: N/A; estimate duration was 1h40m)\n"
+            ),
+            "{out}"
         );
     }
 
