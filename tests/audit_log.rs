@@ -133,12 +133,12 @@ fn app(burst: u32) -> Router {
     let registry = Registry::new([
         informer(
             MCO,
-            json!({"enabled": true, "producers": [{"serviceAccount":
+            json!({"reporting": "Enabled", "producers": [{"serviceAccount":
                 {"namespace": "openshift-machine-config-operator", "name": "machine-config-operator"}}]}),
         ),
         informer(
             STORAGE,
-            json!({"enabled": true, "maxInsights": 2, "producers": [{"serviceAccount":
+            json!({"reporting": "Enabled", "maxInsights": 2, "producers": [{"serviceAccount":
                 {"namespace": "example-storage", "name": "storage-operator"}}]}),
         ),
     ]);
@@ -164,6 +164,7 @@ fn app(burst: u32) -> Router {
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(true),
         clock: update_status_controller::clock::Clock::fixed(t0()),
+        observed: Default::default(),
     });
     harden(router(state), &limits())
 }

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
 use update_status_controller::api::time::Timestamp;
-use update_status_controller::api::v1alpha1::UpdateInformer;
+use update_status_controller::api::v1alpha1::{Reporting, UpdateInformer};
 use update_status_controller::api::wire::{
     ErrorBody, InsightsResponse, ReportResult, ReportedInsight,
 };
@@ -91,32 +91,32 @@ fn registry() -> Registry {
     Registry::new([
         informer(
             MCO,
-            json!({"enabled": true, "producers": [producer("openshift-machine-config-operator", "machine-config-operator")]}),
+            json!({"reporting": "Enabled", "producers": [producer("openshift-machine-config-operator", "machine-config-operator")]}),
         ),
         informer(
             STORAGE,
-            json!({"enabled": true, "producers": [producer("example-storage", "storage-operator")],
+            json!({"reporting": "Enabled", "producers": [producer("example-storage", "storage-operator")],
                    "maxInsights": 3, "allowedScopes": ["WorkerPool"], "allowedInsightTypes": ["Health"]}),
         ),
         informer(
             PINNED,
-            json!({"enabled": true, "producers": [{"serviceAccount": {"namespace": "pinned", "name": "op", "uid": PINNED_UID}}]}),
+            json!({"reporting": "Enabled", "producers": [{"serviceAccount": {"namespace": "pinned", "name": "op", "uid": PINNED_UID}}]}),
         ),
         informer(
             RETIRED,
-            json!({"enabled": false, "producers": [producer("retired", "op")]}),
+            json!({"reporting": "Disabled", "producers": [producer("retired", "op")]}),
         ),
         // A third party whose spec claims status insights: the CRD refuses it, but the server
         // must not depend on that (an object from before the rule, or from a file offline).
         informer(
             ROGUE,
-            json!({"enabled": true, "producers": [producer("rogue", "op")],
+            json!({"reporting": "Enabled", "producers": [producer("rogue", "op")],
                    "allowedInsightTypes": ["Node", "ClusterVersion", "Health"]}),
         ),
         // A third party without limits of its own: Health only (the default), both scopes.
         informer(
             NETWORK,
-            json!({"enabled": true, "producers": [producer("openshift-network-diagnostics", "network-check-source")]}),
+            json!({"reporting": "Enabled", "producers": [producer("openshift-network-diagnostics", "network-check-source")]}),
         ),
     ])
 }
@@ -171,6 +171,7 @@ fn state(options: Options, store: Arc<Mutex<Store>>) -> Arc<AppState> {
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(false),
         clock: update_status_controller::clock::Clock::fixed((options.now)()),
+        observed: Default::default(),
     })
 }
 
@@ -879,7 +880,7 @@ async fn a_registry_change_applies_from_the_next_request() {
     let mut objects: Vec<UpdateInformer> = registry().iter().map(|(_, o)| o.clone()).collect();
     for o in &mut objects {
         if o.metadata.name.as_deref() == Some(STORAGE) {
-            o.spec.enabled = false;
+            o.spec.reporting = Reporting::Disabled;
         }
     }
     api.state.set_registry(Registry::new(objects.clone()));
@@ -892,7 +893,7 @@ async fn a_registry_change_applies_from_the_next_request() {
     assert_eq!(api.dump(), before, "a refused report removes nothing");
     for o in &mut objects {
         if o.metadata.name.as_deref() == Some(STORAGE) {
-            o.spec.enabled = true;
+            o.spec.reporting = Reporting::Enabled;
             o.spec.producers =
                 serde_json::from_value(json!([producer("example-storage", "successor")])).unwrap();
         }

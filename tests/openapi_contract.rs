@@ -420,6 +420,7 @@ impl Api {
             changed: Arc::new(Notify::new()),
             ready: AtomicBool::new(false),
             clock: Clock::fixed("2026-06-01T12:00:00Z".parse().unwrap()),
+            observed: Default::default(),
         });
         let app = harden(
             router(state.clone()),

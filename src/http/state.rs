@@ -10,6 +10,7 @@ use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
 use crate::auth::{AccessReviewer, Authenticator};
 use crate::informers::Registry;
+use crate::informers::observed::Observed;
 use crate::store::Store;
 
 /// Limits the API enforces on top of the transport's.
@@ -48,6 +49,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// The clock (tests pass a fixed one).
     pub clock: Clock,
+    /// Refusals and omissions per informer, for the UpdateInformer statuses.
+    pub observed: Observed,
 }
 
 impl AppState {

@@ -1,6 +1,7 @@
 //! Remote informers: the registry of UpdateInformers (who may report for which informer) and the
 //! per-informer policy a report must satisfy (types, scopes, count).
 
+pub mod observed;
 pub mod policy;
 pub mod registry;
 pub mod status;

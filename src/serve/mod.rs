@@ -20,8 +20,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use update_status_api::time::Timestamp;
 use update_status_api::v1alpha1::{
-    Condition, ConditionStatus, DEFAULT_REPORT_INTERVAL, InformerName, InformerState,
-    UpgradeStatusStatus,
+    Condition, ConditionStatus, InformerName, InformerState, UpgradeStatusStatus,
 };
 use update_status_api::wire::ReportedInsight;
 
@@ -305,6 +304,7 @@ fn new_state(
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(false),
         clock,
+        observed: Default::default(),
     })
 }
 
@@ -401,17 +401,14 @@ fn compute(
         let Ok(name) = InformerName::new(name.as_str()) else {
             continue;
         };
-        if !informer.spec.enabled {
+        if !informer.spec.is_enabled() {
             if !store.is_builtin(&name) {
                 store.remove_informer(&name);
             }
             store.set_state(&name, InformerState::Disabled);
             continue;
         }
-        let interval = informer
-            .spec
-            .report_interval
-            .unwrap_or(DEFAULT_REPORT_INTERVAL);
+        let interval = informer.spec.report_interval();
         let remote_report = if store.is_builtin(&name) {
             None
         } else {
@@ -430,6 +427,16 @@ fn compute(
         budget.effective().saturating_sub(CONDITIONS_RESERVE_BYTES),
     );
     drop(store);
+    state.observed.set_omitted(
+        status
+            .informers
+            .iter()
+            .map(|i| {
+                let left_out = i.omitted.iter().map(|o| o.count.get()).sum::<i32>();
+                (i.name.clone(), usize::try_from(left_out).unwrap_or(0))
+            })
+            .collect(),
+    );
     let informers = status.informers.len();
     let omitted: i64 = status
         .informers
@@ -512,13 +519,10 @@ fn too_large_condition(
 /// built-in informer of the same name steps aside.
 fn remote_is_reporting(state: &AppState, name: &InformerName, now: Timestamp) -> bool {
     let registry = state.registry();
-    let Some(informer) = registry.get(name.as_str()).filter(|i| i.spec.enabled) else {
+    let Some(informer) = registry.get(name.as_str()).filter(|i| i.spec.is_enabled()) else {
         return false;
     };
-    let interval = informer
-        .spec
-        .report_interval
-        .unwrap_or(DEFAULT_REPORT_INTERVAL);
+    let interval = informer.spec.report_interval();
     let Ok(store) = state.store.lock() else {
         return false;
     };
