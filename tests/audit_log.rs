@@ -157,6 +157,7 @@ fn app(burst: u32) -> Router {
         limits: ApiLimits {
             max_body_bytes: MAX_BODY,
             max_insights_per_report: 10,
+            max_insights_per_informer: 20_000,
         },
         metrics_readers: vec![],
         metrics: Metrics::new(),
@@ -165,6 +166,7 @@ fn app(burst: u32) -> Router {
         ready: AtomicBool::new(true),
         clock: update_status_controller::clock::Clock::fixed(t0()),
         observed: Default::default(),
+        staging: Default::default(),
     });
     harden(router(state), &limits())
 }

@@ -11,6 +11,7 @@ use super::ratelimit::RateLimiter;
 use crate::auth::{AccessReviewer, Authenticator};
 use crate::informers::Registry;
 use crate::informers::observed::Observed;
+use crate::informers::paging::Staging;
 use crate::store::Store;
 
 /// Limits the API enforces on top of the transport's.
@@ -18,8 +19,10 @@ use crate::store::Store;
 pub struct ApiLimits {
     /// Largest report body.
     pub max_body_bytes: usize,
-    /// Most insights in one report.
+    /// Most insights in one request (a whole report, or one page).
     pub max_insights_per_report: usize,
+    /// Most insights an informer may hold: a whole report, or all pages of a paged one.
+    pub max_insights_per_informer: usize,
 }
 
 /// Shared state of the handlers.
@@ -51,6 +54,8 @@ pub struct AppState {
     pub clock: Clock,
     /// Refusals and omissions per informer, for the UpdateInformer statuses.
     pub observed: Observed,
+    /// The pages of paged reports not yet complete.
+    pub staging: Staging,
 }
 
 impl AppState {

@@ -2,6 +2,7 @@
 //! per-informer policy a report must satisfy (types, scopes, count).
 
 pub mod observed;
+pub mod paging;
 pub mod policy;
 pub mod registry;
 pub mod status;

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use update_status_api::time::Timestamp;
+use update_status_api::time::{GoDuration, Timestamp};
 use update_status_api::v1alpha1::{
     Condition, ConditionStatus, InformerName, InformerState, UpgradeStatusStatus,
 };
@@ -35,6 +35,7 @@ use crate::http::ratelimit::RateLimiter;
 use crate::http::routes::router;
 use crate::http::state::{ApiLimits, AppState};
 use crate::informers::Registry;
+use crate::informers::paging::{PagingLimits, Staging};
 use crate::publish::dir::DirSink;
 use crate::publish::{self, PublishStats};
 use crate::server::{
@@ -297,6 +298,7 @@ fn new_state(
         limits: ApiLimits {
             max_body_bytes: usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
             max_insights_per_report: limits.max_insights_per_report as usize,
+            max_insights_per_informer: limits.max_insights_per_informer as usize,
         },
         metrics_readers: vec![DEFAULT_METRICS_READER.to_owned()],
         metrics: Metrics::new(),
@@ -305,6 +307,13 @@ fn new_state(
         ready: AtomicBool::new(false),
         clock,
         observed: Default::default(),
+        staging: Staging::new(PagingLimits {
+            max_pages: limits.max_report_pages,
+            ttl: GoDuration::from_nanos(
+                i64::try_from(limits.staged_report_ttl.as_nanos()).unwrap_or(i64::MAX),
+            ),
+            max_staged_bytes: usize::try_from(limits.max_staged_bytes).unwrap_or(usize::MAX),
+        }),
     })
 }
 
