@@ -176,9 +176,25 @@ pub struct LimitArgs {
     /// Largest report body in bytes.
     #[arg(long, env = "USC_MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
     pub max_body_bytes: u64,
-    /// Most insights in one report (an UpdateInformer may set a lower limit).
+    /// Most insights in one request: a whole report, or one page of a paged report (an
+    /// UpdateInformer may set a lower limit).
     #[arg(long, env = "USC_MAX_INSIGHTS_PER_REPORT", default_value_t = 1000)]
     pub max_insights_per_report: u32,
+    /// Most insights one informer may hold: a whole report, or all pages of a paged report
+    /// together (an UpdateInformer may set a lower limit).
+    #[arg(long, env = "USC_MAX_INSIGHTS_PER_INFORMER", default_value_t = 20_000)]
+    pub max_insights_per_informer: u32,
+    /// Most pages one paged report may have.
+    #[arg(long, env = "USC_MAX_REPORT_PAGES", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_report_pages: u32,
+    /// How long a paged report may take from its first page to its last; after that its staged
+    /// pages are discarded.
+    #[arg(long, env = "USC_STAGED_REPORT_TTL", default_value = "2m", value_parser = parse_duration)]
+    pub staged_report_ttl: std::time::Duration,
+    /// Most bytes of unfinished paged reports held in memory, over all informers; a page past it
+    /// is refused (429, StagingFull).
+    #[arg(long, env = "USC_MAX_STAGED_BYTES", default_value_t = 64 * 1024 * 1024)]
+    pub max_staged_bytes: u64,
     /// How long a client may take to complete the TLS handshake.
     #[arg(long, env = "USC_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub handshake_timeout: std::time::Duration,

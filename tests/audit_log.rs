@@ -133,12 +133,12 @@ fn app(burst: u32) -> Router {
     let registry = Registry::new([
         informer(
             MCO,
-            json!({"enabled": true, "producers": [{"serviceAccount":
+            json!({"reporting": "Enabled", "producers": [{"serviceAccount":
                 {"namespace": "openshift-machine-config-operator", "name": "machine-config-operator"}}]}),
         ),
         informer(
             STORAGE,
-            json!({"enabled": true, "maxInsights": 2, "producers": [{"serviceAccount":
+            json!({"reporting": "Enabled", "maxInsights": 2, "producers": [{"serviceAccount":
                 {"namespace": "example-storage", "name": "storage-operator"}}]}),
         ),
     ]);
@@ -157,6 +157,7 @@ fn app(burst: u32) -> Router {
         limits: ApiLimits {
             max_body_bytes: MAX_BODY,
             max_insights_per_report: 10,
+            max_insights_per_informer: 20_000,
         },
         metrics_readers: vec![],
         metrics: Metrics::new(),
@@ -164,6 +165,8 @@ fn app(burst: u32) -> Router {
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(true),
         clock: update_status_controller::clock::Clock::fixed(t0()),
+        observed: Default::default(),
+        staging: Default::default(),
     });
     harden(router(state), &limits())
 }

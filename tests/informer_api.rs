@@ -28,9 +28,9 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
 use update_status_controller::api::time::Timestamp;
-use update_status_controller::api::v1alpha1::UpdateInformer;
+use update_status_controller::api::v1alpha1::{Reporting, UpdateInformer};
 use update_status_controller::api::wire::{
-    ErrorBody, InsightsResponse, ReportResult, ReportedInsight,
+    ErrorBody, InsightsResponse, PageStaged, ReportResult, ReportedInsight,
 };
 use update_status_controller::auth::{
     DEFAULT_AUDIENCE, DEV_ISSUER, JwtAuthenticator, JwtSettings, ServiceAccount, mint,
@@ -40,6 +40,7 @@ use update_status_controller::http::ratelimit::RateLimiter;
 use update_status_controller::http::routes::router;
 use update_status_controller::http::state::{ApiLimits, AppState};
 use update_status_controller::informers::Registry;
+use update_status_controller::informers::paging::{PagingLimits, Staging};
 use update_status_controller::server::limits::{RequestLimits, harden};
 use update_status_controller::store::Store;
 
@@ -64,6 +65,8 @@ const METRICS_READER: &str = "system:serviceaccount:openshift-monitoring:prometh
 /// The server's own limits in these tests: small, so the edges are cheap to reach.
 const MAX_BODY: usize = 64 * 1024;
 const MAX_INSIGHTS: usize = 50;
+/// The most insights one informer may hold in these tests: several pages' worth.
+const MAX_PER_INFORMER: usize = 500;
 
 fn t0() -> Timestamp {
     "2026-01-01T00:00:00Z".parse().unwrap()
@@ -91,32 +94,32 @@ fn registry() -> Registry {
     Registry::new([
         informer(
             MCO,
-            json!({"enabled": true, "producers": [producer("openshift-machine-config-operator", "machine-config-operator")]}),
+            json!({"reporting": "Enabled", "producers": [producer("openshift-machine-config-operator", "machine-config-operator")]}),
         ),
         informer(
             STORAGE,
-            json!({"enabled": true, "producers": [producer("example-storage", "storage-operator")],
+            json!({"reporting": "Enabled", "producers": [producer("example-storage", "storage-operator")],
                    "maxInsights": 3, "allowedScopes": ["WorkerPool"], "allowedInsightTypes": ["Health"]}),
         ),
         informer(
             PINNED,
-            json!({"enabled": true, "producers": [{"serviceAccount": {"namespace": "pinned", "name": "op", "uid": PINNED_UID}}]}),
+            json!({"reporting": "Enabled", "producers": [{"serviceAccount": {"namespace": "pinned", "name": "op", "uid": PINNED_UID}}]}),
         ),
         informer(
             RETIRED,
-            json!({"enabled": false, "producers": [producer("retired", "op")]}),
+            json!({"reporting": "Disabled", "producers": [producer("retired", "op")]}),
         ),
         // A third party whose spec claims status insights: the CRD refuses it, but the server
         // must not depend on that (an object from before the rule, or from a file offline).
         informer(
             ROGUE,
-            json!({"enabled": true, "producers": [producer("rogue", "op")],
+            json!({"reporting": "Enabled", "producers": [producer("rogue", "op")],
                    "allowedInsightTypes": ["Node", "ClusterVersion", "Health"]}),
         ),
         // A third party without limits of its own: Health only (the default), both scopes.
         informer(
             NETWORK,
-            json!({"enabled": true, "producers": [producer("openshift-network-diagnostics", "network-check-source")]}),
+            json!({"reporting": "Enabled", "producers": [producer("openshift-network-diagnostics", "network-check-source")]}),
         ),
     ])
 }
@@ -142,6 +145,8 @@ struct Options {
     rate: RateLimiter,
     now: fn() -> Timestamp,
     request_limits: RequestLimits,
+    paging: PagingLimits,
+    api_limits: ApiLimits,
 }
 
 impl Default for Options {
@@ -150,6 +155,12 @@ impl Default for Options {
             rate: RateLimiter::new(1000.0, 1000),
             now: t0,
             request_limits: request_limits(),
+            paging: PagingLimits::default(),
+            api_limits: ApiLimits {
+                max_body_bytes: MAX_BODY,
+                max_insights_per_report: MAX_INSIGHTS,
+                max_insights_per_informer: MAX_PER_INFORMER,
+            },
         }
     }
 }
@@ -161,16 +172,15 @@ fn state(options: Options, store: Arc<Mutex<Store>>) -> Arc<AppState> {
         authenticator: authenticator(),
         access_reviewer: None,
         audience: DEFAULT_AUDIENCE.to_owned(),
-        limits: ApiLimits {
-            max_body_bytes: MAX_BODY,
-            max_insights_per_report: MAX_INSIGHTS,
-        },
+        limits: options.api_limits,
         metrics_readers: vec![METRICS_READER.to_owned()],
         metrics: Metrics::new(),
         rate: options.rate,
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(false),
         clock: update_status_controller::clock::Clock::fixed((options.now)()),
+        observed: Default::default(),
+        staging: Staging::new(options.paging),
     })
 }
 
@@ -469,6 +479,8 @@ async fn an_accepted_report_is_stored_read_back_and_counted() {
             removed: 0,
             unchanged: false,
             rejected: vec![],
+            report: None,
+            pages: None,
         }
     );
     assert!(api.notified().await, "a change wakes the publisher");
@@ -509,6 +521,8 @@ async fn a_repeated_report_changes_nothing_and_keeps_acquired_at() {
             removed: 0,
             unchanged: true,
             rejected: vec![],
+            report: None,
+            pages: None,
         }
     );
     assert!(!later.notified().await, "no change, no write");
@@ -879,7 +893,7 @@ async fn a_registry_change_applies_from_the_next_request() {
     let mut objects: Vec<UpdateInformer> = registry().iter().map(|(_, o)| o.clone()).collect();
     for o in &mut objects {
         if o.metadata.name.as_deref() == Some(STORAGE) {
-            o.spec.enabled = false;
+            o.spec.reporting = Reporting::Disabled;
         }
     }
     api.state.set_registry(Registry::new(objects.clone()));
@@ -892,7 +906,7 @@ async fn a_registry_change_applies_from_the_next_request() {
     assert_eq!(api.dump(), before, "a refused report removes nothing");
     for o in &mut objects {
         if o.metadata.name.as_deref() == Some(STORAGE) {
-            o.spec.enabled = true;
+            o.spec.reporting = Reporting::Enabled;
             o.spec.producers =
                 serde_json::from_value(json!([producer("example-storage", "successor")])).unwrap();
         }
@@ -1863,6 +1877,11 @@ async fn discovery_announces_the_audience_and_limits() {
     assert_eq!(d["limits"]["maxSummaryLength"], 256);
     assert_eq!(d["limits"]["maxReferenceLength"], 512);
     assert!(d["limits"]["maxDescriptionLength"].as_u64().unwrap() > 256);
+    let paging = PagingLimits::default();
+    assert_eq!(d["limits"]["maxPagesPerReport"], paging.max_pages);
+    assert_eq!(d["limits"]["maxInsightsPerInformer"], MAX_PER_INFORMER);
+    assert_eq!(d["limits"]["stagedReportTtlSeconds"], 120);
+    assert_eq!(d["limits"]["maxStagedBytes"], paging.max_staged_bytes);
 }
 
 #[tokio::test]
@@ -1990,4 +2009,542 @@ async fn error_bodies_are_generic() {
         assert!(!error.message.contains("src/"), "{error:?}");
         assert!(!error.message.contains("panicked"), "{error:?}");
     }
+}
+
+// ---- paged reports ----
+
+fn page_body(report: &str, index: u32, count: u32, insights: &[Value]) -> String {
+    json!({"page": {"report": report, "index": index, "count": count}, "insights": insights})
+        .to_string()
+}
+
+fn nodes(prefix: &str, range: std::ops::Range<usize>) -> Vec<Value> {
+    range
+        .map(|i| node(&format!("{prefix}-{i}"), &format!("worker-{i}")))
+        .collect()
+}
+
+impl Api {
+    async fn page(&self, informer: &str, token: &str, body: String) -> Reply {
+        self.post(informer, token, body).await
+    }
+}
+
+impl Reply {
+    fn staged(&self) -> PageStaged {
+        assert_eq!(self.status, StatusCode::ACCEPTED, "{}", self.text());
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// A Node insight of about the size the machine-config informer sends (~1 KB: a node's
+/// conditions with their messages), so pages are as full as a real producer's.
+fn big_node(uid: &str, name: &str, version: &str) -> Value {
+    let mut n = node(uid, name);
+    n["insight"]["node"]["version"] = json!(version);
+    n["insight"]["node"]["message"] = json!(format!(
+        "Node {name} is updated to {version} and is ready to run workloads again"
+    ));
+    n["insight"]["node"]["conditions"] = json!([
+        {"type": "Updating", "status": "False", "lastTransitionTime": "2026-01-01T00:00:00Z",
+         "reason": "Completed", "message": format!("Node {name} finished its update to {version}")},
+        {"type": "Degraded", "status": "False", "lastTransitionTime": "2026-01-01T00:00:00Z",
+         "reason": "AsExpected", "message": "The node is not degraded"},
+        {"type": "Available", "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z",
+         "reason": "AsExpected", "message": "The node is available and schedulable"},
+    ]);
+    n
+}
+
+/// Splits `insights` into page bodies of report `id`, each within `max_bytes` and `max_count`
+/// (greedily, as the `report` subcommand does).
+fn pages_within(id: &str, insights: &[Value], max_bytes: usize, max_count: usize) -> Vec<String> {
+    let mut groups: Vec<Vec<Value>> = vec![Vec::new()];
+    let mut size = 0;
+    for i in insights {
+        let len = i.to_string().len() + 1;
+        let last = groups.last().unwrap();
+        if !last.is_empty() && (last.len() == max_count || size + len + 200 > max_bytes) {
+            groups.push(Vec::new());
+            size = 0;
+        }
+        size += len;
+        groups.last_mut().unwrap().push(i.clone());
+    }
+    let count = groups.len() as u32;
+    groups
+        .iter()
+        .enumerate()
+        .map(|(i, g)| page_body(id, i as u32, count, g))
+        .collect()
+}
+
+fn production() -> Options {
+    Options {
+        api_limits: ApiLimits {
+            max_body_bytes: 1024 * 1024,
+            max_insights_per_report: 1000,
+            max_insights_per_informer: 20_000,
+        },
+        request_limits: RequestLimits::default(),
+        ..Options::default()
+    }
+}
+
+/// The machine-config informer delivers 10,000 Node insights within the production limits
+/// (1 MiB bodies, 1,000 insights a request): one request cannot carry them, pages can, and a
+/// reader polling the store the whole time only ever sees a complete set, the old one or the
+/// new one, never a mix.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_node_insights_arrive_in_pages_and_commit_at_once() {
+    const NODES: usize = 10_000;
+    let api = Api::with(production());
+    let token = mco_token();
+    let limits = api.state.limits.clone();
+    let v1: Vec<Value> = (0..NODES)
+        .map(|i| big_node(&format!("node-{i}"), &format!("worker-{i}"), "4.16.0"))
+        .collect();
+
+    // One request cannot hold them: over the body limit, and over the count limit.
+    let whole = json!({"insights": v1}).to_string();
+    assert!(whole.len() > limits.max_body_bytes, "{} bytes", whole.len());
+    api.post(MCO, &token, whole)
+        .await
+        .error(StatusCode::PAYLOAD_TOO_LARGE);
+    let first_thousand_and_one = json!({"insights": &v1[..1001]}).to_string();
+    assert!(first_thousand_and_one.len() <= limits.max_body_bytes);
+    let e = api
+        .post(MCO, &token, first_thousand_and_one)
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(e.message.contains("in pages"), "{e:?}");
+
+    // Pages can.
+    let started = std::time::Instant::now();
+    let pages = pages_within(
+        "v1",
+        &v1,
+        limits.max_body_bytes,
+        limits.max_insights_per_report,
+    );
+    assert!(pages.len() >= 10, "{} pages", pages.len());
+    for p in &pages {
+        assert!(p.len() <= limits.max_body_bytes);
+    }
+    let last = pages.len() - 1;
+    for (i, p) in pages.iter().enumerate() {
+        let reply = api.page(MCO, &token, p.clone()).await;
+        if i < last {
+            assert_eq!(reply.staged().staged.len(), i + 1);
+            assert!(api.state.store.lock().unwrap().insights(&mco()).is_none());
+        } else {
+            let r = reply.result();
+            assert_eq!(
+                (r.accepted, r.pages, r.rejected.len()),
+                (NODES as u32, Some(pages.len() as u32), 0)
+            );
+        }
+    }
+    eprintln!(
+        "10,000 node insights in {} pages delivered and committed in {:?}",
+        pages.len(),
+        started.elapsed()
+    );
+    assert_eq!(api.read_back(MCO, &token).await.insights.len(), NODES);
+
+    // A second full set, every node on a new version, while a reader polls the store.
+    let v2: Vec<Value> = (0..NODES)
+        .map(|i| big_node(&format!("node-{i}"), &format!("worker-{i}"), "4.17.0"))
+        .collect();
+    let pages = pages_within(
+        "v2",
+        &v2,
+        limits.max_body_bytes,
+        limits.max_insights_per_report,
+    );
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let store = Arc::clone(&api.state.store);
+        let done = Arc::clone(&done);
+        tokio::task::spawn_blocking(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            let mut reads = 0;
+            while !done.load(Ordering::Relaxed) || reads == 0 {
+                let store = store.lock().unwrap();
+                let held = store.insights(&mco()).unwrap();
+                let versions: std::collections::BTreeSet<String> = held
+                    .iter()
+                    .map(|i| {
+                        serde_json::to_value(&i.insight).unwrap()["node"]["version"]
+                            .as_str()
+                            .unwrap()
+                            .to_owned()
+                    })
+                    .collect();
+                assert_eq!(held.len(), NODES, "a reader saw a partial set");
+                assert_eq!(versions.len(), 1, "a reader saw a mix: {versions:?}");
+                seen.extend(versions);
+                reads += 1;
+                drop(store);
+                std::thread::yield_now();
+            }
+            (seen, reads)
+        })
+    };
+    for p in &pages {
+        let reply = api.page(MCO, &token, p.clone()).await;
+        assert!(reply.status.is_success(), "{}", reply.text());
+    }
+    done.store(true, Ordering::Relaxed);
+    let (seen, reads) = reader.await.unwrap();
+    assert!(
+        seen.contains("4.17.0"),
+        "the reader saw the new set: {seen:?} in {reads} reads"
+    );
+    let held = api.read_back(MCO, &token).await;
+    assert_eq!(held.insights.len(), NODES);
+    assert_eq!(api.state.staging.staged_bytes(), 0);
+}
+
+fn mco() -> update_status_controller::api::v1alpha1::InformerName {
+    update_status_controller::api::v1alpha1::InformerName::new(MCO).unwrap()
+}
+
+#[tokio::test]
+async fn pages_in_any_order_and_retries_change_nothing_until_the_last_arrives() {
+    let api = Api::new();
+    let token = mco_token();
+    api.report(MCO, &token, nodes("old", 0..3)).await.result();
+    let _ = api.notified().await;
+    let before = api.dump();
+    let p = |i: u32| {
+        page_body(
+            "r1",
+            i,
+            3,
+            &nodes("n", (i as usize * 40)..(i as usize * 40 + 40)),
+        )
+    };
+
+    let first = api.page(MCO, &token, p(2)).await.staged();
+    assert_eq!(
+        (first.staged.clone(), first.staged_insights, first.count),
+        (vec![2], 40, 3)
+    );
+    let s = api.page(MCO, &token, p(0)).await.staged();
+    assert_eq!(s.staged, vec![0, 2]);
+    // A retry of a staged page is answered the same and changes nothing.
+    let again = api.page(MCO, &token, p(0)).await.staged();
+    assert_eq!(again, s);
+    assert_eq!(api.dump(), before, "nothing is held before the last page");
+    assert!(!api.notified().await, "and the publisher was not woken");
+    assert_eq!(api.read_back(MCO, &token).await.insights.len(), 3);
+
+    let done = api.page(MCO, &token, p(1)).await.result();
+    assert_eq!(
+        (done.accepted, done.removed, done.unchanged),
+        (120, 3, false)
+    );
+    assert_eq!(done.report.as_deref(), Some("r1"));
+    assert!(api.notified().await);
+    let held = uids(&api.read_back(MCO, &token).await);
+    assert_eq!(held.len(), 120);
+    assert_eq!(held[0], "n-0", "page order, not arrival order");
+    assert_eq!(held[119], "n-119");
+
+    // The final answer was lost and the producer retries any page: the same result, no change.
+    let after = api.dump();
+    let retry = api.page(MCO, &token, p(1)).await.result();
+    assert_eq!(retry.accepted, 120);
+    assert!(retry.unchanged);
+    let retry = api.page(MCO, &token, p(0)).await.result();
+    assert!(retry.unchanged);
+    assert_eq!(api.dump(), after);
+    assert!(!api.notified().await);
+}
+
+#[tokio::test]
+async fn a_page_that_changes_a_staged_report_is_a_conflict() {
+    let api = Api::new();
+    let token = mco_token();
+    api.page(MCO, &token, page_body("r1", 0, 2, &nodes("a", 0..2)))
+        .await
+        .staged();
+    let before = api.dump();
+    let e = api
+        .page(MCO, &token, page_body("r1", 0, 2, &nodes("b", 0..2)))
+        .await
+        .error(StatusCode::CONFLICT);
+    assert_eq!(e.reason, "PageConflict");
+    let e = api
+        .page(MCO, &token, page_body("r1", 1, 3, &nodes("a", 2..4)))
+        .await
+        .error(StatusCode::CONFLICT);
+    assert!(e.message.contains("2 pages"), "{e:?}");
+    assert_eq!(api.dump(), before);
+    // The report is still completed by its right last page.
+    let r = api
+        .page(MCO, &token, page_body("r1", 1, 2, &nodes("a", 2..4)))
+        .await
+        .result();
+    assert_eq!(r.accepted, 4);
+}
+
+#[tokio::test]
+async fn a_new_report_id_discards_the_older_staged_pages() {
+    let api = Api::new();
+    let token = mco_token();
+    api.page(MCO, &token, page_body("r1", 0, 2, &nodes("a", 0..2)))
+        .await
+        .staged();
+    let s = api
+        .page(MCO, &token, page_body("r2", 0, 2, &nodes("b", 0..2)))
+        .await
+        .staged();
+    assert_eq!((s.report.as_str(), s.staged.clone()), ("r2", vec![0]));
+    // r1's second page no longer completes r1: it starts r1 over (and discards r2).
+    let s = api
+        .page(MCO, &token, page_body("r1", 1, 2, &nodes("a", 2..4)))
+        .await
+        .staged();
+    assert_eq!((s.report.as_str(), s.staged.clone()), ("r1", vec![1]));
+    assert!(api.state.store.lock().unwrap().insights(&mco()).is_none());
+    // A whole report discards staged pages too.
+    api.report(MCO, &token, nodes("w", 0..1)).await.result();
+    let s = api
+        .page(MCO, &token, page_body("r1", 0, 2, &nodes("a", 0..2)))
+        .await
+        .staged();
+    assert_eq!(s.staged, vec![0], "page 1 of r1 was discarded");
+}
+
+#[tokio::test]
+async fn staged_pages_expire() {
+    // With no time to live, a staged page is gone by the next request.
+    let api = Api::with(Options {
+        paging: PagingLimits {
+            ttl: update_status_controller::api::time::GoDuration::from_secs(0),
+            ..PagingLimits::default()
+        },
+        ..Options::default()
+    });
+    let token = mco_token();
+    let s = api
+        .page(MCO, &token, page_body("r1", 0, 2, &nodes("a", 0..2)))
+        .await
+        .staged();
+    assert_eq!(s.expires_at, t0());
+    let s = api
+        .page(MCO, &token, page_body("r1", 1, 2, &nodes("a", 2..4)))
+        .await
+        .staged();
+    assert_eq!(s.staged, vec![1], "page 0 expired");
+    assert!(api.state.store.lock().unwrap().insights(&mco()).is_none());
+    assert_eq!(
+        api.state.staging.staged_bytes(),
+        page_body("r1", 1, 2, &nodes("a", 2..4)).len()
+    );
+}
+
+/// Each cap, attacked from just over it: the page is refused whole, with its reason, and
+/// nothing staged or held changes.
+#[tokio::test]
+async fn pages_over_the_caps_are_refused_and_change_nothing() {
+    let staged_cap = 3 * 8 * 1024;
+    let api = Api::with(Options {
+        paging: PagingLimits {
+            max_pages: 4,
+            max_staged_bytes: staged_cap,
+            ..PagingLimits::default()
+        },
+        ..Options::default()
+    });
+    let token = mco_token();
+    api.report(MCO, &token, nodes("old", 0..2)).await.result();
+    let unchanged = |api: &Api, before: &str, bytes: usize| {
+        assert_eq!(api.dump(), before);
+        assert_eq!(api.state.staging.staged_bytes(), bytes);
+    };
+    let before = api.dump();
+
+    // More pages than allowed.
+    let e = api
+        .page(MCO, &token, page_body("r1", 0, 5, &nodes("a", 0..1)))
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e.reason, "TooManyPages");
+    // An index past the count.
+    let e = api
+        .page(MCO, &token, page_body("r1", 4, 4, &nodes("a", 0..1)))
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e.reason, "InvalidPage");
+    // More insights in one page than one request may carry.
+    let e = api
+        .page(
+            MCO,
+            &token,
+            page_body("r1", 0, 4, &nodes("a", 0..MAX_INSIGHTS + 1)),
+        )
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e.reason, "TooManyInsights");
+    // A page over the body limit.
+    let padded = format!("{}{}", page_body("r1", 0, 4, &[]), " ".repeat(MAX_BODY));
+    api.page(MCO, &token, padded)
+        .await
+        .error(StatusCode::PAYLOAD_TOO_LARGE);
+    unchanged(&api, &before, 0);
+
+    // More insights over all pages than the informer may hold (500 here): 4 pages of 50
+    // are fine, the next informer's worth is not.
+    let api = Api::with(Options {
+        paging: PagingLimits {
+            max_pages: 20,
+            ..PagingLimits::default()
+        },
+        ..Options::default()
+    });
+    let per_page = MAX_INSIGHTS;
+    let pages = MAX_PER_INFORMER / per_page + 1;
+    let mut staged = 0;
+    for i in 0..pages - 1 {
+        let body = page_body(
+            "big",
+            i as u32,
+            pages as u32,
+            &nodes("n", i * per_page..(i + 1) * per_page),
+        );
+        staged += body.len();
+        api.page(MCO, &token, body).await.staged();
+    }
+    let before = api.dump();
+    let last = pages - 1;
+    let e = api
+        .page(
+            MCO,
+            &token,
+            page_body(
+                "big",
+                last as u32,
+                pages as u32,
+                &nodes("n", last * per_page..last * per_page + 1),
+            ),
+        )
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(e.reason, "TooManyInsights");
+    assert!(e.message.contains("at most 500"), "{e:?}");
+    unchanged(&api, &before, staged);
+
+    // The storage informer's own maxInsights (3) bounds its paged reports too.
+    let storage = storage_token();
+    let h = |uid: &str| health(uid, "WorkerPool", uid);
+    api.page(STORAGE, &storage, page_body("s", 0, 2, &[h("a"), h("b")]))
+        .await
+        .staged();
+    let e = api
+        .page(STORAGE, &storage, page_body("s", 1, 2, &[h("c"), h("d")]))
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(e.message.contains("at most 3"), "{e:?}");
+
+    // The staging area's byte cap, over all informers: 3 pages of ~8 KiB fit, the 4th not.
+    let api = Api::with(Options {
+        paging: PagingLimits {
+            max_pages: 8,
+            max_staged_bytes: staged_cap,
+            ..PagingLimits::default()
+        },
+        ..Options::default()
+    });
+    let sized = |report: &str, i: u32| {
+        let body = page_body(report, i, 8, &nodes(report, 0..1));
+        let pad = 8 * 1024 - body.len();
+        format!("{}{}", body, " ".repeat(pad))
+    };
+    for i in 0..3 {
+        api.page(MCO, &token, sized("r1", i)).await.staged();
+    }
+    let before = api.dump();
+    let reply = api.page(MCO, &token, sized("r1", 3)).await;
+    let e = reply.error(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(e.reason, "StagingFull");
+    assert_eq!(
+        reply.headers.get(header::RETRY_AFTER).unwrap(),
+        "120",
+        "retry when staged pages have expired"
+    );
+    unchanged(&api, &before, staged_cap);
+    // Another informer is refused as well: the cap is over all of them.
+    let storage_reply = api
+        .page(
+            STORAGE,
+            &storage,
+            format!("{}{}", page_body("s", 0, 2, &[h("a")]), " ".repeat(100)),
+        )
+        .await;
+    assert_eq!(
+        storage_reply.error(StatusCode::TOO_MANY_REQUESTS).reason,
+        "StagingFull"
+    );
+}
+
+#[tokio::test]
+async fn rejections_across_pages_are_reported_at_commit_and_kept_for_the_administrator() {
+    let api = Api::new();
+    let token = mco_token();
+    let mut bad = node("bad", "Bad Name");
+    bad["uid"] = json!("bad");
+    let first = api
+        .page(MCO, &token, page_body("r1", 0, 2, &[node("a", "a"), bad]))
+        .await
+        .staged();
+    assert_eq!(first.rejected.len(), 1);
+    assert_eq!(
+        (first.rejected[0].page, first.rejected[0].index),
+        (Some(0), 1)
+    );
+    // A uid repeated on a later page is refused there.
+    let r = api
+        .page(
+            MCO,
+            &token,
+            page_body("r1", 1, 2, &[node("a", "a"), node("b", "b")]),
+        )
+        .await
+        .result();
+    assert_eq!(r.accepted, 2);
+    let at: Vec<(Option<u32>, usize, &str)> = r
+        .rejected
+        .iter()
+        .map(|x| (x.page, x.index, x.field.as_str()))
+        .collect();
+    assert_eq!(at, [(Some(0), 1, "insight.node.name"), (Some(1), 0, "uid")]);
+    let recent = api.state.observed.recent_rejections(&mco());
+    assert_eq!(recent.len(), 2);
+    assert!(
+        recent
+            .iter()
+            .all(|x| x.reason.as_str() == "InsightRejected")
+    );
+    assert!(
+        recent[0]
+            .message
+            .contains("page 0 insight 1 (uid bad) field insight.node.name"),
+        "{recent:?}"
+    );
+
+    // A whole report refused after authorization is kept too, newest first.
+    api.post(MCO, &token, "{")
+        .await
+        .error(StatusCode::BAD_REQUEST);
+    let recent = api.state.observed.recent_rejections(&mco());
+    assert_eq!(recent[0].reason.as_str(), "MalformedReport");
+    assert_eq!(recent.len(), 3);
+    // A caller refused before authorization writes nothing into the informer's status.
+    api.post(MCO, &storage_token(), "{")
+        .await
+        .error(StatusCode::FORBIDDEN);
+    assert_eq!(api.state.observed.recent_rejections(&mco()).len(), 3);
 }

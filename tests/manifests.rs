@@ -1734,6 +1734,9 @@ fn cel_findings(i: &UpdateInformer) -> Vec<String> {
     if !label {
         out.push(format!("{name:?} is not an RFC 1123 label"));
     }
+    if update_status_api::v1alpha1::RESERVED_INFORMER_NAMES.contains(&name) {
+        out.push(format!("{name} is a reserved built-in name"));
+    }
     let may_send_status = STATUS_INSIGHT_INFORMERS.contains(&name);
     if let Some(types) = &i.spec.allowed_insight_types
         && !may_send_status
@@ -1770,7 +1773,7 @@ fn example_update_informers_say_what_the_brief_asks() {
         })
         .collect();
     let mco = by_name["machine-config"];
-    assert!(mco.spec.enabled);
+    assert!(mco.spec.is_enabled());
     assert_eq!(
         mco.spec
             .producers
@@ -1784,8 +1787,8 @@ fn example_update_informers_say_what_the_brief_asks() {
         "all types for the built-in name"
     );
     assert_eq!(
-        mco.spec.report_interval,
-        Some(update_status_api::time::GoDuration::from_mins(1))
+        mco.spec.report_interval(),
+        update_status_api::time::GoDuration::from_mins(1)
     );
     let third = by_name["example-storage-operator"];
     assert_eq!(
@@ -1824,7 +1827,7 @@ fn loader_refuses_an_unknown_kind_and_a_misspelled_field() {
     assert!(parse_object(&wrong_version).is_err());
     let informer_typo = yaml(
         "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {name: x}\n\
-         spec: {enabled: true, producers: [], reportIntervl: 1m}\n",
+         spec: {reporting: Enabled, producers: [{serviceAccount: {namespace: a, name: b}}], reportIntervl: 1m}\n",
     );
     assert!(
         parse_example(&informer_typo)
@@ -1954,7 +1957,7 @@ fn name_checks_catch_bad_names() {
     let informer = |name: &str, types: &str| -> UpdateInformer {
         serde_json::from_value(yaml(&format!(
             "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {{name: {name}}}\n\
-             spec: {{enabled: true, producers: [], allowedInsightTypes: [{types}]}}\n"
+             spec: {{reporting: Enabled, producers: [{{serviceAccount: {{namespace: a, name: b}}}}], allowedInsightTypes: [{types}]}}\n"
         )))
         .unwrap()
     };
@@ -1962,4 +1965,5 @@ fn name_checks_catch_bad_names() {
     assert!(!cel_findings(&informer("example", "Node")).is_empty());
     assert!(cel_findings(&informer("machine-config", "Node")).is_empty());
     assert!(!cel_findings(&informer("Bad_Name", "Health")).is_empty());
+    assert!(!cel_findings(&informer("alerts", "Health")).is_empty());
 }

@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 use tower::ServiceExt as _;
 use update_status_controller::api::v1alpha1::{InsightType, UpdateInformer};
 use update_status_controller::api::wire::{
-    Discovery, ErrorBody, InsightsResponse, Report, ReportResult,
+    Discovery, ErrorBody, InsightsResponse, PageStaged, Report, ReportResult,
 };
 use update_status_controller::auth::{
     AuthError, AuthFuture, Authenticator, DEFAULT_AUDIENCE, DEV_ISSUER, JwtAuthenticator,
@@ -76,6 +76,7 @@ fn generated_schemas() -> Map<String, Value> {
     let mut generator = settings.into_generator();
     generator.subschema_for::<Report>();
     generator.subschema_for::<ReportResult>();
+    generator.subschema_for::<PageStaged>();
     generator.subschema_for::<InsightsResponse>();
     generator.subschema_for::<Discovery>();
     generator.subschema_for::<ErrorBody>();
@@ -413,6 +414,7 @@ impl Api {
             limits: ApiLimits {
                 max_body_bytes: MAX_BODY,
                 max_insights_per_report: 1000,
+                max_insights_per_informer: 20_000,
             },
             metrics_readers: vec![DEFAULT_METRICS_READER.to_owned()],
             metrics: Metrics::new(),
@@ -420,6 +422,8 @@ impl Api {
             changed: Arc::new(Notify::new()),
             ready: AtomicBool::new(false),
             clock: Clock::fixed("2026-06-01T12:00:00Z".parse().unwrap()),
+            observed: Default::default(),
+            staging: Default::default(),
         });
         let app = harden(
             router(state.clone()),
@@ -611,12 +615,43 @@ async fn every_answer_of_the_router_is_a_documented_response() {
     let too_many = json!({"insights": vec![json!({}); 21]});
     let half_bad =
         json!({"insights": [example["insights"][0].clone(), {"uid": "Bad", "insight": {}}]});
+    let page = |index: u32, count: u32, insights: &Value| json!({"page": {"report": "r1", "index": index, "count": count}, "insights": insights});
     let cases: Vec<(Option<&str>, String, Payload, StatusCode)> = vec![
         (
             Some(producer.as_str()),
             post(INFORMER),
             json_body(&example),
             StatusCode::OK,
+        ),
+        (
+            Some(producer.as_str()),
+            post(INFORMER),
+            json_body(&page(0, 2, &example["insights"])),
+            StatusCode::ACCEPTED,
+        ),
+        (
+            Some(producer.as_str()),
+            post(INFORMER),
+            json_body(&page(0, 2, &json!([]))),
+            StatusCode::CONFLICT,
+        ),
+        (
+            Some(producer.as_str()),
+            post(INFORMER),
+            json_body(&page(1, 2, &json!([]))),
+            StatusCode::OK,
+        ),
+        (
+            Some(producer.as_str()),
+            post(INFORMER),
+            json_body(&page(0, 1000, &json!([]))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
+        (
+            Some(producer.as_str()),
+            post(INFORMER),
+            json_body(&page(2, 2, &json!([]))),
+            StatusCode::UNPROCESSABLE_ENTITY,
         ),
         (
             Some(producer.as_str()),

@@ -118,7 +118,7 @@ async fn producer_tokens_are_judged_by_the_real_token_review() {
     cp.apply(
         "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
          metadata: {name: switched-off}\n\
-         spec: {enabled: false, producers: [{serviceAccount: {namespace: example-storage, name: storage-operator}}], \
+         spec: {reporting: Disabled, producers: [{serviceAccount: {namespace: example-storage, name: storage-operator}}], \
          allowedInsightTypes: [Health]}\n",
     )
     .unwrap();
@@ -127,7 +127,7 @@ async fn producer_tokens_are_judged_by_the_real_token_review() {
     cp.apply(
         "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
          metadata: {name: short-lived}\n\
-         spec: {enabled: true, producers: [{serviceAccount: {namespace: example-storage, name: short-lived}}], \
+         spec: {reporting: Enabled, producers: [{serviceAccount: {namespace: example-storage, name: short-lived}}], \
          allowedInsightTypes: [Health]}\n",
     )
     .unwrap();
@@ -214,7 +214,7 @@ async fn a_removed_binding_is_a_clear_error_and_a_degraded_condition() {
     cp.apply(
         "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
          metadata: {name: binding-check}\n\
-         spec: {enabled: true, producers: [{serviceAccount: {namespace: example-storage, name: storage-operator}}], \
+         spec: {reporting: Enabled, producers: [{serviceAccount: {namespace: example-storage, name: storage-operator}}], \
          allowedInsightTypes: [Health]}\n",
     )
     .unwrap();
@@ -277,7 +277,7 @@ async fn a_new_update_informer_gets_a_status_that_is_not_rewritten_while_nothing
     cp.apply(
         "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
          metadata: {name: never-reports}\n\
-         spec: {enabled: true, producers: [{serviceAccount: {namespace: example-storage, name: storage-operator}}], \
+         spec: {reporting: Enabled, producers: [{serviceAccount: {namespace: example-storage, name: storage-operator}}], \
          allowedInsightTypes: [Health]}\n",
     )
     .unwrap();
@@ -322,7 +322,7 @@ async fn with_subject_access_review_a_listed_producer_also_needs_rbac() {
     cp.apply(
         "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
          metadata: {name: sar-checked}\n\
-         spec: {enabled: true, producers: [{serviceAccount: {namespace: example-storage, name: sar-producer}}], \
+         spec: {reporting: Enabled, producers: [{serviceAccount: {namespace: example-storage, name: sar-producer}}], \
          allowedInsightTypes: [Health]}\n",
     )
     .unwrap();

@@ -86,6 +86,19 @@ fn published(dir: &Path) -> Option<update_status_api::v1alpha1::UpgradeStatus> {
     read(&dir.join(FILE_NAME)).ok().map(|p| p.upgrade_status)
 }
 
+/// Whether the published object holds the built-in cluster-version informer's insights.
+fn assessed(dir: &Path) -> bool {
+    published(dir)
+        .and_then(|o| o.status)
+        .and_then(|s| s.control_plane)
+        .is_some_and(|cp| {
+            cp.informers
+                .iter()
+                .flat_map(|i| i.insights.iter())
+                .any(|x| x.uid.as_str() == "cv-version")
+        })
+}
+
 fn holds_uid(dir: &Path, uid: &str) -> bool {
     published(dir).and_then(|o| o.status).is_some_and(|s| {
         s.worker_pools
@@ -109,12 +122,13 @@ async fn a_report_is_published_within_two_seconds_and_a_repeat_writes_nothing() 
         let shutdown = shutdown.clone();
         async move { update_status_controller::serve::run_with(&args, listener, shutdown).await }
     });
-    // The built-in informers publish the sample cluster first.
+    // The built-in informers publish the sample cluster first (a first publication may come
+    // before they have assessed it: wait for the ClusterVersion insight).
     assert!(
-        wait_for(Duration::from_secs(10), || published(&dir).is_some())
+        wait_for(Duration::from_secs(10), || assessed(&dir))
             .await
             .is_some(),
-        "nothing was published"
+        "the sample cluster was not published"
     );
 
     let url = format!("https://localhost:{port}");
@@ -150,7 +164,11 @@ async fn a_report_is_published_within_two_seconds_and_a_repeat_writes_nothing() 
         .args(["status", "--cluster-dir", dir.to_str().unwrap()])
         .output()
         .unwrap();
-    assert!(out.status.success());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("Volume pvc-0a1b2c detaches slowly"));
 
     // Read-back returns what the producer holds.
@@ -216,4 +234,84 @@ async fn read_back(url: &str, token: &str, ca: &[u8], ca_path: &Path) -> String 
     .await
     .unwrap()
     .body
+}
+
+/// The `report` subcommand sends a report the server refuses as over one request's limits again
+/// in pages, which commit as one set; running it again with the same file is a retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_subcommand_pages_a_report_over_one_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir: PathBuf = tmp.path().join("cluster");
+    copy_dir(Path::new(&format!("{ROOT}/samples/cluster")), &dir);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let shutdown = CancellationToken::new();
+    let mut args = serve_args(&dir);
+    args.limits.max_insights_per_report = 5;
+    let server = tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move { update_status_controller::serve::run_with(&args, listener, shutdown).await }
+    });
+    assert!(
+        wait_for(Duration::from_secs(10), || published(&dir).is_some())
+            .await
+            .is_some(),
+        "nothing was published"
+    );
+    let insights: Vec<serde_json::Value> = (0..12)
+        .map(|i| serde_json::json!({"uid": format!("risk-{i}"), "insight": {"type": "Health", "health": {
+            "scope": {"type": "WorkerPool", "pool": "worker"},
+            "impact": {"level": "Warning", "type": "UpdateSpeed", "summary": format!("risk {i}")},
+            "remediation": {"reference": "https://example.com/runbook"}
+        }}}))
+        .collect();
+    let file = tmp.path().join("report.json");
+    std::fs::write(&file, serde_json::json!({"insights": insights}).to_string()).unwrap();
+    let token_file = tmp.path().join("token");
+    std::fs::write(&token_file, token("example-storage", "storage-operator")).unwrap();
+    let cli = Cli::try_parse_from([
+        "update-status-controller",
+        "report",
+        "--server",
+        &format!("https://localhost:{port}"),
+        "--informer",
+        "example-storage-operator",
+        "--file",
+        file.to_str().unwrap(),
+        "--token-file",
+        token_file.to_str().unwrap(),
+        "--ca-file",
+        &format!("{ROOT}/certs-dev/ca.crt"),
+    ])
+    .unwrap();
+    let Command::Report(report_args) = cli.command else {
+        unreachable!()
+    };
+    let answer = update_status_controller::commands::report::run(&report_args)
+        .await
+        .unwrap();
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let result: update_status_api::wire::ReportResult = serde_json::from_str(&answer.body).unwrap();
+    assert_eq!((result.accepted, result.pages), (12, Some(3)));
+    assert!(!result.unchanged);
+    assert!(
+        wait_for(Duration::from_secs(10), || holds_uid(&dir, "risk-11"))
+            .await
+            .is_some(),
+        "the paged report was not published"
+    );
+    // The same file again: the server answers the committed result, nothing changes.
+    let again = update_status_controller::commands::report::run(&report_args)
+        .await
+        .unwrap();
+    let again: update_status_api::wire::ReportResult = serde_json::from_str(&again.body).unwrap();
+    assert!(again.unchanged, "{again:?}");
+    assert_eq!(again.accepted, 12);
+
+    shutdown.cancel();
+    let result = tokio::time::timeout(Duration::from_secs(30), server)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(result.is_ok(), "{result:?}");
 }

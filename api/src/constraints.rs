@@ -47,6 +47,9 @@ pub enum ConstraintError {
     /// A list with too many items.
     #[error("must have at most {max} items, got {len}")]
     TooManyItems { max: usize, len: usize },
+    /// A list with too few items.
+    #[error("must have at least {min} item(s), got {len}")]
+    TooFewItems { min: usize, len: usize },
 }
 
 /// How a constrained type checks its pattern at run time. Every string of every report goes
@@ -322,6 +325,72 @@ impl<T: JsonSchema, const MAX: usize> JsonSchema for BoundedVec<T, MAX> {
     }
 }
 
+/// A [`BoundedVec`] that must also hold at least one item (`minItems: 1`): for lists where
+/// "empty" would mean nothing (no producer, no allowed type) and is therefore a mistake.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct NonEmptyVec<T, const MAX: usize>(Vec<T>);
+
+impl<T, const MAX: usize> NonEmptyVec<T, MAX> {
+    /// The longest accepted list.
+    pub const MAX_ITEMS: usize = MAX;
+
+    /// Checks both bounds and wraps the list.
+    pub fn new(items: Vec<T>) -> Result<Self, ConstraintError> {
+        if items.is_empty() {
+            return Err(ConstraintError::TooFewItems { min: 1, len: 0 });
+        }
+        BoundedVec::<T, MAX>::new(items).map(|v| Self(v.into_vec()))
+    }
+
+    /// The items, consumed.
+    pub fn into_vec(self) -> Vec<T> {
+        self.0
+    }
+}
+
+impl<T, const MAX: usize> Deref for NonEmptyVec<T, MAX> {
+    type Target = [T];
+    fn deref(&self) -> &[T] {
+        &self.0
+    }
+}
+
+impl<T: fmt::Debug, const MAX: usize> fmt::Debug for NonEmptyVec<T, MAX> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl<T: Serialize, const MAX: usize> Serialize for NonEmptyVec<T, MAX> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, const MAX: usize> Deserialize<'de> for NonEmptyVec<T, MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let items = Vec::<T>::deserialize(d)?;
+        Self::new(items).map_err(serde::de::Error::custom)
+    }
+}
+
+impl<T: JsonSchema, const MAX: usize> JsonSchema for NonEmptyVec<T, MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+    fn schema_name() -> Cow<'static, str> {
+        format!("NonEmptyVec_{}_{}", T::schema_name(), MAX).into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "array",
+            "items": generator.subschema_for::<T>(),
+            "minItems": 1,
+            "maxItems": MAX,
+        })
+    }
+}
+
 /// Declares an integer newtype with an inclusive range, enforced on deserialization and emitted
 /// as `minimum`/`maximum`.
 macro_rules! bounded_int {
@@ -548,6 +617,15 @@ mod tests {
         for bad in ["", "4.15", "x4.15.0", "4.15.0 ", "<none>", "4.15.0-"] {
             assert!(!re.is_match(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn non_empty_vec_refuses_empty_and_long_lists() {
+        let ok: NonEmptyVec<u8, 2> = serde_json::from_str("[1,2]").unwrap();
+        assert_eq!(ok.len(), 2);
+        let empty = serde_json::from_str::<NonEmptyVec<u8, 2>>("[]").unwrap_err();
+        assert!(empty.to_string().contains("at least 1"), "{empty}");
+        assert!(serde_json::from_str::<NonEmptyVec<u8, 2>>("[1,2,3]").is_err());
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub const UPGRADE_STATUS_NAME_RULE: &str = "self.metadata.name == 'cluster'";
 /// The CEL rule that keeps status insights with the informers that own those resources.
 pub const STATUS_TYPES_RULE: &str = "!has(self.spec.allowedInsightTypes) || self.metadata.name in ['cluster-version', 'machine-config'] || self.spec.allowedInsightTypes.all(t, t == 'Health')";
 
+/// The CEL rule that keeps UpdateInformers off the built-in names no producer may take over
+/// ([`crate::v1alpha1::RESERVED_INFORMER_NAMES`]; a test holds the two together).
+pub const RESERVED_NAME_RULE: &str = "!(self.metadata.name in ['alerts'])";
+
+/// Why [`RESERVED_NAME_RULE`] refuses an object; the controller says the same of one it reads.
+pub const RESERVED_NAME_MESSAGE: &str = "this name belongs to a built-in informer that no UpdateInformer may take over (only cluster-version and machine-config may be taken over); choose another name";
+
 /// The CEL rule that keeps informer names usable as insight-uid prefixes and URL segments.
 pub const INFORMER_NAME_RULE: &str = "size(self.metadata.name) <= 63 && self.metadata.name.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?$')";
 
@@ -60,6 +67,7 @@ pub fn update_informer() -> Result<CustomResourceDefinition, CrdError> {
                 INFORMER_NAME_RULE,
                 "the name of an UpdateInformer must be an RFC 1123 label of at most 63 characters",
             ),
+            (RESERVED_NAME_RULE, RESERVED_NAME_MESSAGE),
             (
                 STATUS_TYPES_RULE,
                 "only the cluster-version and machine-config informers may send status insights; others may only allow Health",
@@ -179,6 +187,20 @@ fn strip_keywords(v: &mut Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reserved_name_rule_lists_exactly_the_reserved_names() {
+        let listed = RESERVED_NAME_RULE
+            .split_once('[')
+            .and_then(|(_, rest)| rest.split_once(']'))
+            .map(|(list, _)| list)
+            .unwrap();
+        let names: Vec<&str> = listed
+            .split(',')
+            .map(|n| n.trim().trim_matches('\''))
+            .collect();
+        assert_eq!(names, crate::v1alpha1::RESERVED_INFORMER_NAMES);
+    }
 
     #[test]
     fn crds_are_cluster_scoped_with_a_status_subresource_and_no_nullable() {

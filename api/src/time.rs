@@ -39,6 +39,13 @@ impl Timestamp {
             .unwrap_or(self)
     }
 
+    /// The instant with its fraction of a second dropped, as `metav1.Time` keeps it.
+    pub fn truncated_to_seconds(self) -> Timestamp {
+        let nanos = self.as_nanos();
+        let second = i128::from(GoDuration::SECOND);
+        Self::from_nanos(nanos - nanos.rem_euclid(second)).unwrap_or(self)
+    }
+
     /// RFC 3339 in whole seconds (`2024-02-27T15:42:58Z`), as Go's `time.RFC3339` prints.
     pub fn to_rfc3339_seconds(self) -> String {
         jiff::fmt::strtime::format("%Y-%m-%dT%H:%M:%SZ", self.0)

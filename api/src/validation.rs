@@ -7,8 +7,8 @@ use std::collections::HashSet;
 use serde::de::DeserializeOwned;
 
 use crate::v1alpha1::{
-    Condition, InsightPayload, InsightScope, InsightType, STATUS_INSIGHT_INFORMERS, ScopeType,
-    UPGRADE_STATUS_NAME, UpdateInformer, UpgradeStatus,
+    Condition, InsightPayload, InsightScope, InsightType, RESERVED_INFORMER_NAMES,
+    STATUS_INSIGHT_INFORMERS, ScopeType, UPGRADE_STATUS_NAME, UpdateInformer, UpgradeStatus,
 };
 
 /// One broken rule: where (a JSON path) and why (for a person).
@@ -217,6 +217,9 @@ pub fn update_informer_rules(obj: &UpdateInformer) -> Vec<Violation> {
             "the name of an UpdateInformer must be an RFC 1123 label of at most 63 characters",
         ));
     }
+    if RESERVED_INFORMER_NAMES.contains(&name) {
+        out.push(Violation::new("", crate::crd::RESERVED_NAME_MESSAGE));
+    }
     let mut seen = HashSet::new();
     for p in obj.spec.producers.iter() {
         let sa = &p.service_account;
@@ -250,7 +253,11 @@ pub fn update_informer_rules(obj: &UpdateInformer) -> Vec<Violation> {
         );
     }
     if let Some(status) = &obj.status {
-        unique_conditions(&status.conditions, "status.conditions", &mut out);
+        unique_keys(
+            status.conditions.iter().map(|c| c.type_.to_string()),
+            "status.conditions",
+            &mut out,
+        );
     }
     out
 }

@@ -6,15 +6,66 @@ use std::collections::HashSet;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::constraints::{DNS_LABEL_PATTERN, constrained_string};
+use crate::time::Timestamp;
 use crate::v1alpha1::{Insight, InsightPayload, Uid};
 use crate::validation;
 
-/// What a producer POSTs: its complete current set of insights.
+/// What a producer POSTs: its complete current set of insights, in one request or, when that
+/// set is larger than one request may carry, in pages.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Report {
-    /// Every insight the informer currently has; those it held before and omits now are removed.
+    /// Present when this request is one page of a paged report: the insights of all its pages
+    /// together are the complete set, committed at once when the last one arrives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<Page>,
+    /// Every insight the informer currently has (of a paged report: this page's share); those it
+    /// held before and omits now are removed.
     pub insights: Vec<ReportedInsight>,
+}
+
+constrained_string!(
+    /// The producer's name for one paged report: its pages carry the same id, and a new id
+    /// discards the pages of an older report not yet complete.
+    ReportId, min = 1, max = 63, pattern = DNS_LABEL_PATTERN,
+    what = "must be a lower-case RFC 1123 label (a-z, 0-9 and '-', starting and ending alphanumeric)"
+);
+
+/// The most pages a paged report may declare, whatever the server's configured limit.
+pub const MAX_PAGES: u32 = 1000;
+
+/// Which page of which paged report a request carries.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Page {
+    /// The report's id, the same on all its pages.
+    pub report: ReportId,
+    /// This page's position, from 0; pages may arrive in any order.
+    pub index: u32,
+    /// How many pages the report has, the same on all its pages.
+    #[schemars(range(min = 1, max = 1000))]
+    pub count: u32,
+}
+
+/// The answer (202) to a page that does not complete its report: what is staged so far.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PageStaged {
+    /// The informer.
+    pub informer: String,
+    /// The report's id.
+    pub report: String,
+    /// How many pages the report has.
+    pub count: u32,
+    /// The indexes of the pages staged so far, this one included, in order.
+    pub staged: Vec<u32>,
+    /// Insights staged so far, over all staged pages.
+    pub staged_insights: u32,
+    /// When the staged pages are discarded unless the report is complete by then.
+    pub expires_at: Timestamp,
+    /// This page's refused insights (all pages' are listed again in the final answer).
+    pub rejected: Vec<Rejection>,
 }
 
 /// One insight as a producer sends it; the controller stamps `acquiredAt`.
@@ -41,14 +92,23 @@ pub struct ReportResult {
     pub unchanged: bool,
     /// Each refused insight, with where and why.
     pub rejected: Vec<Rejection>,
+    /// Of a paged report: its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
+    /// Of a paged report: how many pages it had.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages: Option<u32>,
 }
 
 /// One insight that was refused while the rest of its report was accepted.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Rejection {
-    /// Its position in `insights`.
+    /// Its position in `insights` (of its page, for a paged report).
     pub index: usize,
+    /// Of a paged report: the index of its page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<u32>,
     /// Its uid, when it had a readable one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
@@ -97,6 +157,16 @@ pub struct Limits {
     pub max_description_length: u32,
     /// Longest reference URL.
     pub max_reference_length: u32,
+    /// Most pages one paged report may have.
+    pub max_pages_per_report: u32,
+    /// Most insights an informer may hold: one report, or all pages of a paged report together
+    /// (an UpdateInformer's `maxInsights` may lower it).
+    pub max_insights_per_informer: u32,
+    /// How long, from its first page, a paged report may take to complete before its staged
+    /// pages are discarded.
+    pub staged_report_ttl_seconds: u32,
+    /// Most bytes of staged pages the server keeps, over all informers.
+    pub max_staged_bytes: u64,
 }
 
 /// Every error the API returns has this shape.
@@ -120,11 +190,16 @@ pub enum ReportError {
     /// More insights than allowed.
     #[error("the report has {count} insights but at most {max} are allowed")]
     TooManyInsights { count: usize, max: usize },
+    /// A page that cannot be one: no pages, too many, or an index past the count.
+    #[error("{0}")]
+    InvalidPage(String),
 }
 
 /// A report split into what can be kept and what cannot.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedReport {
+    /// Which page of a paged report this is; `None` for a whole report.
+    pub page: Option<Page>,
     /// Valid insights, in report order.
     pub accepted: Vec<ReportedInsight>,
     /// Refused insights.
@@ -135,6 +210,8 @@ pub struct ParsedReport {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawReport<'a> {
+    #[serde(default)]
+    page: Option<Page>,
     /// Each insight's JSON text, borrowed from the body: it is parsed once, into its type.
     #[serde(borrow)]
     insights: Vec<&'a serde_json::value::RawValue>,
@@ -191,6 +268,20 @@ pub fn parse_report(body: &[u8], max_insights: usize) -> Result<ParsedReport, Re
     }
     let raw: RawReport =
         serde_json::from_slice(body).map_err(|e| ReportError::Malformed(e.to_string()))?;
+    if let Some(page) = &raw.page {
+        if page.count == 0 || page.count > MAX_PAGES {
+            return Err(ReportError::InvalidPage(format!(
+                "page.count is {} but a report has 1 to {MAX_PAGES} pages",
+                page.count
+            )));
+        }
+        if page.index >= page.count {
+            return Err(ReportError::InvalidPage(format!(
+                "page.index {} is not below page.count {} (pages count from 0)",
+                page.index, page.count
+            )));
+        }
+    }
     if raw.insights.len() > max_insights {
         return Err(ReportError::TooManyInsights {
             count: raw.insights.len(),
@@ -201,8 +292,10 @@ pub fn parse_report(body: &[u8], max_insights: usize) -> Result<ParsedReport, Re
     let mut rejected = Vec::new();
     let mut seen = HashSet::new();
     for (index, json) in raw.insights.into_iter().enumerate() {
+        let page = raw.page.as_ref().map(|p| p.index);
         let reject = |uid: Option<String>, field: String, reason: String| Rejection {
             index,
+            page,
             uid,
             field,
             reason,
@@ -234,7 +327,11 @@ pub fn parse_report(body: &[u8], max_insights: usize) -> Result<ParsedReport, Re
             }
         }
     }
-    Ok(ParsedReport { accepted, rejected })
+    Ok(ParsedReport {
+        page: raw.page,
+        accepted,
+        rejected,
+    })
 }
 
 #[cfg(test)]
@@ -264,6 +361,49 @@ mod tests {
         ));
         let parsed = parse_report(br#"{"insights": [[[1]]]}"#, 10).unwrap();
         assert_eq!(parsed.rejected.len(), 1);
+    }
+
+    #[test]
+    fn a_page_is_read_and_checked_before_its_insights() {
+        let parsed = parse_report(
+            br#"{"page": {"report": "r1", "index": 1, "count": 2}, "insights": []}"#,
+            10,
+        )
+        .unwrap();
+        assert_eq!(
+            parsed.page,
+            Some(Page {
+                report: ReportId::new("r1").unwrap(),
+                index: 1,
+                count: 2
+            })
+        );
+        for bad in [
+            r#"{"page": {"report": "r1", "index": 2, "count": 2}, "insights": []}"#,
+            r#"{"page": {"report": "r1", "index": 0, "count": 0}, "insights": []}"#,
+            r#"{"page": {"report": "r1", "index": 0, "count": 1001}, "insights": []}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_report(bad.as_bytes(), 10),
+                    Err(ReportError::InvalidPage(_))
+                ),
+                "{bad}"
+            );
+        }
+        for malformed in [
+            r#"{"page": {"report": "R 1", "index": 0, "count": 1}, "insights": []}"#,
+            r#"{"page": {"report": "r1", "index": -1, "count": 1}, "insights": []}"#,
+            r#"{"page": {"report": "r1", "index": 0, "count": 1, "extra": 1}, "insights": []}"#,
+        ] {
+            assert!(
+                matches!(
+                    parse_report(malformed.as_bytes(), 10),
+                    Err(ReportError::Malformed(_))
+                ),
+                "{malformed}"
+            );
+        }
     }
 
     #[test]

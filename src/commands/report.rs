@@ -45,6 +45,12 @@ pub enum ReportError {
     /// HTTP failed.
     #[error("HTTP exchange with {addr} failed: {message}")]
     Http { addr: String, message: String },
+    /// The report needed paging and the server's limits could not be read.
+    #[error("the report is over one request's limits and GET /v1alpha1/discovery failed: {0}")]
+    Discovery(String),
+    /// The report needed paging and cannot be paged.
+    #[error(transparent)]
+    Paging(#[from] super::pages::PagingError),
 }
 
 /// What the server answered.
@@ -65,7 +71,9 @@ impl Answer {
     }
 }
 
-/// Sends the report file once.
+/// Sends the report file: in one request, or, when the server refuses it as over one request's
+/// limits (413, or 422 `TooManyInsights`), as the pages of one paged report within the limits
+/// discovery announces. The answer is the last page's (or the first refusal).
 pub async fn run(args: &ReportArgs) -> Result<Answer, ReportError> {
     let read = |path: &PathBuf| {
         std::fs::read(path).map_err(|source| ReportError::Read {
@@ -82,7 +90,70 @@ pub async fn run(args: &ReportArgs) -> Result<Answer, ReportError> {
     }
     let ca = read(&args.ca_file)?;
     let path = format!("/v1alpha1/informers/{}/reports", args.informer);
-    post(&args.server, &path, &token, &ca, &args.ca_file, body).await
+    let answer = post(
+        &args.server,
+        &path,
+        &token,
+        &ca,
+        &args.ca_file,
+        body.clone(),
+    )
+    .await?;
+    if !over_one_request(&answer) {
+        return Ok(answer);
+    }
+    let discovery = get(
+        &args.server,
+        "/v1alpha1/discovery",
+        &token,
+        &ca,
+        &args.ca_file,
+    )
+    .await?;
+    let discovery: update_status_api::wire::Discovery = serde_json::from_str(&discovery.body)
+        .map_err(|e| ReportError::Discovery(format!("HTTP {}: {e}", discovery.status)))?;
+    let pages = super::pages::split(&body, &discovery)?;
+    let mut last = answer;
+    for page in pages {
+        last = post_retrying(&args.server, &path, &token, &ca, &args.ca_file, page).await?;
+        if !last.accepted() {
+            break;
+        }
+    }
+    Ok(last)
+}
+
+/// Whether the server refused a report for being more than one request may carry.
+fn over_one_request(answer: &Answer) -> bool {
+    let reason = serde_json::from_str::<update_status_api::wire::ErrorBody>(&answer.body)
+        .map(|e| e.reason)
+        .unwrap_or_default();
+    answer.status == 413 || (answer.status == 422 && reason == "TooManyInsights")
+}
+
+/// How often one page is sent again after a 429 before giving up.
+const PAGE_RETRIES: usize = 5;
+
+/// POSTs one page, waiting out `429`s (the rate limit counts pages) as `Retry-After` says.
+async fn post_retrying(
+    server: &str,
+    path: &str,
+    token: &str,
+    ca: &[u8],
+    ca_path: &std::path::Path,
+    page: Vec<u8>,
+) -> Result<Answer, ReportError> {
+    let mut answer = post(server, path, token, ca, ca_path, page.clone()).await?;
+    for _ in 0..PAGE_RETRIES {
+        match answer.retry_after {
+            Some(secs) if answer.status == 429 => {
+                tokio::time::sleep(std::time::Duration::from_secs(secs.clamp(1, 60))).await;
+                answer = post(server, path, token, ca, ca_path, page.clone()).await?;
+            }
+            _ => break,
+        }
+    }
+    Ok(answer)
 }
 
 /// POSTs `body` as JSON to `server` + `path` over TLS trusting only `ca_pem`.

@@ -28,6 +28,7 @@ use super::metrics::{InformerLabels, UNREGISTERED};
 use super::state::AppState;
 use crate::auth::{AuthError, Identity, bearer::bearer_token};
 use crate::informers::Grant;
+use crate::informers::paging::{IncomingPage, PageError, PageOutcome, PagingLimits, Poisoned};
 
 /// A report: the informer's complete current set of insights.
 pub const REPORTS: &str = "/v1alpha1/informers/{informer}/reports";
@@ -127,6 +128,14 @@ async fn discovery(State(state): State<Arc<AppState>>) -> Json<Discovery> {
             max_summary_length: v1alpha1::ShortText::MAX_LEN as u32,
             max_description_length: v1alpha1::Paragraph::MAX_LEN as u32,
             max_reference_length: v1alpha1::Url::MAX_LEN as u32,
+            max_pages_per_report: state.staging.limits().max_pages,
+            max_insights_per_informer: u32::try_from(state.limits.max_insights_per_informer)
+                .unwrap_or(u32::MAX),
+            staged_report_ttl_seconds: u32::try_from(
+                state.staging.limits().ttl.as_nanos() / 1_000_000_000,
+            )
+            .unwrap_or(u32::MAX),
+            max_staged_bytes: state.staging.limits().max_staged_bytes as u64,
         },
     })
 }
@@ -267,7 +276,7 @@ async fn handle_report(
     headers: &HeaderMap,
     body: Body,
     audit: &mut Audit,
-) -> Result<Json<ReportResult>, ApiError> {
+) -> Result<Response, ApiError> {
     let grant = admit(state, informer, headers, audit).await?;
     let identity = audit.username().unwrap_or_default();
     if let Err(wait) = state.rate.check(identity, Instant::now()) {
@@ -278,6 +287,31 @@ async fn handle_report(
         )
         .retry_after(wait));
     }
+    let result = handle_admitted(state, &grant, headers, body, audit).await;
+    // The administrator sees why an authorized producer's report was refused; a refusal that is
+    // the server's state (5xx), not the report, says nothing about the producer.
+    if let Err(e) = &result
+        && e.status.is_client_error()
+    {
+        state.observed.record_rejections(
+            &grant.informer,
+            state.clock.now(),
+            e.reason,
+            [e.message.clone()],
+        );
+    }
+    result
+}
+
+/// Everything after authorization and the rate limit: content type, body, validation, policy,
+/// then the store (a whole report) or the staging area (one page of a paged report).
+async fn handle_admitted(
+    state: &AppState,
+    grant: &Grant,
+    headers: &HeaderMap,
+    body: Body,
+    audit: &mut Audit,
+) -> Result<Response, ApiError> {
     if !is_json(headers) {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -288,7 +322,8 @@ async fn handle_report(
     let bytes = axum::body::to_bytes(body, state.limits.max_body_bytes)
         .await
         .map_err(|e| body_error(&e, state.limits.max_body_bytes))?;
-    audit.body_sha256 = Some(Sha256::digest(&bytes).into());
+    let digest: [u8; 32] = Sha256::digest(&bytes).into();
+    audit.body_sha256 = Some(digest);
     audit.bytes = bytes.len();
     let max = grant
         .max_insights
@@ -304,22 +339,33 @@ async fn handle_report(
             StatusCode::UNPROCESSABLE_ENTITY,
             "TooManyInsights",
             format!(
-                "the report has {count} insights but informer {} may send at most {max}",
-                grant.informer
+                "the {} has {count} insights but informer {} may send at most {max} in one request{}",
+                if has_page(&bytes) { "page" } else { "report" },
+                grant.informer,
+                if max < state.limits.max_insights_per_informer {
+                    "; send more in pages of one paged report"
+                } else {
+                    ""
+                }
             ),
         ),
+        ReportError::InvalidPage(m) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "InvalidPage", m)
+        }
     })?;
     let mut rejected = parsed.rejected;
     // `parsed.accepted` is what validation let through, in report order: its report indexes are
     // the ones validation did not reject, so a policy rejection names the insight that was sent.
     let refused: HashSet<usize> = rejected.iter().map(|r| r.index).collect();
     let indexes = (0..).filter(|i| !refused.contains(i));
+    let page_index = parsed.page.as_ref().map(|p| p.index);
     let mut accepted = Vec::with_capacity(parsed.accepted.len());
     for (index, insight) in indexes.zip(parsed.accepted) {
         match grant.check(&insight) {
-            Ok(()) => accepted.push(insight),
+            Ok(()) => accepted.push((index, insight)),
             Err(v) => rejected.push(Rejection {
                 index,
+                page: page_index,
                 uid: Some(insight.uid.to_string()),
                 field: v.field(&insight.insight).into(),
                 reason: v.to_string(),
@@ -332,8 +378,75 @@ async fn handle_report(
         r.reason = bounded(std::mem::take(&mut r.reason));
     }
     let now = state.clock.now();
+    let Some(page) = parsed.page else {
+        // A whole report is the complete set: nothing staged or committed before may answer
+        // for the informer any more.
+        state.staging.forget(&grant.informer);
+        let accepted = accepted.into_iter().map(|(_, i)| i).collect();
+        let result = commit(state, grant, accepted, rejected, None, now)
+            .map_err(|_| ApiError::internal())?;
+        audit.accepted = result.accepted as usize;
+        audit.rejected = result.rejected.len();
+        return Ok(Json(result).into_response());
+    };
+    let informer_max = grant
+        .max_insights
+        .map_or(state.limits.max_insights_per_informer, |m| {
+            m.min(state.limits.max_insights_per_informer)
+        });
+    let page_rejected = rejected.len();
+    let incoming = IncomingPage {
+        page,
+        digest,
+        bytes: bytes.len(),
+        accepted,
+        rejected,
+        max_insights: informer_max,
+    };
+    let outcome = state
+        .staging
+        .stage(&grant.informer, incoming, now, |complete| {
+            commit(
+                state,
+                grant,
+                complete.accepted,
+                complete.rejected,
+                Some((complete.report.to_string(), complete.pages)),
+                now,
+            )
+        })
+        .map_err(|_| ApiError::internal())?
+        .map_err(|e| page_error(&e, state.staging.limits()))?;
+    audit.rejected = page_rejected;
+    Ok(match outcome {
+        PageOutcome::Staged(staged) => {
+            audit.accepted = staged.staged_insights as usize;
+            (StatusCode::ACCEPTED, Json(staged)).into_response()
+        }
+        PageOutcome::Committed(result) => {
+            audit.accepted = result.accepted as usize;
+            Json(result).into_response()
+        }
+    })
+}
+
+/// Whether a body that was refused for its size declared a page (for the message only).
+fn has_page(body: &[u8]) -> bool {
+    body.windows(7).any(|w| w == b"\"page\"")
+}
+
+/// Makes `accepted` the informer's complete set (the store's replace), and counts, records and
+/// announces what changed. The result is the report's answer.
+fn commit(
+    state: &AppState,
+    grant: &Grant,
+    accepted: Vec<update_status_api::wire::ReportedInsight>,
+    rejected: Vec<Rejection>,
+    paged: Option<(String, u32)>,
+    now: update_status_api::time::Timestamp,
+) -> Result<ReportResult, Poisoned> {
     let (outcome, types) = {
-        let mut store = state.store.lock().map_err(|_| ApiError::internal())?;
+        let mut store = state.store.lock().map_err(|_| Poisoned)?;
         store.set_rejected(&grant.informer, rejected.len());
         let outcome = store.replace(&grant.informer, false, accepted, now);
         // The gauge moves only on a change; a repeated report costs no count.
@@ -359,16 +472,58 @@ async fn handle_report(
                 informer: grant.informer.to_string(),
             })
             .inc_by(rejected.len() as u64);
+        state.observed.record_rejections(
+            &grant.informer,
+            now,
+            "InsightRejected",
+            rejected.iter().map(describe),
+        );
     }
-    audit.accepted = outcome.held;
-    audit.rejected = rejected.len();
-    Ok(Json(ReportResult {
+    let (report, pages) = paged.unzip();
+    Ok(ReportResult {
         informer: grant.informer.to_string(),
         accepted: u32::try_from(outcome.held).unwrap_or(u32::MAX),
         removed: u32::try_from(outcome.removed).unwrap_or(u32::MAX),
         unchanged: !outcome.changed,
         rejected,
-    }))
+        report,
+        pages,
+    })
+}
+
+/// One rejected insight, in a line for the UpdateInformer's status.
+fn describe(r: &Rejection) -> String {
+    let page = r.page.map(|p| format!("page {p} ")).unwrap_or_default();
+    let uid = r
+        .uid
+        .as_deref()
+        .map(|u| format!(" (uid {u})"))
+        .unwrap_or_default();
+    format!(
+        "{page}insight {}{uid} field {}: {}",
+        r.index, r.field, r.reason
+    )
+}
+
+/// The answer to a page the staging area refused.
+fn page_error(e: &PageError, limits: &PagingLimits) -> ApiError {
+    let message = e.to_string();
+    match e {
+        PageError::TooManyPages { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "TooManyPages", message)
+        }
+        PageError::TooManyInsights { .. } => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "TooManyInsights", message)
+        }
+        PageError::CountChanged { .. } | PageError::ContentChanged { .. } => {
+            ApiError::new(StatusCode::CONFLICT, "PageConflict", message)
+        }
+        PageError::StagingFull { .. } => {
+            let ttl = u64::try_from(limits.ttl.as_nanos() / 1_000_000_000).unwrap_or(1);
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "StagingFull", message)
+                .retry_after(std::time::Duration::from_secs(ttl.max(1)))
+        }
+    }
 }
 
 /// Counts, audits and renders the response.

@@ -10,6 +10,8 @@ use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
 use crate::auth::{AccessReviewer, Authenticator};
 use crate::informers::Registry;
+use crate::informers::observed::Observed;
+use crate::informers::paging::Staging;
 use crate::store::Store;
 
 /// Limits the API enforces on top of the transport's.
@@ -17,8 +19,10 @@ use crate::store::Store;
 pub struct ApiLimits {
     /// Largest report body.
     pub max_body_bytes: usize,
-    /// Most insights in one report.
+    /// Most insights in one request (a whole report, or one page).
     pub max_insights_per_report: usize,
+    /// Most insights an informer may hold: a whole report, or all pages of a paged one.
+    pub max_insights_per_informer: usize,
 }
 
 /// Shared state of the handlers.
@@ -48,6 +52,10 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// The clock (tests pass a fixed one).
     pub clock: Clock,
+    /// Refusals and omissions per informer, for the UpdateInformer statuses.
+    pub observed: Observed,
+    /// The pages of paged reports not yet complete.
+    pub staging: Staging,
 }
 
 impl AppState {

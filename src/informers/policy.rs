@@ -140,7 +140,7 @@ mod tests {
 
     fn spec(yaml: &str) -> UpdateInformerSpec {
         let obj: UpdateInformer = serde_saphyr::from_str(&format!(
-            "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {{name: x}}\nspec:\n  enabled: true\n  producers: []\n{yaml}"
+            "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {{name: x}}\nspec:\n  reporting: Enabled\n  producers: [{{serviceAccount: {{namespace: a, name: b}}}}]\n{yaml}"
         ))
         .unwrap();
         obj.spec

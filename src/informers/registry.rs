@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use update_status_api::v1alpha1::{InformerName, UpdateInformer};
+use update_status_api::v1alpha1::{InformerName, RESERVED_INFORMER_NAMES, UpdateInformer};
 
 use super::policy::Grant;
 
@@ -18,8 +18,14 @@ pub enum Denial {
     )]
     Unregistered(String),
     /// Registered but switched off.
-    #[error("informer {0} is disabled (spec.enabled is false)")]
+    #[error("informer {0} is disabled (spec.reporting is Disabled)")]
     Disabled(String),
+    /// Named like a built-in informer no producer may take over. The CRD refuses such a name;
+    /// this catches an object stored before that rule, or read from a file offline.
+    #[error(
+        "informer {0} is a built-in informer that no UpdateInformer may take over (only cluster-version and machine-config may be); rename the UpdateInformer"
+    )]
+    Reserved(String),
     /// The caller is not listed in `spec.producers`.
     #[error("{user} is not a producer of informer {informer}")]
     NotAProducer { user: String, informer: String },
@@ -40,12 +46,18 @@ struct Registered {
 }
 
 impl Registry {
-    /// A registry of these objects; objects without a valid name are ignored.
+    /// A registry of these objects; objects without a valid name, or with a reserved one
+    /// ([`RESERVED_INFORMER_NAMES`]), are ignored: a remote `alerts` must never make the
+    /// built-in alerts informer step aside.
     pub fn new(objects: impl IntoIterator<Item = UpdateInformer>) -> Self {
         let informers = objects
             .into_iter()
             .filter_map(|object| {
                 let name = object.metadata.name.clone()?;
+                if RESERVED_INFORMER_NAMES.contains(&name.as_str()) {
+                    tracing::warn!(informer = %name, "{}", Denial::Reserved(name.clone()));
+                    return None;
+                }
                 let grant = InformerName::new(name.as_str())
                     .ok()
                     .map(|informer| Arc::new(Grant::from_spec(informer, &object.spec)));
@@ -75,10 +87,13 @@ impl Registry {
         uid: Option<&str>,
     ) -> Result<Arc<Grant>, Denial> {
         let name = informer.as_str();
+        if RESERVED_INFORMER_NAMES.contains(&name) {
+            return Err(Denial::Reserved(name.to_owned()));
+        }
         let Some(Registered { object: obj, grant }) = self.informers.get(name) else {
             return Err(Denial::Unregistered(name.to_owned()));
         };
-        if !obj.spec.enabled {
+        if !obj.spec.is_enabled() {
             return Err(Denial::Disabled(name.to_owned()));
         }
         let listed = obj.spec.producers.iter().any(|p| {
@@ -113,13 +128,13 @@ mod tests {
     fn registry() -> Registry {
         Registry::new([
             informer(
-                "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {name: storage}\nspec:\n  enabled: true\n  producers:\n  - serviceAccount: {namespace: st, name: op, uid: 2a3c1c1e-8f0b-4f0e-9a7e-0d9c4f0b1a2b}\n",
+                "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {name: storage}\nspec:\n  reporting: Enabled\n  producers:\n  - serviceAccount: {namespace: st, name: op, uid: 2a3c1c1e-8f0b-4f0e-9a7e-0d9c4f0b1a2b}\n",
             ),
             informer(
-                "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {name: off}\nspec:\n  enabled: false\n  producers:\n  - serviceAccount: {namespace: st, name: op}\n",
+                "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {name: off}\nspec:\n  reporting: Disabled\n  producers:\n  - serviceAccount: {namespace: st, name: op}\n",
             ),
             informer(
-                "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {name: machine-config}\nspec:\n  enabled: true\n  producers:\n  - serviceAccount: {namespace: openshift-machine-config-operator, name: machine-config-operator}\n",
+                "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {name: machine-config}\nspec:\n  reporting: Enabled\n  producers:\n  - serviceAccount: {namespace: openshift-machine-config-operator, name: machine-config-operator}\n",
             ),
         ])
     }
@@ -146,6 +161,42 @@ mod tests {
             r.authorize(&name("machine-config"), "system:serviceaccount:st:op", None),
             Err(Denial::NotAProducer { .. })
         ));
+    }
+
+    #[test]
+    fn a_reserved_name_is_never_registered_nor_authorized() {
+        let r = Registry::new([informer(
+            "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\nmetadata: {name: alerts}\nspec:\n  reporting: Enabled\n  producers:\n  - serviceAccount: {namespace: st, name: op}\n",
+        )]);
+        assert!(r.get("alerts").is_none());
+        assert_eq!(r.iter().count(), 0);
+        let denial = r
+            .authorize(&name("alerts"), "system:serviceaccount:st:op", None)
+            .unwrap_err();
+        assert_eq!(denial, Denial::Reserved("alerts".into()));
+        assert!(
+            denial
+                .to_string()
+                .contains("no UpdateInformer may take over")
+        );
+    }
+
+    /// Every built-in informer is either one a producer may take over, or reserved.
+    #[test]
+    fn every_builtin_name_is_takeable_or_reserved() {
+        use crate::builtin::{ALERTS_INFORMER, CLUSTER_VERSION_INFORMER, MACHINE_CONFIG_INFORMER};
+        use update_status_api::v1alpha1::STATUS_INSIGHT_INFORMERS;
+        for builtin in [
+            CLUSTER_VERSION_INFORMER,
+            MACHINE_CONFIG_INFORMER,
+            ALERTS_INFORMER,
+        ] {
+            assert!(
+                STATUS_INSIGHT_INFORMERS.contains(&builtin)
+                    != RESERVED_INFORMER_NAMES.contains(&builtin),
+                "{builtin}"
+            );
+        }
     }
 
     #[test]

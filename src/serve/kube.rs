@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use update_status_api::v1alpha1::InformerName;
+use update_status_api::v1alpha1::{Generation, InformerName};
 use update_status_api::wire::ReportedInsight;
 
 use super::alerts_poller::AlertsPoller;
@@ -30,7 +30,7 @@ use crate::cluster::kube::{ClusterCache, Touched, spawn_watches};
 use crate::cluster::thanos::ThanosSource;
 use crate::http::state::AppState;
 use crate::informers::Registry;
-use crate::informers::status::informer_status;
+use crate::informers::status::{Observation, informer_status};
 use crate::publish::apply::{ApplySink, apply_informer_status, read_nodes, read_published};
 use crate::publish::lease::{LeaderElector, LeaseConfig};
 use crate::publish::nodes::NodeObjects;
@@ -307,7 +307,16 @@ async fn informer_status_loop(
                 .filter_map(|(name, informer)| {
                     let key = InformerName::new(name.as_str()).ok()?;
                     let previous = informer.status.as_ref();
-                    let next = informer_status(store.report_summary(&key), previous, now);
+                    let seen = Observation {
+                        summary: store.report_summary(&key),
+                        generation: informer
+                            .metadata
+                            .generation
+                            .and_then(|g| Generation::new(g).ok()),
+                        omitted: state.observed.omitted(&key),
+                        recent_rejections: state.observed.recent_rejections(&key),
+                    };
+                    let next = informer_status(&seen, previous, now);
                     needs_write(previous, &next).then(|| (name.clone(), next))
                 })
                 .collect()

@@ -18,10 +18,9 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
-use update_status_api::time::Timestamp;
+use update_status_api::time::{GoDuration, Timestamp};
 use update_status_api::v1alpha1::{
-    Condition, ConditionStatus, DEFAULT_REPORT_INTERVAL, InformerName, InformerState,
-    UpgradeStatusStatus,
+    Condition, ConditionStatus, InformerName, InformerState, UpgradeStatusStatus,
 };
 use update_status_api::wire::ReportedInsight;
 
@@ -36,6 +35,7 @@ use crate::http::ratelimit::RateLimiter;
 use crate::http::routes::router;
 use crate::http::state::{ApiLimits, AppState};
 use crate::informers::Registry;
+use crate::informers::paging::{PagingLimits, Staging};
 use crate::publish::dir::DirSink;
 use crate::publish::{self, PublishStats};
 use crate::server::{
@@ -299,6 +299,7 @@ fn new_state(
         limits: ApiLimits {
             max_body_bytes: usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
             max_insights_per_report: limits.max_insights_per_report as usize,
+            max_insights_per_informer: limits.max_insights_per_informer as usize,
         },
         metrics_readers: vec![DEFAULT_METRICS_READER.to_owned()],
         metrics: Metrics::new(),
@@ -306,6 +307,14 @@ fn new_state(
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(false),
         clock,
+        observed: Default::default(),
+        staging: Staging::new(PagingLimits {
+            max_pages: limits.max_report_pages,
+            ttl: GoDuration::from_nanos(
+                i64::try_from(limits.staged_report_ttl.as_nanos()).unwrap_or(i64::MAX),
+            ),
+            max_staged_bytes: usize::try_from(limits.max_staged_bytes).unwrap_or(usize::MAX),
+        }),
     })
 }
 
@@ -402,17 +411,14 @@ fn compute(
         let Ok(name) = InformerName::new(name.as_str()) else {
             continue;
         };
-        if !informer.spec.enabled {
+        if !informer.spec.is_enabled() {
             if !store.is_builtin(&name) {
                 store.remove_informer(&name);
             }
             store.set_state(&name, InformerState::Disabled);
             continue;
         }
-        let interval = informer
-            .spec
-            .report_interval
-            .unwrap_or(DEFAULT_REPORT_INTERVAL);
+        let interval = informer.spec.report_interval();
         let remote_report = if store.is_builtin(&name) {
             None
         } else {
@@ -431,6 +437,16 @@ fn compute(
         budget.effective().saturating_sub(CONDITIONS_RESERVE_BYTES),
     );
     drop(store);
+    state.observed.set_omitted(
+        status
+            .informers
+            .iter()
+            .map(|i| {
+                let left_out = i.omitted.iter().map(|o| o.count.get()).sum::<i32>();
+                (i.name.clone(), usize::try_from(left_out).unwrap_or(0))
+            })
+            .collect(),
+    );
     let informers = status.informers.len();
     let omitted: i64 = status
         .informers
@@ -513,13 +529,10 @@ fn too_large_condition(
 /// built-in informer of the same name steps aside.
 fn remote_is_reporting(state: &AppState, name: &InformerName, now: Timestamp) -> bool {
     let registry = state.registry();
-    let Some(informer) = registry.get(name.as_str()).filter(|i| i.spec.enabled) else {
+    let Some(informer) = registry.get(name.as_str()).filter(|i| i.spec.is_enabled()) else {
         return false;
     };
-    let interval = informer
-        .spec
-        .report_interval
-        .unwrap_or(DEFAULT_REPORT_INTERVAL);
+    let interval = informer.spec.report_interval();
     let Ok(store) = state.store.lock() else {
         return false;
     };

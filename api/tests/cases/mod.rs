@@ -134,6 +134,21 @@ fn case(
     }
 }
 
+/// The example with a status, for cases about what the controller writes.
+const MC_INFORMER: &str = "updateinformer-machine-config.yaml";
+
+fn case_on(
+    what: &'static str,
+    base: &'static str,
+    field: &'static str,
+    edit: impl Fn(&mut Value) + 'static,
+) -> Case {
+    Case {
+        base,
+        ..case(what, Kind::UpdateInformer, field, edit)
+    }
+}
+
 pub fn invalid_cases() -> Vec<Case> {
     use Kind::*;
     vec![
@@ -419,19 +434,124 @@ pub fn invalid_cases() -> Vec<Case> {
             },
         ),
         case(
-            "reportInterval is a Go duration",
+            "reportIntervalSeconds is at least 10 (no 0 that the controller skips)",
             UpdateInformer,
-            "spec.reportInterval",
-            |o| set(o, "/spec/reportInterval", json!("five minutes")),
+            "spec.reportIntervalSeconds",
+            |o| set(o, "/spec/reportIntervalSeconds", json!(0)),
         ),
-        case("enabled is required", UpdateInformer, "spec", |o| {
-            remove(o, "/spec/enabled")
+        case(
+            "reportIntervalSeconds is at most a day",
+            UpdateInformer,
+            "spec.reportIntervalSeconds",
+            |o| set(o, "/spec/reportIntervalSeconds", json!(86401)),
+        ),
+        case(
+            "reportIntervalSeconds is an integer, not a Go duration",
+            UpdateInformer,
+            "spec.reportIntervalSeconds",
+            |o| set(o, "/spec/reportIntervalSeconds", json!("5m")),
+        ),
+        case("reporting is required", UpdateInformer, "spec", |o| {
+            remove(o, "/spec/reporting")
         }),
         case(
-            "maxInsights is at most 8192",
+            "reporting is Enabled or Disabled, not a boolean",
+            UpdateInformer,
+            "spec.reporting",
+            |o| set(o, "/spec/reporting", json!(true)),
+        ),
+        case(
+            "maxInsights is at most 50000",
             UpdateInformer,
             "spec.maxInsights",
-            |o| set(o, "/spec/maxInsights", json!(100000)),
+            |o| set(o, "/spec/maxInsights", json!(50001)),
+        ),
+        case(
+            "maxInsights is at least 1",
+            UpdateInformer,
+            "spec.maxInsights",
+            |o| set(o, "/spec/maxInsights", json!(0)),
+        ),
+        case(
+            "producers has at least one entry",
+            UpdateInformer,
+            "spec.producers",
+            |o| set(o, "/spec/producers", json!([])),
+        ),
+        case(
+            "allowedInsightTypes, when set, has at least one entry",
+            UpdateInformer,
+            "spec.allowedInsightTypes",
+            |o| set(o, "/spec/allowedInsightTypes", json!([])),
+        ),
+        case(
+            "allowedScopes, when set, has at least one entry",
+            UpdateInformer,
+            "spec.allowedScopes",
+            |o| set(o, "/spec/allowedScopes", json!([])),
+        ),
+        case(
+            "alerts is a built-in name no UpdateInformer may take over (CEL)",
+            UpdateInformer,
+            "",
+            |o| set(o, "/metadata/name", json!("alerts")),
+        ),
+        case_on(
+            "a condition reason is never empty",
+            MC_INFORMER,
+            "status.conditions[0].reason",
+            |o| set(o, "/status/conditions/0/reason", json!("")),
+        ),
+        case_on(
+            "a condition reason is CamelCase",
+            MC_INFORMER,
+            "status.conditions[0].reason",
+            |o| set(o, "/status/conditions/0/reason", json!("not reporting")),
+        ),
+        case_on(
+            "condition types are unique",
+            MC_INFORMER,
+            "status.conditions",
+            |o| set(o, "/status/conditions/1/type", json!("Reporting")),
+        ),
+        case_on(
+            "observedGeneration is not negative",
+            MC_INFORMER,
+            "status.observedGeneration",
+            |o| set(o, "/status/observedGeneration", json!(-1)),
+        ),
+        case_on(
+            "at most five recent rejections",
+            MC_INFORMER,
+            "status.recentRejections",
+            |o| {
+                let r = o.pointer("/status/recentRejections/0").unwrap().clone();
+                set(o, "/status/recentRejections", json!([r, r, r, r, r, r]))
+            },
+        ),
+        case_on(
+            "a rejection message is one line",
+            MC_INFORMER,
+            "status.recentRejections[0].message",
+            |o| set(o, "/status/recentRejections/0/message", json!("one\ntwo")),
+        ),
+        case_on(
+            "a rejection message is at most 1024 characters",
+            MC_INFORMER,
+            "status.recentRejections[0].message",
+            |o| {
+                set(
+                    o,
+                    "/status/recentRejections/0/message",
+                    json!("x".repeat(1025)),
+                )
+            },
+        ),
+        case_on(
+            "held insights are not negative",
+            MC_INFORMER,
+            "status.heldInsights",
+            |o| set(o, "/status/heldInsights", json!(-1)),
         ),
         case(
             "allowed scopes are known values",

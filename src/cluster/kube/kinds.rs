@@ -261,7 +261,7 @@ mod tests {
             &update_informers(),
             serde_json::json!({
                 "metadata": {"name": "Not_A_Label"},
-                "spec": {"enabled": true, "producers": []}
+                "spec": {"reporting": "Enabled", "producers": [{"serviceAccount": {"namespace": "a", "name": "b"}}]}
             }),
         );
         let err = to_update_informer(bad).unwrap_err();
