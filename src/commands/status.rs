@@ -16,6 +16,9 @@ pub fn reads_a_file(args: &StatusArgs) -> bool {
 /// The text `oc adm upgrade status` would print for `UpgradeStatus/cluster` as the cluster
 /// holds it (kubeconfig as kubectl finds it, or `--kubeconfig`), as of now.
 pub async fn run_cluster(args: &StatusArgs) -> Result<String, CommandError> {
+    // "Now" is when the command was run, as `oc` takes it, not after the reads: reading
+    // 10,000 node objects takes seconds, and durations printed to the second would drift.
+    let now: Timestamp = parse_now(args.now.as_deref())?.unwrap_or_else(wall_now);
     let fail = |e: &dyn std::fmt::Display| CommandError::Cluster(e.to_string());
     let config = match &args.kubeconfig {
         Some(path) => {
@@ -34,7 +37,6 @@ pub async fn run_cluster(args: &StatusArgs) -> Result<String, CommandError> {
     let nodes = crate::publish::apply::read_nodes(client)
         .await
         .map_err(|e| fail(&e))?;
-    let now: Timestamp = parse_now(args.now.as_deref())?.unwrap_or_else(wall_now);
     Ok(render(
         &status,
         nodes.values(),
