@@ -1,7 +1,7 @@
-//! Benchmark (not a test): from a Node change to the UpgradeStatus written on a real
+//! Benchmark (not a test): from a Node change to its NodeProgressInsight written on a real
 //! kube-apiserver and etcd (`tests/envtest`, `KUBEBUILDER_ASSETS`), at 100 and 5,000 nodes, with
 //! the default publish interval (1 s) and budget; and the API server's own share, the same
-//! server-side apply without the controller.
+//! server-side apply of that node object without the controller.
 //!
 //!   cargo bench --bench real_api_latency
 //!
@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::Node;
 use kube::Api;
 use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
-use size_cluster::{describe, grow_to, node_insights, published, set_up, stored};
+use size_cluster::{NODE_OBJECTS_PATH, every_node_published, get_text, grow_to, set_up, stored};
 
 fn main() {
     tokio::runtime::Builder::new_multi_thread()
@@ -81,15 +81,16 @@ impl Drop for Process {
     }
 }
 
-async fn resource_version(api: &Api<update_status_api::v1alpha1::UpgradeStatus>) -> Option<String> {
-    api.get_metadata_opt("cluster")
+/// The stored node object `name`.
+async fn node_object(client: &kube::Client, name: &str) -> Value {
+    let text = get_text(client, &format!("{NODE_OBJECTS_PATH}/{name}"))
         .await
-        .unwrap()
-        .and_then(|m| m.metadata.resource_version)
+        .unwrap();
+    serde_json::from_str(&text).unwrap()
 }
 
-/// Benchmark: from a Node change (one `kubectl`-equivalent patch) to the UpgradeStatus written
-/// on the real API server, with the default publish interval (1 s) and budget, at 100 and 5,000
+/// Benchmark: from a Node change (one `kubectl`-equivalent patch) to its NodeProgressInsight
+/// written on the real API server, with the default publish interval (1 s) and budget, at 100 and 5,000
 /// nodes; ten changes each, one every 2 s.
 async fn node_change_to_published_latency() {
     const CHANGES: usize = 10;
@@ -98,39 +99,35 @@ async fn node_change_to_published_latency() {
         set_up(&cp);
         grow_to(&cp, total).await;
         let client = cp.client().await.unwrap();
-        let statuses: Api<update_status_api::v1alpha1::UpgradeStatus> = Api::all(client.clone());
+        let node_objects: Api<update_status_api::v1alpha1::NodeProgressInsight> =
+            Api::all(client.clone());
         let nodes: Api<Node> = Api::all(client.clone());
         let started = Instant::now();
         let process = Process::start(&cp, &[]);
-        let text = published(
-            &client,
-            Duration::from_secs(180),
-            "first publication",
-            |o| node_insights(o) > 0,
-        )
-        .await;
+        let objects = every_node_published(&client, Duration::from_secs(600)).await;
         let first = started.elapsed();
-        describe(&format!("{total} nodes"), &text);
+        eprintln!(
+            "{total} nodes: {} node objects; the singleton as stored {} bytes",
+            objects.len(),
+            stored(&client).await.unwrap().len()
+        );
         tokio::time::sleep(Duration::from_secs(3)).await;
         let mut latencies = Vec::new();
         // Nodes waiting for the update (see `generated_node`), each now starting it.
         let waiting = (0..).filter(|i: &usize| i % 40 != 1 && !i.is_multiple_of(3));
         for i in waiting.take(CHANGES) {
-            let before = resource_version(&statuses).await;
+            let name = format!("worker-{i:05}.size.internal");
+            let before = node_object(&client, &name).await["metadata"]["resourceVersion"].clone();
             let patch = json!({"metadata": {"annotations": {
                 "machineconfiguration.openshift.io/desiredConfig": "rendered-worker-new",
                 "machineconfiguration.openshift.io/state": "Working"}}});
             let changed = Instant::now();
             nodes
-                .patch(
-                    &format!("worker-{i:05}.size.internal"),
-                    &PatchParams::default(),
-                    &Patch::Merge(&patch),
-                )
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
                 .unwrap();
             let deadline = changed + Duration::from_secs(60);
-            while resource_version(&statuses).await == before {
+            while node_object(&client, &name).await["metadata"]["resourceVersion"] == before {
                 assert!(
                     Instant::now() < deadline,
                     "change not published within 60 s"
@@ -141,24 +138,24 @@ async fn node_change_to_published_latency() {
             tokio::time::sleep(Duration::from_secs(2)).await;
         }
         drop(process);
-        // The API server's share: the same server-side apply, of the object as published (its
-        // `observedAt` moved so it is a change), without the controller.
-        let text = stored(&client).await.unwrap();
-        let object: Value = serde_json::from_str(&text).unwrap();
+        // The API server's share: the same server-side apply, of a node object as published
+        // (its `acquiredAt` moved so it is a change), without the controller.
+        let name = "worker-00002.size.internal";
+        let object = node_object(&client, name).await;
         let mut applies = Vec::new();
         for k in 0..3 {
             let mut status = object["status"].clone();
-            status["observedAt"] = json!(format!("2030-01-01T00:00:0{k}Z"));
+            status["acquiredAt"] = json!(format!("2030-01-01T00:00:0{k}Z"));
             let body = json!({
                 "apiVersion": "update.openshift.io/v1alpha1",
-                "kind": "UpgradeStatus",
-                "metadata": {"name": "cluster"},
+                "kind": "NodeProgressInsight",
+                "metadata": {"name": name},
                 "status": status,
             });
             let params = PatchParams::apply("update-status-controller").force();
             let started = Instant::now();
-            statuses
-                .patch_status("cluster", &params, &Patch::Apply(&body))
+            node_objects
+                .patch_status(name, &params, &Patch::Apply(&body))
                 .await
                 .unwrap();
             applies.push(started.elapsed());
@@ -175,7 +172,7 @@ async fn node_change_to_published_latency() {
             ms(latencies[CHANGES - 1]),
         );
         eprintln!(
-            "{total} nodes: the server-side apply of that object alone takes {:.0} ms (median of 3)",
+            "{total} nodes: the server-side apply of one node object alone takes {:.0} ms (median of 3)",
             ms(applies[1])
         );
     }

@@ -29,14 +29,16 @@ mod real_cluster;
 
 #[path = "support/oc_examples.rs"]
 mod oc_examples;
+#[path = "support/oc_live.rs"]
+mod oc_live;
 use oc_examples::examples_dir;
+use oc_live::{equal_to_oc, only_estimate_drift};
 
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
-use serde_json::{Value, json};
+use serde_json::Value;
 use update_status_controller::cluster::kube::kinds;
 
 /// The kinds a case consists of: file suffix and API resource.
@@ -121,33 +123,7 @@ fn mco_deployment(dir: &Path, case: &str) -> String {
         let object = objects(&own).into_iter().next().unwrap();
         return serde_json::to_string(&object).unwrap();
     }
-    let image = objects(&dir.join(format!("{case}-co.yaml")))
-        .iter()
-        .filter(|co| co["metadata"]["name"] == "machine-config")
-        .flat_map(|co| {
-            co["status"]["versions"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-        })
-        .find(|v| v["name"] == "operator-image")
-        .and_then(|v| v["version"].as_str().map(str::to_owned))
-        .unwrap_or_else(|| "registry.invalid/machine-config-operator:test".to_owned());
-    let ns = kinds::MCO_NAMESPACE;
-    let name = kinds::MCO_DEPLOYMENT;
-    serde_json::to_string(&json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": {
-            "selector": {"matchLabels": {"k8s-app": name}},
-            "template": {
-                "metadata": {"labels": {"k8s-app": name}},
-                "spec": {"containers": [{"name": name, "image": image}]},
-            },
-        },
-    }))
-    .unwrap()
+    oc_live::mco_deployment(&objects(&dir.join(format!("{case}-co.yaml"))))
 }
 
 /// Deletes every object a case may have left, and the UpgradeStatus, and waits until they are
@@ -197,203 +173,6 @@ async fn published(client: &kube::Client, case: &str) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-/// One run's result: exit status, stdout and stderr.
-#[derive(Debug)]
-struct Printed {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl From<Output> for Printed {
-    fn from(o: Output) -> Self {
-        Printed {
-            ok: o.status.success(),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-}
-
-/// A child's output, killed (by its own id) when it takes longer than `limit`.
-fn wait_bounded(mut child: std::process::Child, limit: Duration) -> Output {
-    let deadline = Instant::now() + limit;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
-}
-
-/// Sleeps until 50 ms past the next whole wall-clock second, so that two runs started together
-/// read their "now" within the same second (both print durations to the second).
-fn align_to_second() {
-    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
-    let into = Duration::from_nanos(u64::from(since.subsec_nanos()));
-    std::thread::sleep(Duration::from_millis(1050) - into);
-}
-
-/// `oc adm upgrade status` and `update-status-controller status`, started at the same moment.
-fn run_pair(cp: &envtest::ControlPlane, details: &str) -> (Printed, Printed) {
-    let spawn = |c: &mut Command| {
-        c.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap()
-    };
-    let mut oc = cp.oc().unwrap();
-    oc.args(["adm", "upgrade", "status", &format!("--details={details}")]);
-    let mut ours = Command::new(env!("CARGO_BIN_EXE_update-status-controller"));
-    ours.arg("status")
-        .arg("--kubeconfig")
-        .arg(cp.kubeconfig())
-        .arg(format!("--details={details}"))
-        .env_remove("KUBECONFIG");
-    align_to_second();
-    let oc = spawn(&mut oc);
-    let ours = spawn(&mut ours);
-    let limit = Duration::from_secs(60);
-    (
-        wait_bounded(oc, limit).into(),
-        wait_bounded(ours, limit).into(),
-    )
-}
-
-/// The line `oc` prints when it cannot reach the cluster's monitoring stack (there is none in
-/// the test cluster): `oc` then reports health without alerts, as the controller does with its
-/// alerts informer off. Only this line is set aside, and only from `oc`'s output.
-fn is_alerts_unavailable_line(line: &str) -> bool {
-    line.starts_with("Unable to fetch alerts")
-}
-
-fn without_alerts_line(text: &str) -> (String, Vec<String>) {
-    let mut kept = String::new();
-    let mut dropped = Vec::new();
-    for line in text.split_inclusive('\n') {
-        if is_alerts_unavailable_line(line) {
-            dropped.push(line.trim_end().to_owned());
-        } else {
-            kept.push_str(line);
-        }
-    }
-    (kept, dropped)
-}
-
-/// A unified-ish line diff, enough to read a mismatch.
-fn diff(want: &str, got: &str) -> String {
-    let w: Vec<&str> = want.lines().collect();
-    let g: Vec<&str> = got.lines().collect();
-    let mut out = String::new();
-    for i in 0..w.len().max(g.len()) {
-        match (w.get(i), g.get(i)) {
-            (Some(a), Some(b)) if a == b => out.push_str(&format!("  {a}\n")),
-            (a, b) => {
-                if let Some(a) = a {
-                    out.push_str(&format!("- {a}\n"));
-                }
-                if let Some(b) = b {
-                    out.push_str(&format!("+ {b}\n"));
-                }
-            }
-        }
-    }
-    out
-}
-
-/// Compares one pair; `Err` describes the difference.
-fn compare(oc: &Printed, ours: &Printed) -> Result<(), String> {
-    let (oc_out, _) = without_alerts_line(&oc.stdout);
-    if oc_out.trim().is_empty() {
-        return Err(format!("oc printed nothing; its stderr: {}", oc.stderr));
-    }
-    if oc.ok != ours.ok {
-        return Err(format!(
-            "oc exit ok={} ours ok={}\noc stderr: {}\nour stderr: {}",
-            oc.ok, ours.ok, oc.stderr, ours.stderr
-        ));
-    }
-    if oc_out != ours.stdout && !only_estimate_drift(&oc_out, &ours.stdout) {
-        return Err(format!(
-            "stdout differs (- oc, + ours):\n{}\noc stderr: {}\nour stderr: {}",
-            diff(&oc_out, &ours.stdout),
-            oc.stderr,
-            ours.stderr
-        ));
-    }
-    Ok(())
-}
-
-/// Whether the two outputs differ only in the control plane's estimate, by at most a minute.
-///
-/// A known defect, not a rendering difference: the object stores `estimatedCompletedAt`, computed
-/// when the controller assessed the cluster, while live `oc` computes the estimate as of the
-/// moment it runs, and `oc`'s estimate moves at a fraction of the clock's rate when an update is
-/// late. Seconds between the publication and the two runs can tip the printed minute. Issue 15
-/// removes values computed from "now" from the object; until then this drift, and only this, is
-/// let through (and said so).
-fn only_estimate_drift(oc: &str, ours: &str) -> bool {
-    let (a, b): (Vec<&str>, Vec<&str>) = (oc.lines().collect(), ours.lines().collect());
-    if a.len() != b.len() {
-        return false;
-    }
-    let drift = a.iter().zip(&b).all(|(x, y)| {
-        x == y || {
-            let (mx, dx) = mask_estimates(x);
-            let (my, dy) = mask_estimates(y);
-            mx == my
-                && dx.len() == dy.len()
-                && dx.iter().zip(&dy).all(|(p, q)| p.abs_diff(*q) <= 60)
-        }
-    });
-    if drift {
-        eprintln!("let through: the control plane's estimate drifted by at most a minute");
-    }
-    drift
-}
-
-/// `line` with the durations after "estimate duration was " and "Est. Time Remaining: " replaced
-/// by `*`, and those durations in seconds.
-fn mask_estimates(line: &str) -> (String, Vec<u64>) {
-    let mut masked = String::new();
-    let mut found = Vec::new();
-    let mut rest = line;
-    loop {
-        let next = ["estimate duration was ", "Est. Time Remaining: "]
-            .iter()
-            .filter_map(|m| rest.find(m).map(|i| (i + m.len(), *m)))
-            .min();
-        let Some((start, _)) = next else { break };
-        let end = rest[start..]
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .map_or(rest.len(), |e| start + e);
-        masked.push_str(&rest[..start]);
-        masked.push('*');
-        found.push(seconds(&rest[start..end]));
-        rest = &rest[end..];
-    }
-    masked.push_str(rest);
-    (masked, found)
-}
-
-/// `1h2m3s` in seconds (anything else, such as `N/A`, is `u64::MAX`, which never matches).
-fn seconds(text: &str) -> u64 {
-    let (mut total, mut number) = (0u64, 0u64);
-    for c in text.chars() {
-        match c {
-            '0'..='9' => number = number * 10 + u64::from(c as u8 - b'0'),
-            'h' => (total, number) = (total + number * 3600, 0),
-            'm' => (total, number) = (total + number * 60, 0),
-            's' => (total, number) = (total + number, 0),
-            _ => return u64::MAX,
-        }
-    }
-    if number == 0 { total } else { u64::MAX }
 }
 
 #[test]
@@ -447,19 +226,12 @@ async fn every_oc_case_on_a_real_api_server_prints_what_oc_prints() {
         // As in a cluster: its own process, its own service account's token, the shipped RBAC.
         let controller = real_cluster::Controller::start(cp, "oc-cases", &[]);
         published(&client, case).await;
+        // Node insights are NodeProgressInsights, written after the singleton: one for every
+        // Node of the case and none left from the case before (the controller deletes them).
+        real_cluster::every_node_published(cp, Duration::from_secs(60)).await;
         let mut equal = true;
         for details in ["none", "all"] {
-            let mut outcome = Ok(());
-            for attempt in 0..2 {
-                let (oc, ours) = tokio::task::block_in_place(|| run_pair(cp, details));
-                set_aside.extend(without_alerts_line(&oc.stdout).1);
-                outcome = compare(&oc, &ours);
-                // A duration may tick between the two runs: one retry.
-                if outcome.is_ok() || attempt == 1 {
-                    break;
-                }
-                eprintln!("{case} --details={details}: differs, retrying once");
-            }
+            let outcome = tokio::task::block_in_place(|| equal_to_oc(cp, details, &mut set_aside));
             if let Err(e) = outcome {
                 equal = false;
                 failures.push(format!("== {case} --details={details}: {e}"));

@@ -350,12 +350,116 @@ pub fn insights(status: &Value) -> Vec<(String, Value)> {
         .collect()
 }
 
-/// How many Node insights the object holds.
+/// How many Node insights the singleton's status holds: none since node insights moved to
+/// NodeProgressInsights, which a test checks.
 pub fn node_insights(status: &Value) -> usize {
     insights(status)
         .iter()
         .filter(|(_, i)| i["insight"]["type"] == "Node")
         .count()
+}
+
+/// Every `NodeProgressInsight` as stored (one per node, named after it), by name.
+pub fn node_objects(cp: &ControlPlane) -> std::collections::BTreeMap<String, Value> {
+    let out = cp
+        .kubectl_run(&["get", "nodeprogressinsights", "-o", "json"])
+        .unwrap();
+    let list: Value = serde_json::from_str(&out).unwrap();
+    list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|o| {
+            (
+                o["metadata"]["name"].as_str().unwrap().to_owned(),
+                o.clone(),
+            )
+        })
+        .collect()
+}
+
+/// The names of the cluster's Nodes.
+pub fn node_names(cp: &ControlPlane) -> Vec<String> {
+    let out = cp
+        .kubectl_run(&["get", "nodes", "-o", "jsonpath={.items[*].metadata.name}"])
+        .unwrap();
+    let mut names: Vec<String> = out.split_whitespace().map(str::to_owned).collect();
+    names.sort();
+    names
+}
+
+/// Waits until the stored node objects satisfy `ok`, at most `limit`, and returns them.
+pub async fn published_nodes(
+    cp: &ControlPlane,
+    limit: Duration,
+    ok: impl Fn(&std::collections::BTreeMap<String, Value>) -> bool,
+) -> std::collections::BTreeMap<String, Value> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let objects = node_objects(cp);
+        if ok(&objects) {
+            return objects;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node objects not published as expected within {limit:?}; {} stored",
+            objects.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until there is a NodeProgressInsight for every Node and for nothing else (at most
+/// `limit`), and returns them.
+pub async fn every_node_published(
+    cp: &ControlPlane,
+    limit: Duration,
+) -> std::collections::BTreeMap<String, Value> {
+    let nodes = node_names(cp);
+    published_nodes(cp, limit, |objects| {
+        objects.keys().eq(nodes.iter()) && objects.values().all(|o| o["status"].is_object())
+    })
+    .await
+}
+
+/// The resourceVersion of every node object, by name.
+pub fn versions(
+    objects: &std::collections::BTreeMap<String, Value>,
+) -> std::collections::BTreeMap<String, String> {
+    objects
+        .iter()
+        .map(|(name, o)| {
+            let version = o["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (name.clone(), version)
+        })
+        .collect()
+}
+
+/// The node objects whose owner is not the stored `UpgradeStatus/cluster` (by uid): they would
+/// not go away with it (a cluster's garbage collector deletes an object whose owner is gone).
+pub fn not_owned_by_the_singleton(
+    cp: &ControlPlane,
+    objects: &std::collections::BTreeMap<String, Value>,
+) -> Vec<String> {
+    let uid = upgrade_status(cp).map(|o| o["metadata"]["uid"].clone());
+    objects
+        .iter()
+        .filter(|(_, o)| {
+            !o["metadata"]["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|r| {
+                    r["kind"] == "UpgradeStatus"
+                        && r["name"] == "cluster"
+                        && Some(&r["uid"]) == uid.as_ref()
+                })
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 /// The condition `type_` of the object's status.

@@ -45,9 +45,44 @@ pub fn generated_node(template: &Value, i: usize) -> Value {
     n
 }
 
+/// The name of generated custom pool `k`.
+pub fn custom_pool(k: usize) -> String {
+    format!("custom-{k:02}")
+}
+
+/// Adds `count` custom MachineConfigPools (`custom-00`, ...), each selecting the nodes labelled
+/// `node-role.kubernetes.io/custom-NN`, rendering the worker's configs; with the sample's four
+/// pools that makes `count + 4`.
+pub fn add_custom_pools(cp: &ControlPlane, count: usize) {
+    let pools: Vec<Value> = (0..count)
+        .map(|k| {
+            let name = custom_pool(k);
+            json!({
+                "apiVersion": "machineconfiguration.openshift.io/v1",
+                "kind": "MachineConfigPool",
+                "metadata": {"name": name},
+                "spec": {
+                    "configuration": {"name": "rendered-worker-new"},
+                    "nodeSelector": {"matchLabels": {format!("node-role.kubernetes.io/{name}"): ""}},
+                    "paused": false,
+                },
+            })
+        })
+        .collect();
+    if !pools.is_empty() {
+        cp.load(&pools).unwrap();
+    }
+}
+
 /// Creates generated worker nodes until the cluster has `total` (a Node keeps the status it is
 /// created with). Concurrent creates: `kubectl apply` of a 5,000-item List takes a minute.
 pub async fn grow_to(cp: &ControlPlane, total: usize) {
+    grow_to_in(cp, total, 0).await
+}
+
+/// [`grow_to`], generated node `i` in custom pool `i % (custom_pools + 1)` when that is one of
+/// the `custom_pools` (see [`add_custom_pools`]), else in the worker pool.
+pub async fn grow_to_in(cp: &ControlPlane, total: usize, custom_pools: usize) {
     let client = cp.client().await.unwrap();
     let nodes: Api<Node> = Api::all(client);
     let have = nodes.list_metadata(&Default::default()).await.unwrap();
@@ -69,7 +104,15 @@ pub async fn grow_to(cp: &ControlPlane, total: usize) {
         })
         .expect("a worker node in the sample");
     let wanted: Vec<Node> = (0..)
-        .map(|i| generated_node(&template, i))
+        .map(|i| {
+            let mut node = generated_node(&template, i);
+            let k = i % (custom_pools + 1);
+            if k < custom_pools {
+                let label = format!("node-role.kubernetes.io/{}", custom_pool(k));
+                node["metadata"]["labels"][label] = json!("");
+            }
+            node
+        })
         .filter(|n| !existing.contains(n["metadata"]["name"].as_str().unwrap()))
         .take(total - existing.len())
         .map(|n| serde_json::from_value(n).unwrap())
@@ -243,4 +286,153 @@ pub fn describe(label: &str, text: &str) -> Value {
         (json_bytes + set_bytes) as f64 / json_bytes.max(1) as f64,
     );
     object
+}
+
+/// Where the API server serves the NodeProgressInsights.
+pub const NODE_OBJECTS_PATH: &str = "/apis/update.openshift.io/v1alpha1/nodeprogressinsights";
+
+/// A GET of `path` as the API server answers it, or `None` for 404.
+pub async fn get_text(client: &kube::Client, path: &str) -> Option<String> {
+    let request = http::Request::get(path).body(Vec::new()).unwrap();
+    match client.request_text(request).await {
+        Ok(text) => Some(text.trim_end().to_owned()),
+        Err(kube::Error::Api(s)) if s.code == 404 => None,
+        Err(e) => panic!("GET {path}: {e}"),
+    }
+}
+
+/// Every NodeProgressInsight as stored, by name: a LIST in pages of 500, as `status` reads them.
+pub async fn node_objects(client: &kube::Client) -> std::collections::BTreeMap<String, Value> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut token = String::new();
+    loop {
+        let text = get_text(
+            client,
+            &format!("{NODE_OBJECTS_PATH}?limit=500&continue={token}"),
+        )
+        .await
+        .unwrap();
+        let page: Value = serde_json::from_str(&text).unwrap();
+        for item in page["items"].as_array().into_iter().flatten() {
+            let name = item["metadata"]["name"].as_str().unwrap().to_owned();
+            out.insert(name, item.clone());
+        }
+        match page["metadata"]["continue"].as_str() {
+            Some(next) if !next.is_empty() => token = next.to_owned(),
+            _ => return out,
+        }
+    }
+}
+
+/// How many NodeProgressInsights there are: a LIST of one, and the count of the rest.
+pub async fn node_object_count(client: &kube::Client) -> usize {
+    let text = get_text(client, &format!("{NODE_OBJECTS_PATH}?limit=1"))
+        .await
+        .unwrap();
+    let page: Value = serde_json::from_str(&text).unwrap();
+    let here = page["items"].as_array().map_or(0, Vec::len);
+    here + page["metadata"]["remainingItemCount"].as_u64().unwrap_or(0) as usize
+}
+
+/// The names of the cluster's Nodes.
+pub async fn node_names(client: &kube::Client) -> std::collections::BTreeSet<String> {
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes
+        .list_metadata(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|n| n.metadata.name)
+        .collect()
+}
+
+/// Waits (at most `limit`) until there is a NodeProgressInsight with a status for every Node
+/// and none for anything else; returns them.
+pub async fn every_node_published(
+    client: &kube::Client,
+    limit: Duration,
+) -> std::collections::BTreeMap<String, Value> {
+    let names = node_names(client).await;
+    let deadline = Instant::now() + limit;
+    loop {
+        // Counted cheaply (one item and the count of the rest) until there are enough; a full
+        // LIST of thousands of objects costs the API server and this process far more.
+        let count = node_object_count(client).await;
+        if count == names.len() {
+            let objects = node_objects(client).await;
+            if objects.keys().eq(names.iter()) && objects.values().all(|o| o["status"].is_object())
+            {
+                return objects;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{count} node objects for {} nodes after {limit:?}",
+            names.len()
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// The resourceVersion of every object, by name.
+pub fn versions(
+    objects: &std::collections::BTreeMap<String, Value>,
+) -> std::collections::BTreeMap<String, String> {
+    objects
+        .iter()
+        .map(|(name, o)| {
+            let version = o["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            (name.clone(), version)
+        })
+        .collect()
+}
+
+/// The names whose resourceVersion differs between `before` and `after` (or that are in only one).
+pub fn rewritten(
+    before: &std::collections::BTreeMap<String, String>,
+    after: &std::collections::BTreeMap<String, String>,
+) -> Vec<String> {
+    before
+        .keys()
+        .chain(after.keys())
+        .filter(|n| before.get(*n) != after.get(*n))
+        .cloned()
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
+}
+
+/// Write requests (any verb but GET, LIST and WATCH) the API server has answered for `resource`
+/// of `update.openshift.io`, subresources included, from its own `apiserver_request_total`:
+/// a write that changes nothing (a no-op apply) counts too, where a resourceVersion would not
+/// move.
+pub async fn api_writes(client: &kube::Client, resource: &str) -> u64 {
+    let text = get_text(client, "/metrics").await.unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+        .filter(|l| {
+            l.contains("group=\"update.openshift.io\"")
+                && l.contains(&format!("resource=\"{resource}\""))
+                && !["GET", "LIST", "WATCH"]
+                    .iter()
+                    .any(|v| l.contains(&format!("verb=\"{v}\"")))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// The JSON body of the server-side apply the controller sends to write `status` into the
+/// NodeProgressInsight `name` (`src/publish/apply.rs`).
+pub fn node_apply_body(name: &str, status: &Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "update.openshift.io/v1alpha1",
+        "kind": "NodeProgressInsight",
+        "metadata": {"name": name},
+        "status": status,
+    }))
+    .unwrap()
 }
