@@ -1929,10 +1929,7 @@ fn profile_check_catches_a_partial_install() {
         d.metadata
             .annotations
             .get_or_insert_with(BTreeMap::new)
-            .insert(
-                "release.openshift.io/feature-set".into(),
-                "TechPreviewNoUpgrade".into(),
-            );
+            .insert("release.openshift.io/feature-set".into(), "Default".into());
     }
     assert!(!profile_findings(&docs).is_empty());
 }

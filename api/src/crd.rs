@@ -20,6 +20,19 @@ pub const RELEASE_ANNOTATIONS: [(&str, &str); 3] = [
     ("include.release.openshift.io/ibm-cloud-managed", "true"),
 ];
 
+/// The annotations OpenShift's API conventions require on a CRD of an `*.openshift.io` group:
+/// the API review that approved it, and the feature set that ships it. This API has not been
+/// through review (its predecessors, openshift/api#2012 and #2233, were closed unmerged), so it
+/// says so instead of pointing at an approval it does not have; and it ships only with
+/// `TechPreviewNoUpgrade`, as a v1alpha1 API must.
+pub const API_ANNOTATIONS: [(&str, &str); 2] = [
+    (
+        "api-approved.openshift.io",
+        "unapproved, pending OpenShift API review (successor of openshift/api#2012 and #2233)",
+    ),
+    ("release.openshift.io/feature-set", "TechPreviewNoUpgrade"),
+];
+
 /// The CEL rule that makes `UpgradeStatus` a singleton (the #2012 draft never validated the name).
 pub const UPGRADE_STATUS_NAME_RULE: &str = "self.metadata.name == 'cluster'";
 
@@ -119,7 +132,7 @@ fn finish(
         .map(|m| m.entry("annotations").or_insert_with(|| json!({})))
         .and_then(Value::as_object_mut)
     {
-        for (k, v) in RELEASE_ANNOTATIONS {
+        for &(k, v) in RELEASE_ANNOTATIONS.iter().chain(&API_ANNOTATIONS) {
             annotations.insert(k.into(), v.into());
         }
     }
