@@ -436,10 +436,24 @@ fn control_plane(v: &View<'_>) -> Vec<String> {
             short(duration)
         )];
     }
+    // The estimate, as of now, from the inputs the object stores (docs/object-contract.md).
+    let co_completion = f64::from(cv.operators.updated.get()) / f64::from(cv.operators.total.get());
+    let last = cv
+        .last_observed_progress_at
+        .filter(|t| *t > started)
+        .unwrap_or(v.now);
+    let eta = update_status_controller::builtin::estimate::estimate_completion(
+        GoDuration::from_secs(cv.expected_duration_seconds.get()),
+        last.since(started),
+        end.since(started),
+        co_completion,
+    );
     let assessment = match cv.assessment {
+        ClusterVersionAssessment::Progressing if eta < GoDuration::from_mins(-10) => "Stalled",
+        ClusterVersionAssessment::Progressing if eta < GoDuration::default() => {
+            "Progressing - Slow"
+        }
         ClusterVersionAssessment::Progressing => "Progressing",
-        ClusterVersionAssessment::ProgressingSlow => "Progressing - Slow",
-        ClusterVersionAssessment::Stalled => "Stalled",
         other => panic!("unexpected {other:?}"),
     };
     let mut lines = vec![
@@ -472,8 +486,8 @@ fn control_plane(v: &View<'_>) -> Vec<String> {
         updating.len()
     ));
     let mut d = format!("Duration:        {}", short(duration));
-    if let Some(est) = cv.estimated_completed_at {
-        let eta = est.since(v.now);
+    if eta != GoDuration::default() {
+        let est = v.now.plus(eta);
         let multi = cv.versions.target.architecture == Some(Architecture::Multi)
             && cond(&cv.conditions, "Updating").status == ConditionStatus::True;
         let vague = if multi {

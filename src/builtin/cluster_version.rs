@@ -6,12 +6,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use update_status_api::time::{GoDuration, Timestamp};
 use update_status_api::v1alpha1::{
     Architecture, ClusterOperatorInsight, ClusterVersionAssessment, ClusterVersionInsight,
-    ConditionStatus, ControlPlaneVersions, ImpactLevel, ImpactType, InsightPayload, Percent,
-    PreviousVersion, TargetVersion, UpdateState,
+    ConditionStatus, ControlPlaneVersions, ImpactLevel, ImpactType, InsightPayload, OperatorCounts,
+    Percent, PreviousVersion, Seconds, TargetVersion, UpdateState,
 };
 use update_status_api::wire::ReportedInsight;
 
-use super::estimate::{baseline_duration, estimate_completion};
+use super::estimate::baseline_duration;
 use super::fit;
 use super::health::{Health, Scope};
 use super::ids::status_uid;
@@ -363,49 +363,20 @@ pub fn assess_cluster_version(
         last_observed_progress = Some(t);
     }
 
-    let mut updating_for = GoDuration::default();
-    let mut to_last_observed_progress = GoDuration::default();
-    let mut completion_at = None;
-    if let Some(current) = history.first() {
-        let started = current.started_time.unwrap_or(zero);
-        let last = match last_observed_progress {
-            Some(t) if t > started => t,
-            _ => now,
-        };
-        to_last_observed_progress = last.since(started);
-        let end = if current.state == HISTORY_COMPLETED {
+    // When the current update's history item completed; the estimate's other inputs are
+    // published as they are, and readers compute it as of their own now.
+    let completion_at = history.first().map(|current| {
+        if current.state == HISTORY_COMPLETED {
             current.completion_time.unwrap_or(zero)
         } else {
             now
-        };
-        completion_at = Some(end);
-        updating_for = end.since(started);
-    }
-
-    let co_completion = if total == 0 {
-        f64::NAN
-    } else {
-        updated as f64 / total as f64
-    };
-    let mut assessment = if completed {
+        }
+    });
+    let assessment = if completed {
         ClusterVersionAssessment::Completed
     } else {
         ClusterVersionAssessment::Progressing
     };
-    let mut eta = GoDuration::default();
-    if co_completion <= 1.0 && !completed {
-        eta = estimate_completion(
-            baseline_duration(history),
-            to_last_observed_progress,
-            updating_for,
-            co_completion,
-        );
-        if eta < GoDuration::from_mins(-10) {
-            assessment = ClusterVersionAssessment::Stalled;
-        } else if eta < GoDuration::default() {
-            assessment = ClusterVersionAssessment::ProgressingSlow;
-        }
-    }
 
     let (versions, incomplete) = versions_from_history(cv, completed);
     health.extend(incomplete);
@@ -449,8 +420,7 @@ pub fn assess_cluster_version(
     } else {
         fit::percent(updated, total).unwrap_or(0)
     };
-    let estimated_completed_at =
-        (!completed && eta != GoDuration::default()).then(|| now.plus(eta));
+    let expected = baseline_duration(history).as_nanos() / GoDuration::SECOND;
 
     let cv_insight = ClusterVersionInsight {
         name: fit::object_name(name),
@@ -462,7 +432,13 @@ pub fn assess_cluster_version(
         completion: Percent::new(completion_percent).unwrap_or_default(),
         started_at,
         completed_at,
-        estimated_completed_at,
+        operators: OperatorCounts {
+            updated: fit::count(updated),
+            total: fit::count(total),
+        },
+        last_observed_progress_at: last_observed_progress,
+        expected_duration_seconds: Seconds::new(expected.clamp(0, Seconds::MAX))
+            .unwrap_or_default(),
     };
 
     let mut out = vec![ReportedInsight {
@@ -1077,10 +1053,14 @@ mod tests {
         assert_eq!(c.assessment, ClusterVersionAssessment::Progressing);
         assert_eq!(c.started_at, Some(ts("2024-01-01T11:30:00Z")));
         assert!(c.completed_at.is_none());
+        assert_eq!((c.operators.updated.get(), c.operators.total.get()), (1, 4));
         assert_eq!(
-            c.estimated_completed_at.unwrap().since(now),
-            GoDuration::from_mins(58)
+            c.expected_duration_seconds.get(),
+            3600,
+            "no completed update: an hour"
         );
+        // The estimate is the reader's, as of its now.
+        assert_eq!(eta(c, now), Some(GoDuration::from_mins(58)));
         let u = cond(&c.conditions, "Updating");
         assert_eq!(
             (u.status, u.reason.as_str()),
@@ -1100,11 +1080,20 @@ mod tests {
                 c.status.conditions[2].last_transition_time =
                     Some(start.plus(GoDuration::from_mins(10)));
             }
-            payloads(&assess_cluster_version(&v, &cos, "", now)).0[0].assessment
+            let out = assess_cluster_version(&v, &cos, "", now);
+            let c = payloads(&out).0[0].clone();
+            assert_eq!(
+                c.assessment,
+                ClusterVersionAssessment::Progressing,
+                "stored as is"
+            );
+            crate::render::control_plane::ControlPlaneView::new(&c, vec![], now)
+                .assessment()
+                .to_owned()
         };
-        assert_eq!(late(3 * 3600), ClusterVersionAssessment::Stalled);
-        assert_eq!(late(1600), ClusterVersionAssessment::ProgressingSlow);
-        assert_eq!(late(1200), ClusterVersionAssessment::Progressing);
+        assert_eq!(late(3 * 3600), "Stalled");
+        assert_eq!(late(1600), "Progressing - Slow");
+        assert_eq!(late(1200), "Progressing");
 
         // Every operator updated: Completed at "now" while history is still Partial.
         let done = [co("a", "4.15.0", healthy("False"))];
@@ -1115,7 +1104,7 @@ mod tests {
             (ClusterVersionAssessment::Completed, 100)
         );
         assert_eq!(c.completed_at, Some(now));
-        assert!(c.estimated_completed_at.is_none());
+        assert_eq!(eta(c, now), None);
     }
 
     #[test]
@@ -1189,13 +1178,23 @@ mod tests {
         v.status.history[0].started_time = Some(ts("2024-01-01T12:00:00Z"));
         let out = assess_cluster_version(&v, &cos, "", now);
         let c = payloads(&out).0[0];
-        let want = estimate_completion(
+        let want = crate::builtin::estimate::estimate_completion(
             GoDuration::from_mins(60),
             GoDuration::from_mins(40),
             GoDuration::from_mins(59),
             32.0 / 33.0,
         );
-        assert_eq!(c.estimated_completed_at.unwrap().since(now), want);
+        assert_eq!(
+            c.last_observed_progress_at,
+            Some(ts("2024-01-01T12:40:00Z")),
+            "the MCO's start is the last observed progress"
+        );
+        assert_eq!(eta(c, now), Some(want));
+    }
+
+    /// The estimate a reader computes from `c` as of `now`.
+    fn eta(c: &ClusterVersionInsight, now: Timestamp) -> Option<GoDuration> {
+        crate::render::control_plane::ControlPlaneView::new(c, vec![], now).eta()
     }
 
     #[test]

@@ -149,6 +149,17 @@ pub fn condition(
     }
 }
 
+/// A count as the API holds it, capped at its maximum rather than refused.
+pub fn count(n: usize) -> update_status_api::v1alpha1::NodeCount {
+    use update_status_api::v1alpha1::NodeCount;
+    NodeCount::new(
+        i32::try_from(n)
+            .unwrap_or(NodeCount::MAX)
+            .min(NodeCount::MAX),
+    )
+    .unwrap_or_default()
+}
+
 /// `%.0f` of `part / whole × 100` as Go prints it (round half to even); `None` when `whole` is 0.
 pub fn percent(part: usize, whole: usize) -> Option<i32> {
     if whole == 0 {

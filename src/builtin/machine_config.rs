@@ -508,12 +508,7 @@ pub fn count_pool(nodes: &[NodeAssessment]) -> (PoolCounts, PoolAssessment) {
 }
 
 fn count(n: usize) -> NodeCount {
-    NodeCount::new(
-        i32::try_from(n)
-            .unwrap_or(NodeCount::MAX)
-            .min(NodeCount::MAX),
-    )
-    .unwrap_or_default()
+    fit::count(n)
 }
 
 /// The MachineConfigPool status insight (contract: "MachineConfigPool insight").

@@ -9,6 +9,7 @@ use update_status_api::v1alpha1::{
 use super::duration::short_duration;
 use super::tabwriter::TabWriter;
 use super::text::{go_zero_time, rfc3339, shorten_reason};
+use crate::builtin::estimate::estimate_completion;
 
 /// What `oc` prints about the control plane, derived as the contract's ClusterVersion section says.
 pub(crate) struct ControlPlaneView<'a> {
@@ -97,14 +98,51 @@ impl<'a> ControlPlaneView<'a> {
         }
     }
 
-    fn assessment(&self) -> &'static str {
+    /// `oc`'s assessment: a progressing update past its estimate is slow, and stalled ten
+    /// minutes past it.
+    pub(crate) fn assessment(&self) -> &'static str {
         match self.cv.assessment {
             ClusterVersionAssessment::Unknown => "Unknown",
-            ClusterVersionAssessment::Progressing => "Progressing",
-            ClusterVersionAssessment::ProgressingSlow => "Progressing - Slow",
-            ClusterVersionAssessment::Stalled => "Stalled",
             ClusterVersionAssessment::Completed => "Completed",
+            ClusterVersionAssessment::Progressing => match self.eta() {
+                Some(eta) if eta < GoDuration::from_mins(-10) => "Stalled",
+                Some(eta) if eta < GoDuration::default() => "Progressing - Slow",
+                _ => "Progressing",
+            },
         }
+    }
+
+    /// `oc`'s estimate of the time left (`estimateCompletion`), as of now, from the inputs the
+    /// object stores; `None` when the update is complete or its share done is unknown.
+    pub(crate) fn eta(&self) -> Option<GoDuration> {
+        if self.cv.assessment == ClusterVersionAssessment::Completed {
+            return None;
+        }
+        let counts = self.cv.operators;
+        let co_completion = if counts.total.get() == 0 {
+            f64::NAN
+        } else {
+            f64::from(counts.updated.get()) / f64::from(counts.total.get())
+        };
+        if co_completion.is_nan() || co_completion > 1.0 {
+            return None;
+        }
+        let to_last_observed_progress = if self.has_history() {
+            let started = self.cv.started_at.unwrap_or_else(go_zero_time);
+            let last = match self.cv.last_observed_progress_at {
+                Some(t) if t > started => t,
+                _ => self.now,
+            };
+            last.since(started)
+        } else {
+            GoDuration::default()
+        };
+        Some(estimate_completion(
+            GoDuration::from_secs(self.cv.expected_duration_seconds.get()),
+            to_last_observed_progress,
+            self.elapsed(),
+            co_completion,
+        ))
     }
 
     /// The operators whose `Updating` condition has `status`, and `reason` when given.
@@ -152,13 +190,10 @@ impl<'a> ControlPlaneView<'a> {
 
     /// ` (Est. Time Remaining: …)`, or nothing when `oc`'s estimate is zero.
     fn estimate(&self) -> String {
-        let Some(estimated) = self.cv.estimated_completed_at else {
-            return String::new();
+        let remaining = match self.eta() {
+            Some(eta) if eta.as_nanos() != 0 => eta,
+            _ => return String::new(),
         };
-        let remaining = estimated.since(self.now);
-        if remaining.as_nanos() == 0 {
-            return String::new();
-        }
         // oc's EstDuration is `updatingFor + ETA`, and updatingFor ends at CompletionAt: the
         // history's completion time when the control plane finished its item but some operator
         // is still not updated, else now.
@@ -269,8 +304,8 @@ impl<'a> ControlPlaneView<'a> {
 pub(crate) mod tests {
     use super::*;
     use update_status_api::v1alpha1::{
-        Condition, Conditions, ControlPlaneVersions, Percent, PreviousVersion, ResourceRef,
-        TargetVersion,
+        Condition, Conditions, ControlPlaneVersions, NodeCount, OperatorCounts, Percent,
+        PreviousVersion, ResourceRef, Seconds, TargetVersion,
     };
 
     pub(crate) fn ts(s: &str) -> Timestamp {
@@ -315,8 +350,43 @@ pub(crate) mod tests {
             completion: Percent::new(completion).unwrap(),
             started_at: Some(t),
             completed_at: None,
-            estimated_completed_at: None,
+            operators: OperatorCounts::default(),
+            last_observed_progress_at: None,
+            expected_duration_seconds: Seconds::new(3600).unwrap(),
         }
+    }
+
+    /// Sets the estimate's inputs so that, as of `now`, `oc`'s estimate is `eta`: nothing
+    /// updated yet, so the estimate is the baseline less the time elapsed, times 1.2 (or divided
+    /// by 1.2 when late).
+    pub(crate) fn with_estimate(
+        version: &mut ClusterVersionInsight,
+        now: Timestamp,
+        estimated: Timestamp,
+    ) {
+        let eta = estimated.since(now);
+        let eta = if eta > GoDuration::from_mins(10) {
+            eta.round(GoDuration::from_mins(1))
+        } else {
+            eta.round(GoDuration::from_secs(1))
+        };
+        version.operators = OperatorCounts {
+            updated: NodeCount::new(0).unwrap(),
+            total: NodeCount::new(1).unwrap(),
+        };
+        version.last_observed_progress_at = None;
+        let started = version.started_at.unwrap();
+        let end = version.completed_at.unwrap_or(now);
+        let elapsed = end.since(started).as_nanos() / GoDuration::SECOND;
+        let eta = eta.as_nanos() / GoDuration::SECOND;
+        let remaining = if eta >= 0 { eta * 5 / 6 } else { eta * 6 / 5 };
+        version.expected_duration_seconds = Seconds::new(elapsed + remaining).unwrap();
+        let view = ControlPlaneView::new(version, vec![], now);
+        assert_eq!(
+            view.eta(),
+            Some(GoDuration::from_secs(eta)),
+            "inputs for {eta}s"
+        );
     }
 
     /// A ClusterOperator insight with `Updating` and `Healthy` conditions.
@@ -356,7 +426,7 @@ pub(crate) mod tests {
             3,
         );
         version.started_at = Some(ts("2023-11-03T16:31:03Z"));
-        version.estimated_completed_at = Some(ts("2023-11-03T17:57:32.000368975Z"));
+        with_estimate(&mut version, ts(NOW), ts("2023-11-03T17:57:32.000368975Z"));
         let mut operators = vec![
             co(
                 "etcd",
@@ -426,14 +496,14 @@ pub(crate) mod tests {
         let now = ts("2023-11-03T18:30:00Z");
         let mut version = cv(
             True,
-            ClusterVersionAssessment::Stalled,
+            ClusterVersionAssessment::Progressing,
             Some("4.14.1"),
             Some(("4.14.0-rc.3", false)),
             97,
         );
         version.started_at = Some(ts("2023-11-03T16:31:00Z"));
         // ETA -35m: started 1h59m ago, estimated total 1h24m.
-        version.estimated_completed_at = Some(ts("2023-11-03T17:55:00Z"));
+        with_estimate(&mut version, now, ts("2023-11-03T17:55:00Z"));
         let operators = [
             co(
                 "machine-config",
@@ -469,8 +539,7 @@ pub(crate) mod tests {
             "{out}"
         );
 
-        version.assessment = ClusterVersionAssessment::ProgressingSlow;
-        version.estimated_completed_at = Some(ts("2023-11-03T18:29:00Z"));
+        with_estimate(&mut version, now, ts("2023-11-03T18:29:00Z"));
         let view = ControlPlaneView::new(&version, operators.iter().collect(), now);
         let mut out = String::new();
         view.write(&mut out, false);
@@ -509,7 +578,7 @@ pub(crate) mod tests {
     fn stalled_estimate_duration_ends_at_the_completion_time() {
         let mut version = cv(
             False,
-            ClusterVersionAssessment::Stalled,
+            ClusterVersionAssessment::Progressing,
             Some("4.16.0-ec.3"),
             Some(("4.16.0-ec.2", false)),
             50,
@@ -518,7 +587,7 @@ pub(crate) mod tests {
         version.completed_at = Some(ts("2024-02-27T14:00:00Z"));
         let now = ts("2024-02-27T14:20:00.000368975Z");
         // ETA -20m: the estimate duration is 2h - 20m, truncated to the minute.
-        version.estimated_completed_at = Some(ts("2024-02-27T14:00:00.000368975Z"));
+        with_estimate(&mut version, now, ts("2024-02-27T14:00:00.000368975Z"));
         let view = ControlPlaneView::new(&version, Vec::new(), now);
         let mut out = String::new();
         view.write(&mut out, false);
@@ -565,7 +634,7 @@ pub(crate) mod tests {
             97,
         );
         v.versions.target.architecture = Some(Architecture::Multi);
-        v.estimated_completed_at = Some(ts("2023-11-03T17:32:32.000368975Z"));
+        with_estimate(&mut v, ts(NOW), ts("2023-11-03T17:32:32.000368975Z"));
         let operators = [co(
             "image-registry",
             (

@@ -13,7 +13,7 @@ use update_status_api::v1alpha1::{
     OmittedInsights, PoolAssessment, ResourceRef, ScopeType, UpgradeStatusStatus, WorkerPool,
 };
 
-use super::control_plane::tests::{co, cv, ts};
+use super::control_plane::tests::{co, cv, ts, with_estimate};
 use super::health::tests::health;
 use super::nodes::tests::node;
 use super::pools::tests::mcp;
@@ -129,7 +129,7 @@ fn paused_worker_pool() -> UpgradeStatusStatus {
         12,
     );
     version.started_at = Some(ts("2024-02-07T16:31:03Z"));
-    version.estimated_completed_at = Some(now.plus(GoDuration::from_mins(72)));
+    with_estimate(&mut version, now, now.plus(GoDuration::from_mins(72)));
 
     let updated = [
         "config-operator",

@@ -4,7 +4,7 @@
 //! `oc` prints is stored. The layout follows `oc`'s `Run`: the control plane, its nodes, the worker
 //! pools and their nodes, then the health insights; or "The cluster is not updating."
 
-mod control_plane;
+pub(crate) mod control_plane;
 mod duration;
 mod gather;
 mod health;

@@ -252,17 +252,14 @@ pub enum ScopeType {
     WorkerPool,
 }
 
-/// How the control-plane update is going, as `oc` assesses it.
+/// How the control-plane update is going. Whether a progressing update is slow or stalled
+/// depends on "now", so it is not stored: readers derive it from the estimate's inputs.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
 pub enum ClusterVersionAssessment {
     /// Not enough information.
     Unknown,
-    /// Progressing within the estimate.
+    /// Some control-plane operator is not updated yet.
     Progressing,
-    /// Running past its estimate (shown as "Progressing - Slow").
-    ProgressingSlow,
-    /// More than ten minutes past its estimate.
-    Stalled,
     /// Every control-plane operator is updated.
     Completed,
 }
@@ -342,9 +339,31 @@ pub struct ClusterVersionInsight {
     /// When the control plane finished updating.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completed_at: Option<Timestamp>,
-    /// When the control plane is expected to finish; absent when there is no estimate.
+    /// The release's ClusterOperators updated so far and in all: the exact share of the update
+    /// done, which the estimate needs (`completion` is rounded).
+    pub operators: OperatorCounts,
+    /// When an operator last changed its `Progressing` condition (the machine-config operator's
+    /// start, when it is the last one updating): the last observed progress.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub estimated_completed_at: Option<Timestamp>,
+    pub last_observed_progress_at: Option<Timestamp>,
+    /// How long the last completed update took (an hour when the history has none): the
+    /// baseline of the estimate.
+    ///
+    /// The object stores the estimate's inputs, never the estimate: an estimate is computed
+    /// from "now", so storing it would rewrite the object on every evaluation while nothing
+    /// happened. Readers compute the time remaining, and whether the update is slow or
+    /// stalled, as of their own now (`docs/object-contract.md` gives the formula).
+    pub expected_duration_seconds: Seconds,
+}
+
+/// How many ClusterOperators of the release are updated.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OperatorCounts {
+    /// Operators at the target version.
+    pub updated: NodeCount,
+    /// Operators of the release.
+    pub total: NodeCount,
 }
 
 /// One ClusterOperator of the release payload.
