@@ -229,8 +229,8 @@ pub struct PublishArgs {
     pub publish_interval: std::time::Duration,
     /// The largest UpgradeStatus, in bytes as etcd stores it: the JSON plus the managedFields
     /// server-side apply adds (about 0.75 byte per byte of JSON); beyond it the least informative
-    /// insights are left out (and counted). The default, 1.25 MiB, leaves 256 KiB of etcd's
-    /// 1.5 MiB request limit for metadata and the request itself. When the API server still
+    /// insights are left out (and counted). The default, 256 KiB, holds a cluster of any size:
+    /// node insights are published in their own NodeProgressInsights. When the API server still
     /// refuses a write as too large, the controller lowers the budget, publishes, and says so in
     /// the `Degraded` condition.
     #[arg(long, env = "USC_BUDGET_BYTES", default_value_t = crate::store::DEFAULT_BUDGET_BYTES)]

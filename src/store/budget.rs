@@ -34,13 +34,14 @@ use update_status_api::v1alpha1::{
 
 use super::routing::{self, InformerView, Omitted};
 
-/// The default budget: 1.25 MiB (1,310,720 bytes) of the object as etcd stores it, managedFields
-/// included. etcd refuses a request over `--max-request-bytes`, 1.5 MiB (1,572,864) by default
-/// and in OpenShift; the largest object a v1.36 envtest stored was 1,569,300 bytes (the key and
-/// the transaction take the rest). The 256 KiB left over are for what other writers may add
-/// (labels, annotations, their own managedFields entries) and the request envelope; should that
-/// not be enough, the publisher lowers its budget when a write is refused as too large.
-pub const DEFAULT_BUDGET_BYTES: usize = 1_310_720;
+/// The default budget: 256 KiB (262,144 bytes) of the object as etcd stores it, managedFields
+/// included. Node insights have their own objects, so the singleton holds only what does not
+/// grow with the cluster (control plane, operators, pools, health insights, informer
+/// summaries): a sixth of etcd's `--max-request-bytes` (1.5 MiB by default and in OpenShift), so
+/// each write, and each event every watcher receives, stays small. Beyond it the least
+/// informative insights are left out and counted; should the API server still refuse a write
+/// as too large, the publisher lowers its budget.
+pub const DEFAULT_BUDGET_BYTES: usize = 262_144;
 
 /// Room left for what wraps the insights (informer lists, pools, summaries) when estimating.
 const WRAPPER_ALLOWANCE: usize = 8192;
