@@ -92,7 +92,13 @@ impl Store {
             entry.insights.iter().map(|i| (i.uid.as_str(), i)).collect();
         let next: Vec<Insight> = insights
             .into_iter()
-            .map(|r| {
+            .map(|mut r| {
+                // A built-in informer stamps conditions without a source time "now"; what the
+                // store holds (after a restart: what was published) keeps its transition time
+                // while the status holds, so an unchanged fact is not rewritten.
+                if builtin && let Some(old) = previous.get(r.uid.as_str()) {
+                    r.insight.keep_transition_times(&old.insight);
+                }
                 let acquired_at = match previous.get(r.uid.as_str()) {
                     Some(old) if old.insight == r.insight => old.acquired_at,
                     _ => now,
@@ -127,7 +133,8 @@ impl Store {
     /// informer the status lists gets back the insights it had there and in the node objects,
     /// with their `acquiredAt`, its last report time and whether it is built in. Insights the
     /// budget had left out are not in the object, and come back when their informer next
-    /// reports. Informers the store already holds are left alone.
+    /// reports. Informers the store already holds keep what they hold, with the published
+    /// transition times and `acquiredAt` of every fact that did not change.
     pub fn resume(
         &mut self,
         published: &UpgradeStatusStatus,
@@ -158,7 +165,22 @@ impl Store {
             });
         }
         for summary in published.informers.iter() {
-            if self.informers.contains_key(&summary.name) {
+            if let Some(entry) = self.informers.get_mut(&summary.name) {
+                // Already reported since the start (a built-in informer assesses before the
+                // published objects are read): what it says wins, but a fact that did not
+                // change keeps the times it was published with, so it is not rewritten.
+                let old: BTreeMap<&str, &Insight> = insights
+                    .get(&summary.name)
+                    .map(|v| v.iter().map(|i| (i.uid.as_str(), i)).collect())
+                    .unwrap_or_default();
+                for insight in &mut entry.insights {
+                    if let Some(o) = old.get(insight.uid.as_str()) {
+                        insight.insight.keep_transition_times(&o.insight);
+                        if insight.insight == o.insight {
+                            insight.acquired_at = o.acquired_at;
+                        }
+                    }
+                }
                 continue;
             }
             self.informers.insert(

@@ -370,3 +370,72 @@ fn health_scoped_to_made_up_pools_cannot_push_a_real_pool_out() {
     assert!(summary(&mc).is_empty(), "machine-config lost nothing");
     assert_eq!(summary(&third), [(InsightType::Health, 1)]);
 }
+
+#[test]
+fn a_restart_keeps_the_published_times_of_facts_that_did_not_change() {
+    // A built-in informer stamps conditions without a source time with its "now".
+    let node_at = |n: &str, reason: &str, at: &str| -> ReportedInsight {
+        let mut r = node(n, "worker", reason);
+        if let InsightPayload::Node(x) = &mut r.insight {
+            let mut c = x.conditions.to_vec();
+            c[0].last_transition_time = t(at);
+            x.conditions = BoundedVec::new(c).unwrap();
+        }
+        r
+    };
+    let mc = name("machine-config");
+    let mut before = Store::new();
+    before.replace(
+        &mc,
+        true,
+        vec![
+            node_at("a", "Completed", "2024-01-01T00:00:00Z"),
+            node_at("b", "Completed", "2024-01-01T00:00:00Z"),
+        ],
+        t("2024-01-01T00:00:00Z"),
+    );
+    let published = before.publication(t("2024-01-01T00:01:00Z"), DEFAULT_BUDGET_BYTES);
+
+    // Restarted: the informer assesses before the published objects are read. Node a is as it
+    // was; node b's reason changed (same status); both are stamped with the new "now".
+    let mut after = Store::new();
+    after.replace(
+        &mc,
+        true,
+        vec![
+            node_at("a", "Completed", "2024-01-01T01:00:00Z"),
+            node_at("b", "Paused", "2024-01-01T01:00:00Z"),
+        ],
+        t("2024-01-01T01:00:00Z"),
+    );
+    after.resume(&published.status, &published.nodes);
+    let again = after.publication(t("2024-01-01T01:01:00Z"), DEFAULT_BUDGET_BYTES);
+    assert_eq!(
+        again.nodes["a"], published.nodes["a"],
+        "node a is not rewritten"
+    );
+    let b = &again.nodes["b"];
+    assert_eq!(
+        b.node.conditions[0].last_transition_time,
+        t("2024-01-01T00:00:00Z"),
+        "the status did not change, so the transition time does not move"
+    );
+    assert_eq!(b.node.conditions[0].reason.as_str(), "Paused");
+    assert_eq!(
+        b.acquired_at,
+        t("2024-01-01T01:00:00Z"),
+        "new content, newly acquired"
+    );
+
+    // The next assessment (new "now" again) changes nothing.
+    let outcome = after.replace(
+        &mc,
+        true,
+        vec![
+            node_at("a", "Completed", "2024-01-01T02:00:00Z"),
+            node_at("b", "Paused", "2024-01-01T02:00:00Z"),
+        ],
+        t("2024-01-01T02:00:00Z"),
+    );
+    assert!(!outcome.changed);
+}

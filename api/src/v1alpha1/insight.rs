@@ -114,6 +114,47 @@ pub enum InsightPayload {
 }
 
 impl InsightPayload {
+    /// The conditions of a status insight (a health insight has none).
+    pub fn conditions(&self) -> &[super::common::Condition] {
+        match self {
+            InsightPayload::ClusterVersion(x) => &x.conditions,
+            InsightPayload::ClusterOperator(x) => &x.conditions,
+            InsightPayload::MachineConfigPool(x) => &x.conditions,
+            InsightPayload::Node(x) => &x.conditions,
+            InsightPayload::Health(_) => &[],
+        }
+    }
+
+    /// Carries `lastTransitionTime` over from `old` (an earlier version of the same insight) to
+    /// each condition whose `status` did not change, as `metav1` `SetStatusCondition` does: a
+    /// transition time moves only when the status does, not when the reason or message does.
+    pub fn keep_transition_times(&mut self, old: &InsightPayload) {
+        let old = old.conditions();
+        if old.is_empty() {
+            return;
+        }
+        let carry = |list: &mut Conditions| {
+            let mut v = std::mem::take(list).into_vec();
+            for c in &mut v {
+                if let Some(o) = old
+                    .iter()
+                    .find(|o| o.type_ == c.type_ && o.status == c.status)
+                {
+                    c.last_transition_time = o.last_transition_time;
+                }
+            }
+            // Same length as before, so it still fits.
+            *list = BoundedVec::new(v).unwrap_or_default();
+        };
+        match self {
+            InsightPayload::ClusterVersion(x) => carry(&mut x.conditions),
+            InsightPayload::ClusterOperator(x) => carry(&mut x.conditions),
+            InsightPayload::MachineConfigPool(x) => carry(&mut x.conditions),
+            InsightPayload::Node(x) => carry(&mut x.conditions),
+            InsightPayload::Health(_) => {}
+        }
+    }
+
     /// The union discriminator of this payload.
     pub fn insight_type(&self) -> InsightType {
         match self {
