@@ -1,5 +1,5 @@
 //! Go's `sort.Slice` (pattern-defeating quicksort) and `sort.SliceStable` (insertion sort in blocks of
-//! 20, then SymMerge), ported step for step.
+//! 20, then SymMerge), ported step for step from the Go that `oc` is built with (1.27).
 //!
 //! `oc` orders health insights with `sort.Slice` and then `sort.SliceStable`. `sort.Slice` is not
 //! stable, so insights that compare equal end up in the order this exact algorithm leaves them; only a
@@ -8,16 +8,31 @@
 
 /// Sorts `data` as Go's `sort.Slice(data, less)` would, equal elements included.
 pub(crate) fn slice<T>(data: &mut [T], less: impl Fn(&T, &T) -> bool) {
+    slice_with(data, less, XORSHIFT);
+}
+
+/// The shifts of Go's `xorshift.Next`, which `breakPatterns` uses to pick the elements it swaps.
+/// Go 1.19 to 1.23 used the 32-bit triple (13, 17, 5) on a 64-bit state; later Go uses the 64-bit
+/// triple (13, 7, 17) (golang/go#70144, reported against 1.23). `oc` is built with Go 1.27, so more
+/// than 12 tied insights that meet an unbalanced partition end up in the order of the newer triple.
+type Shifts = (u32, u32, u32);
+const XORSHIFT: Shifts = (13, 7, 17);
+
+fn slice_with<T>(data: &mut [T], less: impl Fn(&T, &T) -> bool, shifts: Shifts) {
     let length = to_isize(data.len());
     let limit = bits_len(length);
-    let mut sorter = Sorter { data, less };
+    let mut sorter = Sorter { data, less, shifts };
     sorter.pdqsort(0, length, limit);
 }
 
 /// Sorts `data` as Go's `sort.SliceStable(data, less)` would.
 pub(crate) fn slice_stable<T>(data: &mut [T], less: impl Fn(&T, &T) -> bool) {
     let length = to_isize(data.len());
-    let mut sorter = Sorter { data, less };
+    let mut sorter = Sorter {
+        data,
+        less,
+        shifts: XORSHIFT,
+    };
     sorter.stable(length);
 }
 
@@ -43,6 +58,7 @@ enum Hint {
 struct Sorter<'a, T, F> {
     data: &'a mut [T],
     less: F,
+    shifts: Shifts,
 }
 
 impl<T, F: Fn(&T, &T) -> bool> Sorter<'_, T, F> {
@@ -265,9 +281,10 @@ impl<T, F: Fn(&T, &T) -> bool> Sorter<'_, T, F> {
             let mut idx = a + (length / 4) * 2 - 1;
             while idx <= a + (length / 4) * 2 + 1 {
                 // Go's xorshift.
-                random ^= random << 13;
-                random ^= random >> 17;
-                random ^= random << 5;
+                let (x, y, z) = self.shifts;
+                random ^= random << x;
+                random ^= random >> y;
+                random ^= random << z;
                 let mut other = to_isize((random & modulus.wrapping_sub(1)) as usize);
                 if other >= length {
                     other -= length;
@@ -483,7 +500,9 @@ mod tests {
     }
 
     /// Index orders printed by Go 1.19: `sort.Slice` ascending and `sort.SliceStable` descending, by
-    /// key only, over `(key, index)` pairs.
+    /// key only, over `(key, index)` pairs. Later Go changed only the xorshift triple, so `slice`
+    /// cases are checked with Go 1.19's triple; the current triple is checked against `oc` itself
+    /// by `tests/oc_differential.rs`.
     const GO_ORDERINGS: &str = "\
 mod3_13 slice 6,3,0,9,12,1,4,7,10,2,5,8,11\n\
 mod3_13 stable_desc 2,5,8,11,1,4,7,10,0,3,6,9,12\n\
@@ -503,6 +522,24 @@ pipe_120 slice 56,70,84,35,112,42,105,7,49,0,98,28,91,63,14,21,119,77,118,36,1,1
 pipe_120 stable_desc 6,13,20,27,34,41,48,55,64,71,78,85,92,99,106,113,5,12,19,26,33,40,47,54,65,72,79,86,93,100,107,114,4,11,18,25,32,39,46,53,66,73,80,87,94,101,108,115,3,10,17,24,31,38,45,52,59,60,67,74,81,88,95,102,109,116,2,9,16,23,30,37,44,51,58,61,68,75,82,89,96,103,110,117,1,8,15,22,29,36,43,50,57,62,69,76,83,90,97,104,111,118,0,7,14,21,28,35,42,49,56,63,70,77,84,91,98,105,112,119\n\
 ";
 
+    const GO_1_19_XORSHIFT: Shifts = (13, 17, 5);
+
+    #[test]
+    fn break_patterns_uses_the_xorshift_of_newer_go() {
+        assert_eq!(XORSHIFT, (13, 7, 17));
+        // mod4_100 reaches breakPatterns, so the triple changes where its ties end up (in key
+        // order either way).
+        let keys = oracle_keys("mod4_100");
+        let sorted = |shifts| {
+            let mut items: Vec<(i32, usize)> = keys.iter().copied().zip(0..).collect();
+            slice_with(&mut items, |x, y| x.0 < y.0, shifts);
+            items
+        };
+        let (new, old) = (sorted(XORSHIFT), sorted(GO_1_19_XORSHIFT));
+        assert!(new.windows(2).all(|w| w[0].0 <= w[1].0));
+        assert_ne!(new, old);
+    }
+
     #[test]
     fn orders_ties_exactly_as_go() {
         let mut cases = 0;
@@ -518,7 +555,7 @@ pipe_120 stable_desc 6,13,20,27,34,41,48,55,64,71,78,85,92,99,106,113,5,12,19,26
             assert_eq!(keys.len(), want.len(), "{name}");
             let mut items: Vec<(i32, usize)> = keys.into_iter().zip(0..).collect();
             match kind {
-                "slice" => slice(&mut items, |x, y| x.0 < y.0),
+                "slice" => slice_with(&mut items, |x, y| x.0 < y.0, GO_1_19_XORSHIFT),
                 _ => slice_stable(&mut items, |x, y| x.0 > y.0),
             }
             let got: Vec<usize> = items.into_iter().map(|(_, i)| i).collect();
