@@ -32,7 +32,7 @@ mod oc_examples;
 #[path = "support/oc_live.rs"]
 mod oc_live;
 use oc_examples::examples_dir;
-use oc_live::{equal_to_oc, only_estimate_drift};
+use oc_live::equal_to_oc;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -173,21 +173,6 @@ async fn published(client: &kube::Client, case: &str) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-#[test]
-fn estimate_drift_is_the_only_difference_let_through() {
-    let oc =
-        "Duration:        26616h19m (Est. Time Remaining: N/A; estimate duration was 4436h48m)";
-    let ours =
-        "Duration:        26616h19m (Est. Time Remaining: N/A; estimate duration was 4436h47m)";
-    assert!(only_estimate_drift(oc, ours));
-    let far =
-        "Duration:        26616h19m (Est. Time Remaining: N/A; estimate duration was 4436h45m)";
-    assert!(!only_estimate_drift(oc, far));
-    let elsewhere =
-        "Duration:        26616h18m (Est. Time Remaining: N/A; estimate duration was 4436h48m)";
-    assert!(!only_estimate_drift(oc, elsewhere));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -176,7 +176,7 @@ pub fn compare(oc: &Printed, ours: &Printed) -> Result<(), String> {
             oc.ok, ours.ok, oc.stderr, ours.stderr
         ));
     }
-    if oc_out != ours.stdout && !only_estimate_drift(&oc_out, &ours.stdout) {
+    if oc_out != ours.stdout {
         return Err(format!(
             "stdout differs (- oc, + ours):\n{}\noc stderr: {}\nour stderr: {}",
             diff(&oc_out, &ours.stdout),
@@ -185,58 +185,6 @@ pub fn compare(oc: &Printed, ours: &Printed) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Whether the two outputs differ only in the control plane's estimate, by at most a minute.
-///
-/// A known defect, not a rendering difference: the object stores `estimatedCompletedAt`, computed
-/// when the controller assessed the cluster, while live `oc` computes the estimate as of the
-/// moment it runs, and `oc`'s estimate moves at a fraction of the clock's rate when an update is
-/// late. Seconds between the publication and the two runs can tip the printed minute. Issue 15
-/// removes values computed from "now" from the object; until then this drift, and only this, is
-/// let through (and said so).
-pub fn only_estimate_drift(oc: &str, ours: &str) -> bool {
-    let (a, b): (Vec<&str>, Vec<&str>) = (oc.lines().collect(), ours.lines().collect());
-    if a.len() != b.len() {
-        return false;
-    }
-    let drift = a.iter().zip(&b).all(|(x, y)| {
-        x == y || {
-            let (mx, dx) = mask_estimates(x);
-            let (my, dy) = mask_estimates(y);
-            mx == my
-                && dx.len() == dy.len()
-                && dx.iter().zip(&dy).all(|(p, q)| p.abs_diff(*q) <= 60)
-        }
-    });
-    if drift {
-        eprintln!("let through: the control plane's estimate drifted by at most a minute");
-    }
-    drift
-}
-
-/// `line` with the durations after "estimate duration was " and "Est. Time Remaining: " replaced
-/// by `*`, and those durations in seconds.
-pub fn mask_estimates(line: &str) -> (String, Vec<u64>) {
-    let mut masked = String::new();
-    let mut found = Vec::new();
-    let mut rest = line;
-    loop {
-        let next = ["estimate duration was ", "Est. Time Remaining: "]
-            .iter()
-            .filter_map(|m| rest.find(m).map(|i| (i + m.len(), *m)))
-            .min();
-        let Some((start, _)) = next else { break };
-        let end = rest[start..]
-            .find(|c: char| !c.is_ascii_alphanumeric())
-            .map_or(rest.len(), |e| start + e);
-        masked.push_str(&rest[..start]);
-        masked.push('*');
-        found.push(seconds(&rest[start..end]));
-        rest = &rest[end..];
-    }
-    masked.push_str(rest);
-    (masked, found)
 }
 
 /// `1h2m3s` in seconds (anything else, such as `N/A`, is `u64::MAX`, which never matches).

@@ -170,6 +170,13 @@ impl Registry {
                 "UpdateInformer",
             )
             .with_status(),
+            ResourceDef::new(
+                "update.openshift.io",
+                "v1alpha1",
+                "nodeprogressinsights",
+                "NodeProgressInsight",
+            )
+            .with_status(),
         ];
         Self { defs }
     }
