@@ -119,14 +119,38 @@ async fn scale() {
             Some(real_cluster::AUDIENCE),
         )
         .unwrap();
+    let objects = every_node_published(&client, Duration::from_secs(900)).await;
+    let first = started.elapsed();
+    // status vs oc, before the remote informers report: oc knows nothing of their insights.
+    for details in ["none", "all"] {
+        let mut set_aside = Vec::new();
+        let t = Instant::now();
+        let outcome =
+            tokio::task::block_in_place(|| oc_live::equal_to_oc(&cp, details, &mut set_aside));
+        eprintln!(
+            "status vs oc --details={details}: {} ({:.1} s)",
+            match &outcome {
+                Ok(()) => "byte for byte equal".to_owned(),
+                // The differing lines only: `--details=all` of 10,000 nodes is long.
+                Err(e) => format!(
+                    "DIFFERENT:\n{}",
+                    e.lines()
+                        .filter(|l| !l.starts_with("  "))
+                        .take(40)
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                ),
+            },
+            t.elapsed().as_secs_f64()
+        );
+    }
+
     for name in &informers {
         let answer = controller
             .report(name, &token, report_of(name, INSIGHTS_PER_INFORMER))
             .await;
         assert_eq!(answer.status, 200, "{name}: {}", answer.body);
     }
-    let objects = every_node_published(&client, Duration::from_secs(900)).await;
-    let first = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(60);
     let (text, object) = loop {
         let (text, object) = singleton(&client).await;
@@ -169,30 +193,6 @@ async fn scale() {
         node_bytes,
         node_bytes + text.len()
     );
-
-    // status vs oc.
-    for details in ["none", "all"] {
-        let mut set_aside = Vec::new();
-        let t = Instant::now();
-        let outcome =
-            tokio::task::block_in_place(|| oc_live::equal_to_oc(&cp, details, &mut set_aside));
-        eprintln!(
-            "status vs oc --details={details}: {} ({:.1} s)",
-            match &outcome {
-                Ok(()) => "byte for byte equal".to_owned(),
-                // The differing lines only: `--details=all` of 10,000 nodes is long.
-                Err(e) => format!(
-                    "DIFFERENT:\n{}",
-                    e.lines()
-                        .filter(|l| !l.starts_with("  "))
-                        .take(40)
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                ),
-            },
-            t.elapsed().as_secs_f64()
-        );
-    }
 
     // An idle minute.
     tokio::time::sleep(Duration::from_secs(5)).await;

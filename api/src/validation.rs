@@ -85,6 +85,41 @@ pub fn upgrade_status_from_value(
     }
 }
 
+/// A `NodeProgressInsight` as JSON, checked against every rule of its CRD.
+pub fn node_progress_insight_from_value(
+    value: serde_json::Value,
+) -> Result<crate::v1alpha1::NodeProgressInsight, Vec<Violation>> {
+    // The node's fields are flattened into `status`, which hides the offending field's path
+    // from serde: read them as a Node insight first, to name it.
+    if let Some(serde_json::Value::Object(status)) = value.get("status") {
+        let mut node = status.clone();
+        for own in ["informer", "uid", "acquiredAt"] {
+            node.remove(own);
+        }
+        if let Err(v) = from_value::<crate::v1alpha1::NodeInsight>(serde_json::Value::Object(node))
+        {
+            let field = if v.field.is_empty() {
+                "status".to_owned()
+            } else {
+                format!("status.{}", v.field)
+            };
+            return Err(vec![Violation::new(field, v.reason)]);
+        }
+    }
+    let obj: crate::v1alpha1::NodeProgressInsight = from_value(value).map_err(|v| vec![v])?;
+    let mut out = Vec::new();
+    if let Some(status) = &obj.status {
+        unique_conditions(&status.node.conditions, "status.conditions", &mut out);
+        if obj.metadata.name.as_deref() != Some(status.node.name.as_str()) {
+            out.push(Violation::new(
+                String::new(),
+                "a NodeProgressInsight is named after its node: status.name must equal metadata.name",
+            ));
+        }
+    }
+    if out.is_empty() { Ok(obj) } else { Err(out) }
+}
+
 /// An `UpdateInformer` as JSON, checked against every rule of its CRD.
 pub fn update_informer_from_value(
     value: serde_json::Value,

@@ -18,7 +18,7 @@ use kube::Resource as _;
 use kube::api::{GetParams, PostParams};
 use kube::core::Request;
 use serde_json::Value;
-use update_status_api::v1alpha1::{UpdateInformer, UpgradeStatus};
+use update_status_api::v1alpha1::{NodeProgressInsight, UpdateInformer, UpgradeStatus};
 use update_status_api::validation;
 
 /// What the API server said of one object.
@@ -41,6 +41,7 @@ impl Server {
         Request::new(match kind {
             Kind::UpgradeStatus => UpgradeStatus::url_path(&(), None),
             Kind::UpdateInformer => UpdateInformer::url_path(&(), None),
+            Kind::NodeProgressInsight => NodeProgressInsight::url_path(&(), None),
         })
     }
 
@@ -141,11 +142,18 @@ fn rust_written(kind: Kind, obj: &Value) -> Option<Value> {
         Kind::UpdateInformer => validation::update_informer_from_value(obj.clone())
             .ok()
             .map(|o| serde_json::to_value(o).unwrap()),
+        Kind::NodeProgressInsight => validation::node_progress_insight_from_value(obj.clone())
+            .ok()
+            .map(|o| serde_json::to_value(o).unwrap()),
     }
 }
 
 fn install_crds(cp: &envtest::ControlPlane) {
-    for kind in [Kind::UpgradeStatus, Kind::UpdateInformer] {
+    for kind in [
+        Kind::UpgradeStatus,
+        Kind::UpdateInformer,
+        Kind::NodeProgressInsight,
+    ] {
         let crd = kind.crd();
         if let Err(e) = cp.apply(&serde_json::to_string(&crd).unwrap()) {
             panic!("the real API server refuses the CRD of {kind:?}: {e}");

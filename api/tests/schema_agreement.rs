@@ -151,7 +151,11 @@ fn invalid_objects_fail_both_for_the_stated_reason() {
 
 #[test]
 fn every_cel_rule_compiles() {
-    for kind in [Kind::UpgradeStatus, Kind::UpdateInformer] {
+    for kind in [
+        Kind::UpgradeStatus,
+        Kind::UpdateInformer,
+        Kind::NodeProgressInsight,
+    ] {
         let compiled = compile_schema(&schema(kind));
         assert!(
             !compiled.has_errors(),

@@ -11,6 +11,7 @@ use update_status_api::{crd, validation};
 pub enum Kind {
     UpgradeStatus,
     UpdateInformer,
+    NodeProgressInsight,
 }
 
 impl Kind {
@@ -19,6 +20,7 @@ impl Kind {
         match obj["kind"].as_str() {
             Some("UpgradeStatus") => Kind::UpgradeStatus,
             Some("UpdateInformer") => Kind::UpdateInformer,
+            Some("NodeProgressInsight") => Kind::NodeProgressInsight,
             other => panic!("not a kind of this API: {other:?}"),
         }
     }
@@ -28,6 +30,7 @@ impl Kind {
         match self {
             Kind::UpgradeStatus => crd::upgrade_status(),
             Kind::UpdateInformer => crd::update_informer(),
+            Kind::NodeProgressInsight => crd::node_progress_insight(),
         }
         .unwrap()
     }
@@ -63,6 +66,9 @@ pub fn rust_verdict(kind: Kind, obj: &Value) -> Vec<(String, String)> {
     let result = match kind {
         Kind::UpgradeStatus => validation::upgrade_status_from_value(obj.clone()).map(|_| ()),
         Kind::UpdateInformer => validation::update_informer_from_value(obj.clone()).map(|_| ()),
+        Kind::NodeProgressInsight => {
+            validation::node_progress_insight_from_value(obj.clone()).map(|_| ())
+        }
     };
     result
         .err()
@@ -124,6 +130,7 @@ fn case(
     let base = match kind {
         Kind::UpgradeStatus => "upgradestatus.yaml",
         Kind::UpdateInformer => "updateinformer-third-party.yaml",
+        Kind::NodeProgressInsight => "nodeprogressinsight.yaml",
     };
     Case {
         what,
@@ -321,51 +328,27 @@ pub fn invalid_cases() -> Vec<Case> {
         ),
         case(
             "node estimate is whole seconds, never negative",
-            UpgradeStatus,
-            "status.workerPools[0].informers[0].insights[1].insight.node.estimatedToCompleteSeconds",
-            |o| {
-                set(
-                    o,
-                    &format!("{WP0}/1/insight/node/estimatedToCompleteSeconds"),
-                    json!(-300),
-                )
-            },
+            NodeProgressInsight,
+            "status.estimatedToCompleteSeconds",
+            |o| set(o, "/status/estimatedToCompleteSeconds", json!(-300)),
         ),
         case(
             "node estimate is at most 30 days",
-            UpgradeStatus,
-            "status.workerPools[0].informers[0].insights[1].insight.node.estimatedToCompleteSeconds",
-            |o| {
-                set(
-                    o,
-                    &format!("{WP0}/1/insight/node/estimatedToCompleteSeconds"),
-                    json!(2_592_001),
-                )
-            },
+            NodeProgressInsight,
+            "status.estimatedToCompleteSeconds",
+            |o| set(o, "/status/estimatedToCompleteSeconds", json!(2_592_001)),
         ),
         case(
             "condition types are unique",
-            UpgradeStatus,
-            "status.workerPools[0].informers[0].insights[1].insight.node.conditions",
-            |o| {
-                set(
-                    o,
-                    &format!("{WP0}/1/insight/node/conditions/1/type"),
-                    json!("Updating"),
-                )
-            },
+            NodeProgressInsight,
+            "status.conditions",
+            |o| set(o, "/status/conditions/1/type", json!("Updating")),
         ),
         case(
             "condition reason is CamelCase",
-            UpgradeStatus,
-            "status.workerPools[0].informers[0].insights[1].insight.node.conditions[0].reason",
-            |o| {
-                set(
-                    o,
-                    &format!("{WP0}/1/insight/node/conditions/0/reason"),
-                    json!("not ready"),
-                )
-            },
+            NodeProgressInsight,
+            "status.conditions[0].reason",
+            |o| set(o, "/status/conditions/0/reason", json!("not ready")),
         ),
         case(
             "insight uids are unique within an informer",
@@ -396,9 +379,15 @@ pub fn invalid_cases() -> Vec<Case> {
         ),
         case(
             "node names are RFC 1123 subdomains",
-            UpgradeStatus,
-            "status.workerPools[0].informers[0].insights[1].insight.node.name",
-            |o| set(o, &format!("{WP0}/1/insight/node/name"), json!("Worker A")),
+            NodeProgressInsight,
+            "status.name",
+            |o| set(o, "/status/name", json!("Worker A")),
+        ),
+        case(
+            "a NodeProgressInsight is named after its node (CEL)",
+            NodeProgressInsight,
+            "",
+            |o| set(o, "/status/name", json!("worker-b")),
         ),
         case(
             "UpdateInformer name must be a label (CEL)",
