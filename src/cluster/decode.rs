@@ -196,10 +196,22 @@ fn parse_documents(path: &Path, text: &str) -> Result<Vec<Value>, SourceError> {
         strict_booleans: true,
         leading_zero_numbers_as_strings: true,
         underscored_numbers_as_strings: true,
+        budget: yaml_budget(trimmed.len()),
     };
     let docs: Vec<Value> = serde_saphyr::from_multiple_with_options(trimmed, options)
         .map_err(|e| malformed(e.to_string()))?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
+}
+
+/// The YAML parser's limits for a text of `len` bytes: its defaults (250,000 nodes, 1,000,000
+/// events), raised in proportion to the text, which a 5,000-node list outgrows (about 60 nodes
+/// per Kubernetes object). Every YAML node costs at least two bytes of text, so a bound linear
+/// in the size still refuses what only aliases could inflate (their own limits stay).
+pub fn yaml_budget(len: usize) -> Option<serde_saphyr::Budget> {
+    serde_saphyr::budget! {
+        max_nodes: (len / 2).max(250_000),
+        max_events: len.max(1_000_000),
+    }
 }
 
 /// The API group of an `apiVersion` (`config.openshift.io/v1` → `config.openshift.io`, `v1` → "").

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
+use serde::ser::{Serialize, SerializeMap, SerializeSeq, Serializer};
 use serde_json::Value;
 use update_status_api::v1alpha1::{
     NodeProgressInsight, NodeProgressInsightSpec, UpgradeStatus, UpgradeStatusStatus,
@@ -40,15 +41,14 @@ impl DirSink {
     }
 
     async fn flush(&self) -> Result<(), PublishError> {
-        let list = {
+        let yaml = {
             let held = self
                 .held
                 .lock()
                 .map_err(|_| PublishError::Serialize("the sink's lock is poisoned".into()))?;
-            list(&held.0, &held.1)
+            serde_saphyr::to_string(&list(&held.0, &held.1))
+                .map_err(|e| PublishError::Serialize(e.to_string()))?
         };
-        let yaml =
-            serde_saphyr::to_string(&list).map_err(|e| PublishError::Serialize(e.to_string()))?;
         let tmp = self.path.with_extension("yaml.tmp");
         let io = |source| PublishError::Io {
             target: self.path.display().to_string(),
@@ -61,15 +61,42 @@ impl DirSink {
 
 /// The objects as one `v1` `List`, the singleton first and then the nodes in name order: what
 /// `oc get upgradestatus,nodeprogressinsights -o yaml` prints, and what `status --file` reads.
-pub fn list(status: &UpgradeStatusStatus, nodes: &NodeObjects) -> Value {
-    let mut items = Vec::with_capacity(nodes.len() + 1);
-    items.push(serde_json::to_value(upgrade_status(status.clone())).unwrap_or(Value::Null));
-    items.extend(nodes.iter().map(|(name, node)| {
-        let mut obj = NodeProgressInsight::new(name, NodeProgressInsightSpec {});
-        obj.status = Some(node.clone());
-        serde_json::to_value(obj).unwrap_or(Value::Null)
-    }));
-    serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items})
+/// Serialized as it is written, one object at a time: a tree of 10,000 node objects built first
+/// would hold several times the output in memory.
+pub fn list<'a>(status: &'a UpgradeStatusStatus, nodes: &'a NodeObjects) -> List<'a> {
+    List { status, nodes }
+}
+
+/// See [`list`].
+pub struct List<'a> {
+    status: &'a UpgradeStatusStatus,
+    nodes: &'a NodeObjects,
+}
+
+impl Serialize for List<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut map = s.serialize_map(Some(3))?;
+        map.serialize_entry("apiVersion", "v1")?;
+        map.serialize_entry("kind", "List")?;
+        map.serialize_entry("items", &Items(self))?;
+        map.end()
+    }
+}
+
+/// The items of a [`List`], each built as it is written.
+struct Items<'a>(&'a List<'a>);
+
+impl Serialize for Items<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.nodes.len() + 1))?;
+        seq.serialize_element(&upgrade_status(self.0.status.clone()))?;
+        for (name, node) in self.0.nodes {
+            let mut obj = NodeProgressInsight::new(name, NodeProgressInsightSpec {});
+            obj.status = Some(node.clone());
+            seq.serialize_element(&obj)?;
+        }
+        seq.end()
+    }
 }
 
 impl Sink for DirSink {
@@ -131,7 +158,11 @@ pub fn read(path: &Path) -> Result<Published, ReadError> {
         // JSON (`oc get -o json`): serde_json is an order of magnitude faster than a YAML parser.
         serde_json::from_str(&text).map_err(|e| parse_error(e.to_string()))?
     } else {
-        serde_saphyr::from_str(&text).map_err(|e| parse_error(e.to_string()))?
+        let options = serde_saphyr::options! {
+            budget: crate::cluster::decode::yaml_budget(text.len()),
+        };
+        serde_saphyr::from_str_with_options(&text, options)
+            .map_err(|e| parse_error(e.to_string()))?
     };
     published(value).map_err(parse_error)
 }
@@ -196,4 +227,48 @@ pub enum ReadError {
     /// The file is not an UpgradeStatus.
     #[error("{} is not a valid UpgradeStatus: {message}", path.display())]
     Parse { path: PathBuf, message: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A 5,000-node List as YAML holds more than the YAML parser's default 250,000 nodes: the
+    /// budget grows with the text, so `status --file` and `--cluster-dir` read it.
+    #[test]
+    fn a_list_of_five_thousand_node_objects_reads_back_from_yaml() {
+        let nodes: NodeObjects = (0..5000)
+            .map(|i| {
+                let name = format!("worker-{i:05}");
+                let status = serde_json::from_value(serde_json::json!({
+                    "informer": "machine-config",
+                    "uid": format!("node-{name}"),
+                    "acquiredAt": "2026-06-01T12:00:00Z",
+                    "name": name,
+                    "resource": {"resource": "nodes", "name": name},
+                    "poolResource": {"group": "machineconfiguration.openshift.io", "resource": "machineconfigpools", "name": "worker"},
+                    "scopeType": "WorkerPool",
+                    "version": "4.16.3",
+                    "estimatedToCompleteSeconds": 0,
+                    "conditions": [
+                        {"type": "Updating", "status": "False", "lastTransitionTime": "2026-06-01T11:00:00Z", "reason": "Completed", "message": "The node is updated"},
+                        {"type": "Available", "status": "True", "lastTransitionTime": "2026-06-01T11:00:00Z", "reason": "AsExpected", "message": "The node is available"},
+                        {"type": "Degraded", "status": "False", "lastTransitionTime": "2026-06-01T11:00:00Z", "reason": "AsExpected", "message": ""},
+                    ],
+                }))
+                .unwrap();
+                (name, status)
+            })
+            .collect();
+        let yaml = serde_saphyr::to_string(&list(&UpgradeStatusStatus::default(), &nodes)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, yaml).unwrap();
+        let back = read(&path).unwrap();
+        assert_eq!(back.nodes, nodes);
+        assert_eq!(
+            back.upgrade_status.metadata.name.as_deref(),
+            Some("cluster")
+        );
+    }
 }
