@@ -1233,7 +1233,10 @@ async fn the_projects_crds_register() {
         plurals.push(def.plural);
     }
     plurals.sort();
-    assert_eq!(plurals, ["updateinformers", "upgradestatuses"]);
+    assert_eq!(
+        plurals,
+        ["nodeprogressinsights", "updateinformers", "upgradestatuses"]
+    );
     // Fields the schema does not declare are pruned, as a real server prunes them.
     let stored = server
         .put_object(json!({
