@@ -168,8 +168,10 @@ fn payload(health_only: bool) -> BoxedStrategy<Value> {
             "resource": {"group": "config.openshift.io", "resource": "clusterversions", "name": "version"},
             "conditions": [condition("Updating", "True", "ClusterVersionProgressing", text(len, seed))],
             "assessment": "Progressing",
-            "versions": {"target": {"version": "4.17.0"}, "previous": {"version": "4.16.3"}},
+            "versions": {"target": {"version": "4.17.0"}, "previous": {"version": "4.16.3", "state": "Completed"}},
             "completion": 40,
+            "operators": {"updated": 2, "total": 5},
+            "expectedDurationSeconds": 3600,
             "startedAt": "2026-06-01T11:00:00Z",
         }})
     });
@@ -326,8 +328,8 @@ proptest! {
     }
 
     /// For any budget, the status as JSON is at most that many bytes unless every insight had to
-    /// be left out, and for each informer, what the object holds plus what it says it omitted is
-    /// what the informer reported; the health count is the Health insights the object holds; and
+    /// be left out, and for each informer, what the object holds, its node objects and what it
+    /// says it omitted is what the informer reported; the health count is the Health insights the object holds; and
 /// health insights are the last to go.
     #[test]
     fn the_published_status_fits_the_budget_and_its_omitted_counts_add_up(
@@ -345,7 +347,16 @@ proptest! {
         let full = serde_json::to_vec(&store.status(now, usize::MAX)).unwrap().len();
         // Budgets anywhere below the full size, and just under it, where estimates go wrong.
         for budget in [(full as f64 * fraction) as usize, full.saturating_sub(shave)] {
-            let status = store.status(now, budget);
+            let publication = store.publication(now, budget);
+            let status = publication.status;
+            // Node insights are never left out: each is its own NodeProgressInsight.
+            let nodes_of = |informer: &str| {
+                publication
+                    .nodes
+                    .values()
+                    .filter(|n| n.informer.as_str() == informer)
+                    .count()
+            };
             let size = serde_json::to_vec(&status).unwrap().len();
             let kept: usize = INFORMERS.iter().map(|o| held_in_object(&status, o)).sum();
             prop_assert!(
@@ -358,9 +369,9 @@ proptest! {
                 let omitted: i32 = summary.omitted.iter().map(|o| o.count.get()).sum();
                 prop_assert_eq!(summary.insights.get() as usize, *sent);
                 prop_assert_eq!(
-                    held_in_object(&status, informer) + omitted as usize,
+                    held_in_object(&status, informer) + nodes_of(informer) + omitted as usize,
                     *sent,
-                    "informer {}: held + omitted", informer
+                    "informer {}: held + node objects + omitted", informer
                 );
             }
             let health: usize = routed_all(&status)
@@ -441,6 +452,8 @@ fn every_budget_is_met_least_informative_first() {
         "assessment": "Progressing",
         "versions": {"target": {"version": "4.17.0"}},
         "completion": 40,
+        "operators": {"updated": 2, "total": 5},
+        "expectedDurationSeconds": 3600,
     }}}))
     .unwrap();
     let health: ReportedInsight =
