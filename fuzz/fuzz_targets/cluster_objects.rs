@@ -143,7 +143,7 @@ fn registered(informer: UpdateInformer) {
         match registry.authorize(&informer_name, &sa.username(), uid) {
             Ok(grant) => {
                 assert!(
-                    informer.spec.enabled,
+                    informer.spec.is_enabled(),
                     "a disabled informer granted a report"
                 );
                 assert_eq!(grant.informer, informer_name);
@@ -158,7 +158,7 @@ fn registered(informer: UpdateInformer) {
                     grant.allowed_types
                 );
             }
-            Err(denial) => assert!(!informer.spec.enabled, "{denial}"),
+            Err(denial) => assert!(!informer.spec.is_enabled(), "{denial}"),
         }
         if sa.uid.is_some() {
             // A pinned account does not match without its UID.

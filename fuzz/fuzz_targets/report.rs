@@ -57,6 +57,10 @@ fuzz_target!(|body: &[u8]| {
             assert!(!message.is_empty(), "a malformed body needs a reason");
             return;
         }
+        Err(ReportError::InvalidPage(message)) => {
+            assert!(!message.is_empty(), "a refused page needs a reason");
+            return;
+        }
     };
     let texts: Texts<'_> = match serde_json::from_slice(body) {
         Ok(texts) => texts,
