@@ -151,7 +151,10 @@ fuzz_target!(|body: &[u8]| {
     // The budget: a small one, and just under the full size (where size estimates go wrong).
     let full = json_len(&store.status(at(5), usize::MAX));
     for budget in [BUDGET_BYTES, full.saturating_sub(1 + body.len() % 64)] {
-        let status = store.status(at(5), budget);
+        // Node insights are published as their own objects, never left out.
+        let publication = store.publication(at(5), budget);
+        let nodes = publication.nodes.len();
+        let status = publication.status;
         let size = json_len(&status);
         let kept: usize = status
             .control_plane
@@ -170,7 +173,7 @@ fuzz_target!(|body: &[u8]| {
             .flat_map(|s| s.omitted.iter())
             .map(|o| o.count.get())
             .sum();
-        assert_eq!(kept + omitted as usize, parsed.accepted.len());
+        assert_eq!(kept + nodes + omitted as usize, parsed.accepted.len());
     }
 });
 
@@ -200,7 +203,7 @@ fn round_trips(insight: &ReportedInsight) {
 /// The grant an UpdateInformer with a default spec gives `name`.
 fn grant(name: &str) -> Grant {
     let spec: UpdateInformerSpec = match serde_json::from_value(serde_json::json!({
-        "enabled": true,
+        "reporting": "Enabled",
         "producers": [{"serviceAccount": {"namespace": "ns", "name": "producer"}}],
     })) {
         Ok(spec) => spec,
