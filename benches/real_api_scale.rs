@@ -22,10 +22,11 @@ mod size_cluster;
 
 use std::time::{Duration, Instant};
 
+use real_cluster::versions;
 use serde_json::{Value, json};
 use size_cluster::{
     add_custom_pools, api_writes, every_node_published, get_text, grow_to_in, node_apply_body,
-    node_objects, rewritten, stored, versions,
+    node_objects, rewritten, stored,
 };
 
 /// Pools: the sample's four (master, worker, infra, storage) and these.

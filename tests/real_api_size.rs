@@ -30,10 +30,10 @@ mod real_cluster;
 #[path = "support/size_cluster.rs"]
 mod size_cluster;
 
-use real_cluster::Controller;
+use real_cluster::{Controller, versions};
 use size_cluster::{
     api_writes, condition, every_node_published, get_text, grow_to, node_apply_body, node_insights,
-    node_objects, omitted, published, rewritten, set_up, stored, versions,
+    node_objects, omitted, published, rewritten, set_up, stored,
 };
 
 /// The cluster.

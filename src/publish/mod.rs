@@ -502,22 +502,7 @@ mod tests {
         task.await.unwrap();
     }
 
-    fn node_status(
-        name: &str,
-        version: &str,
-    ) -> update_status_api::v1alpha1::NodeProgressInsightStatus {
-        serde_json::from_value(serde_json::json!({
-            "informer": "machine-config",
-            "uid": name,
-            "acquiredAt": "2026-06-01T12:00:00Z",
-            "name": name,
-            "resource": {"resource": "nodes", "name": name},
-            "poolResource": {"group": "machineconfiguration.openshift.io", "resource": "machineconfigpools", "name": "worker"},
-            "scopeType": "WorkerPool",
-            "version": version,
-        }))
-        .unwrap()
-    }
+    use super::nodes::tests::node as node_status;
 
     #[tokio::test(start_paused = true)]
     async fn only_nodes_that_changed_are_written_failed_ones_again_and_idle_means_no_writes() {

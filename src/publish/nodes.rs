@@ -59,10 +59,11 @@ pub fn changes(written: &NodeObjects, wanted: &NodeObjects) -> Vec<NodeChange> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn node(name: &str, version: &str) -> NodeProgressInsightStatus {
+    /// A node object's status of the worker pool at `version`.
+    pub(crate) fn node(name: &str, version: &str) -> NodeProgressInsightStatus {
         serde_json::from_value(serde_json::json!({
             "informer": "machine-config",
             "uid": name,

@@ -375,22 +375,6 @@ pub async fn every_node_published(
     }
 }
 
-/// The resourceVersion of every object, by name.
-pub fn versions(
-    objects: &std::collections::BTreeMap<String, Value>,
-) -> std::collections::BTreeMap<String, String> {
-    objects
-        .iter()
-        .map(|(name, o)| {
-            let version = o["metadata"]["resourceVersion"]
-                .as_str()
-                .unwrap()
-                .to_owned();
-            (name.clone(), version)
-        })
-        .collect()
-}
-
 /// The names whose resourceVersion differs between `before` and `after` (or that are in only one).
 pub fn rewritten(
     before: &std::collections::BTreeMap<String, String>,
