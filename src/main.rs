@@ -54,7 +54,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Crds => print(&crds::yaml_stream()?)?,
-        Command::Snapshot(args) => print(&commands::snapshot::run(&args)?)?,
+        Command::Snapshot(args) => commands::snapshot::run(&args, std::io::stdout().lock())?,
         Command::Status(args) if commands::status::reads_a_file(&args) => {
             print(&commands::status::run(&args)?)?
         }

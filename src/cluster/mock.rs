@@ -45,18 +45,27 @@ fn all_of<T>(
     pick: impl Fn(Object) -> Option<T>,
 ) -> Result<Vec<T>, SourceError> {
     let mut out = Vec::new();
-    for located in read_objects(path)? {
-        let description = located.describe();
-        let Located { object, .. } = located;
-        let found = object.kind().to_owned();
-        match pick(object) {
+    for mut located in read_objects(path)? {
+        // Described only when wrong: a 5,000-node file would otherwise format 5,000 messages.
+        let wrong = |located: &Located| SourceError::WrongKind {
+            path: path.to_owned(),
+            object: located.describe(),
+            expected: expected.into(),
+            found: located.object.kind().to_owned(),
+        };
+        if located.object.kind() != expected {
+            return Err(wrong(&located));
+        }
+        let location = std::mem::take(&mut located.location);
+        match pick(located.object) {
             Some(v) => out.push(v),
+            // The kind matched, so the picker itself is wrong.
             None => {
                 return Err(SourceError::WrongKind {
                     path: path.to_owned(),
-                    object: description,
+                    object: location,
                     expected: expected.into(),
-                    found,
+                    found: expected.into(),
                 });
             }
         }

@@ -30,9 +30,9 @@ pub enum CommandError {
     /// The object has no status to render.
     #[error("{}: the UpgradeStatus has no status yet", .0.display())]
     NoStatus(PathBuf),
-    /// Writing YAML failed.
-    #[error("cannot write YAML: {0}")]
-    Yaml(String),
+    /// Serializing or writing the output failed.
+    #[error("cannot write the output: {0}")]
+    Output(String),
     /// `status` could not read the object from the cluster.
     #[error(
         "cannot read UpgradeStatus/cluster from the cluster ({0}); or pass --file or --cluster-dir"

@@ -9,6 +9,7 @@ pub mod apply;
 pub mod dir;
 pub mod lease;
 pub mod nodes;
+mod read_back;
 
 use std::future::Future;
 use std::pin::Pin;
