@@ -329,8 +329,9 @@ proptest! {
 
     /// For any budget, the status as JSON is at most that many bytes unless every insight had to
     /// be left out, and for each informer, what the object holds, its node objects and what it
-    /// says it omitted is what the informer reported; the health count is the Health insights the object holds; and
-/// health insights are the last to go.
+    /// says it omitted is what the informer reported; the health count is the Health insights the
+    /// object holds; third parties' insights go before any owner's, and owners' health insights
+    /// are the last to go.
     #[test]
     fn the_published_status_fits_the_budget_and_its_omitted_counts_add_up(
         history in steps(10),
@@ -378,11 +379,27 @@ proptest! {
                 .filter(|i| i.insight.insight_type() == InsightType::Health)
                 .count();
             prop_assert_eq!(status.health_insights.get() as usize, health);
-            // Least informative first: a health insight is left out only once every node and
-            // operator insight is.
+            // Third parties first: an owner's insight is left out only once no third party's
+            // is in the object.
+            let owners_omitted = status
+                .informers
+                .iter()
+                .filter(|s| !third_party(s.name.as_str()))
+                .any(|s| !s.omitted.is_empty());
+            if owners_omitted {
+                let third: usize = INFORMERS
+                    .iter()
+                    .filter(|o| third_party(o))
+                    .map(|o| held_in_object(&status, o))
+                    .sum();
+                prop_assert_eq!(third, 0, "an owner's insight went before a third party's");
+            }
+            // Then least informative first: an owner's health insight is left out only once
+            // every node and operator insight is.
             let health_omitted = status
                 .informers
                 .iter()
+                .filter(|s| !third_party(s.name.as_str()))
                 .flat_map(|s| s.omitted.iter())
                 .any(|o| o.type_ == InsightType::Health);
             if health_omitted {

@@ -1,6 +1,9 @@
 //! The size budget: the published object must stay under a byte limit, counted as etcd stores it.
-//! When it would not fit, the least informative insights are left out first — completed, healthy
-//! nodes before anything else, health insights last — and counted per informer and type.
+//! Third parties (informers that own no part of the update's status) share a quarter of it,
+//! max-min fairly, so none can push out another's insights or the owners'. When the object
+//! would still not fit, third parties' insights are left out first, then the owners' least
+//! informative — healthy operators before pools, the control plane and health insights — and
+//! everything left out is counted per informer and type.
 //!
 //! What etcd stores is not the status we send: the API server adds metadata and, because the
 //! status is written by server-side apply, a `managedFields` entry listing every field path the
@@ -75,24 +78,37 @@ pub(super) fn fit(view: &[InformerView<'_>], now: Timestamp, budget: usize) -> U
         .map(|v| v.insights.iter().map(insight_cost).collect())
         .collect();
     let base = stored_len(&routing::build(view, &|_, _| false, Omitted::new(), now));
-    let total: usize = sizes.iter().flatten().sum();
-    // Least informative first; within a rank, the later an insight was reported, the sooner it
-    // goes. Ranked only when something must go.
+    // Third parties first keep within their shares, whatever room the owners leave.
+    let mut dropped = over_share(view, &sizes, budget);
+    let total: usize = sizes
+        .iter()
+        .enumerate()
+        .flat_map(|(vi, s)| s.iter().enumerate().map(move |(ii, b)| (vi, ii, *b)))
+        .filter(|(vi, ii, _)| !dropped.contains(&(*vi, *ii)))
+        .map(|(_, _, b)| b)
+        .sum();
+    // Third parties' insights before any owner's; then least informative first; within a rank,
+    // the later an insight was reported, the sooner it goes. Ranked only when something must go.
     let ranked = || {
-        let mut ranked: Vec<(u8, usize, usize)> = view
+        let mut ranked: Vec<(bool, u8, usize, usize)> = view
             .iter()
             .enumerate()
             .flat_map(|(vi, v)| {
+                let owner = is_owner(v);
                 v.insights
                     .iter()
                     .enumerate()
-                    .map(move |(ii, x)| (rank(x), vi, ii))
+                    .map(move |(ii, x)| (owner, rank(x), vi, ii))
             })
             .collect();
-        ranked.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)).then(b.2.cmp(&a.2)));
-        ranked.into_iter()
+        ranked.sort_by(|a, b| {
+            (a.0, a.1)
+                .cmp(&(b.0, b.1))
+                .then(b.2.cmp(&a.2))
+                .then(b.3.cmp(&a.3))
+        });
+        ranked.into_iter().map(|(_, rank, vi, ii)| (rank, vi, ii))
     };
-    let mut dropped: HashSet<(usize, usize)> = HashSet::new();
     let mut excess = (base + total + WRAPPER_ALLOWANCE).saturating_sub(budget);
     let mut candidates = (excess > 0).then(ranked);
     loop {
@@ -102,7 +118,9 @@ pub(super) fn fit(view: &[InformerView<'_>], now: Timestamp, budget: usize) -> U
             let Some((_, vi, ii)) = candidates.as_mut().and_then(Iterator::next) else {
                 break;
             };
-            dropped.insert((vi, ii));
+            if !dropped.insert((vi, ii)) {
+                continue; // already over its informer's share
+            }
             let bytes = sizes.get(vi).and_then(|s| s.get(ii)).copied().unwrap_or(0);
             excess = excess.saturating_sub(bytes);
         }
@@ -130,6 +148,54 @@ pub(super) fn fit(view: &[InformerView<'_>], now: Timestamp, budget: usize) -> U
         }
         excess = size - budget;
     }
+}
+
+/// The part of the budget all third parties together may fill: whatever they send, at least
+/// three quarters stay for the owners of the update's status (the built-in informers and the
+/// producers that take over from them).
+pub const THIRD_PARTY_SHARE_DIVISOR: usize = 4;
+
+/// Whether an informer owns part of the update's status (see [`routing::is_owner`]).
+fn is_owner(v: &InformerView<'_>) -> bool {
+    v.builtin || routing::is_owner(v.name)
+}
+
+/// The insights third parties hold beyond their shares, as `(informer, insight)` indexes. The
+/// third parties split `budget / THIRD_PARTY_SHARE_DIVISOR` max-min fairly: one that needs less
+/// than an equal part leaves the rest to the others, so no third party can push out another's
+/// insights, however much it sends. Each one over its part loses its own latest insights first.
+fn over_share(
+    view: &[InformerView<'_>],
+    sizes: &[Vec<usize>],
+    budget: usize,
+) -> HashSet<(usize, usize)> {
+    let mut wants: Vec<(usize, usize)> = view
+        .iter()
+        .zip(sizes)
+        .enumerate()
+        .filter(|(_, (v, _))| !is_owner(v))
+        .map(|(vi, (_, s))| (s.iter().sum::<usize>(), vi))
+        .collect();
+    wants.sort_unstable();
+    let mut left = budget / THIRD_PARTY_SHARE_DIVISOR;
+    let mut dropped = HashSet::new();
+    let count = wants.len();
+    for (served, (want, vi)) in wants.into_iter().enumerate() {
+        let share = left / (count - served);
+        let mut used = want;
+        let Some(insight_sizes) = sizes.get(vi) else {
+            continue;
+        };
+        for (ii, bytes) in insight_sizes.iter().enumerate().rev() {
+            if used <= share {
+                break;
+            }
+            dropped.insert((vi, ii));
+            used -= bytes;
+        }
+        left -= used;
+    }
+    dropped
 }
 
 /// The size of the `UpgradeStatus` holding `status` as etcd stores it: the status as JSON, the

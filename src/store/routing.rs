@@ -10,8 +10,8 @@ use update_status_api::v1alpha1::{
     Condition, ConditionStatus, Conditions, ControlPlane, InformerInsights, InformerName,
     InformerSource, InformerState, InformerSummary, Insight, InsightPayload, InsightType,
     MAX_INFORMERS, MAX_INSIGHTS_PER_INFORMER, MAX_WORKER_POOLS, NodeCount, ObjectName,
-    OmittedInsights, PoolAssessment, ResourceRef, ScopeType, UpgradeStatusStatus, WorkerPool,
-    find_condition,
+    OmittedInsights, PoolAssessment, RESERVED_INFORMER_NAMES, ResourceRef,
+    STATUS_INSIGHT_INFORMERS, ScopeType, UpgradeStatusStatus, WorkerPool, find_condition,
 };
 
 /// One informer as the store holds it.
@@ -182,13 +182,27 @@ pub(super) fn count(n: usize) -> NodeCount {
     NodeCount::new(n).unwrap_or_default()
 }
 
+/// Whether `name` is an owner of part of the update's status: a built-in informer, or the
+/// remote producer that takes over from one (only those may send status insights). Every other
+/// informer is a third party: its insights are bounded by a share of the budget, left out
+/// first, and it takes a scope's informer slot only after the owners.
+pub(super) fn is_owner(name: &InformerName) -> bool {
+    STATUS_INSIGHT_INFORMERS.contains(&name.as_str())
+        || RESERVED_INFORMER_NAMES.contains(&name.as_str())
+}
+
 fn bounded_informers(
     informers: Vec<(InformerName, Vec<Insight>)>,
     omitted: &mut Omitted,
 ) -> BoundedVec<InformerInsights, MAX_INFORMERS> {
+    // Owners take their slots first: a third party named before `machine-config` must not
+    // push it out of the scope. The rest keep name order.
+    let mut slots: Vec<usize> = (0..informers.len()).collect();
+    slots.sort_by_key(|&i| (informers.get(i).is_none_or(|(n, _)| !is_owner(n)), i));
+    let kept: std::collections::HashSet<usize> = slots.into_iter().take(MAX_INFORMERS).collect();
     let mut out = Vec::new();
     for (i, (name, mut insights)) in informers.into_iter().enumerate() {
-        let overflow: Vec<Insight> = if i >= MAX_INFORMERS {
+        let overflow: Vec<Insight> = if !kept.contains(&i) {
             std::mem::take(&mut insights)
         } else if insights.len() > MAX_INSIGHTS_PER_INFORMER {
             insights.split_off(MAX_INSIGHTS_PER_INFORMER)
