@@ -338,6 +338,137 @@ async fn a_new_update_informer_gets_a_status_that_is_not_rewritten_while_nothing
         .unwrap();
 }
 
+/// Attack (issue 16, finding 3): deleting or disabling an UpdateInformer removes its insights
+/// within a publish interval, and an informer that only the object names — one anyone able to
+/// write the status could add, claiming to be built in — is not re-published after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_or_disabled_informer_takes_its_insights_with_it_and_a_forged_one_never_returns()
+{
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    for name in ["revoked", "turned-off"] {
+        cp.apply(&format!(
+            "apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
+             metadata: {{name: {name}}}\n\
+             spec: {{reporting: Enabled, producers: [{{serviceAccount: {{namespace: example-storage, name: storage-operator}}}}], \
+             allowedInsightTypes: [Health]}}\n"
+        ))
+        .unwrap();
+    }
+    let controller = Controller::start(cp, "revocation", &[]);
+    controller.wait_ready(Duration::from_secs(30)).await;
+    let token = cp
+        .token("example-storage", "storage-operator", Some(AUDIENCE))
+        .unwrap();
+    let informers = ["revoked", "turned-off", STORAGE];
+    for name in informers {
+        let answer = controller
+            .report(name, &token, report_saying(&format!("said by {name}")))
+            .await;
+        assert_eq!(answer.status, 200, "{name}: {}", answer.body);
+    }
+    published(cp, Duration::from_secs(10), |s| {
+        informers.iter().all(|n| !summaries_from(s, n).is_empty())
+    })
+    .await;
+
+    cp.kubectl_run(&["delete", "updateinformer", "revoked"])
+        .unwrap();
+    cp.kubectl_run(&[
+        "patch",
+        "updateinformer",
+        "turned-off",
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"reporting":"Disabled"}}"#,
+    ])
+    .unwrap();
+    let changed = Instant::now();
+    let status = published(cp, Duration::from_secs(10), |s| {
+        summaries_from(s, "revoked").is_empty() && summaries_from(s, "turned-off").is_empty()
+    })
+    .await;
+    let revoked_in = changed.elapsed();
+    println!("insights of a deleted and a disabled informer gone after {revoked_in:?}");
+    assert!(
+        revoked_in < Duration::from_secs(3),
+        "revoked after {revoked_in:?}: more than the publish interval (1 s) and the watch"
+    );
+    assert_eq!(
+        summaries_from(&status, STORAGE),
+        [format!("said by {STORAGE}")]
+    );
+    let summary = |s: &serde_json::Value, name: &str| {
+        s["informers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["name"] == name)
+            .cloned()
+    };
+    assert_eq!(summary(&status, "revoked"), None);
+    assert_eq!(summary(&status, "turned-off").unwrap()["state"], "Disabled");
+    controller.stop();
+
+    // Someone able to write the status adds an informer, `ghost`, claiming to be built in,
+    // with a copy of the storage operator's insights in every scope.
+    let mut object = upgrade_status(cp).unwrap();
+    let status = &mut object["status"];
+    let mut ghost = summary(status, STORAGE).unwrap();
+    ghost["name"] = "ghost".into();
+    ghost["source"] = "BuiltIn".into();
+    status["informers"].as_array_mut().unwrap().push(ghost);
+    for pool in status["workerPools"].as_array_mut().unwrap() {
+        let groups = pool["informers"].as_array_mut().unwrap();
+        if let Some(mut group) = groups.iter().find(|g| g["name"] == STORAGE).cloned() {
+            group["name"] = "ghost".into();
+            groups.push(group);
+        }
+    }
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), object.to_string()).unwrap();
+    cp.kubectl_run(&[
+        "replace",
+        "--subresource=status",
+        "-f",
+        &file.path().to_string_lossy(),
+    ])
+    .unwrap();
+    let forged = upgrade_status(cp).unwrap();
+    assert_eq!(
+        summaries_from(&forged["status"], "ghost"),
+        [format!("said by {STORAGE}")],
+        "the forged object was not stored"
+    );
+
+    let controller = Controller::start(cp, "revocation-restart", &[]);
+    controller.wait_ready(Duration::from_secs(30)).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        let status = upgrade_status(cp).unwrap()["status"].clone();
+        if summaries_from(&status, "ghost").is_empty() && summary(&status, "ghost").is_none() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the forged informer is still published after 10 s: {}\n{}",
+            status["informers"],
+            controller.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        summaries_from(&status, STORAGE),
+        [format!("said by {STORAGE}")],
+        "a registered informer's insights came back after the restart: {}\n{}",
+        status["informers"],
+        controller.log_tail()
+    );
+    controller.stop();
+    cp.kubectl_run(&["delete", "updateinformer", "turned-off"])
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_subject_access_review_a_listed_producer_also_needs_rbac() {
     let Some(cp) = cluster() else { return };

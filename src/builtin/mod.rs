@@ -27,6 +27,18 @@ pub const MACHINE_CONFIG_INFORMER: &str = "machine-config";
 /// The informer that reports firing alerts.
 pub const ALERTS_INFORMER: &str = "alerts";
 
+/// Whether `name` is one of the controller's own informers. Decided by name, never by what a
+/// published object says of an informer (anyone who can write the status could claim
+/// `source: BuiltIn`).
+pub fn is_builtin_name(name: &str) -> bool {
+    [
+        CLUSTER_VERSION_INFORMER,
+        MACHINE_CONFIG_INFORMER,
+        ALERTS_INFORMER,
+    ]
+    .contains(&name)
+}
+
 /// What one built-in informer reports: its complete current set of insights, in emission order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InformerOutput {

@@ -10,6 +10,7 @@ pub mod dir;
 pub mod lease;
 pub mod nodes;
 mod read_back;
+pub mod scrub;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -34,6 +34,7 @@ use crate::informers::status::{Observation, informer_status};
 use crate::publish::apply::{ApplySink, apply_informer_status, read_nodes, read_published};
 use crate::publish::lease::{LeaderElector, LeaseConfig};
 use crate::publish::nodes::NodeObjects;
+use crate::publish::scrub::remove_foreign_informers;
 use crate::publish::{self, PublishStats};
 
 /// A kube client from `--kubeconfig`, or as kubectl would find one (in-cluster first).
@@ -123,8 +124,9 @@ pub async fn run_with(
             s.access_reviewer = Some(Arc::new(reviewer));
         }
     }
-    // Read-backs and the registry work before this instance leads; start from what is published.
-    resume(&client, &state).await;
+    // Read-backs and the registry work before this instance leads; start from what is published
+    // (the registry is not known yet: the first publication drops what it does not list).
+    resume(&client, &state, Leading::No).await;
 
     let elector = LeaderElector::new(client.clone(), lease_config(args, &client))
         .map_err(|e| ServeError::Config(format!("leader election: {e}")))?;
@@ -410,7 +412,7 @@ async fn lead(
             () = shutdown.cancelled() => return,
             gone = async { leader.wait_for(|l| *l).await.is_err() } => if gone { return },
         }
-        let nodes = resume(&client, &state).await;
+        let nodes = resume(&client, &state, Leading::Yes).await;
         state.ready.store(true, Ordering::Relaxed);
         tracing::info!("leading: publishing the UpgradeStatus");
         let term = shutdown.child_token();
@@ -456,11 +458,20 @@ async fn lead(
     }
 }
 
+/// Whether [`resume`] runs for the leader, which knows the registry and may write.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Leading {
+    Yes,
+    No,
+}
+
 /// Adds what the published objects show to the store (what the store holds already wins), and
 /// answers the node objects found, which the publisher then leaves alone unless they change.
 /// Should the node objects not be readable, the publisher starts from none: it rewrites them
-/// all once, which costs requests but loses nothing.
-async fn resume(client: &kube::Client, state: &AppState) -> NodeObjects {
+/// all once, which costs requests but loses nothing. The leader adopts only built-in informers
+/// and registered, enabled ones, and removes the others from the published object (see
+/// [`remove_foreign_informers`]); before leading, nothing is written.
+async fn resume(client: &kube::Client, state: &AppState, leading: Leading) -> NodeObjects {
     let nodes = match read_nodes(client.clone()).await {
         Ok(nodes) => nodes,
         Err(e) => {
@@ -470,8 +481,26 @@ async fn resume(client: &kube::Client, state: &AppState) -> NodeObjects {
     };
     match read_published(client.clone()).await {
         Ok(Some(published)) => {
+            let registry = state.registry();
+            let adopt = |name: &InformerName| {
+                leading == Leading::No
+                    || crate::builtin::is_builtin_name(name.as_str())
+                    || registry
+                        .get(name.as_str())
+                        .is_some_and(|i| i.spec.is_enabled())
+            };
+            match remove_foreign_informers(client.clone(), &published, adopt).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::warn!(
+                    removed,
+                    "removed informers the controller does not recognise from the published UpgradeStatus"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot remove unrecognised informers from the published UpgradeStatus")
+                }
+            }
             if let Ok(mut store) = state.store.lock() {
-                store.resume(&published, &nodes);
+                store.resume(&published, &nodes, adopt);
             }
         }
         Ok(None) => {}

@@ -407,6 +407,14 @@ fn compute(
     let Ok(mut store) = state.store.lock() else {
         return publish::Publication::default();
     };
+    // Revocation: a deleted UpdateInformer's insights go with it, in this publication.
+    let revoked = store.retain_remote(|name| registry.get(name.as_str()).is_some());
+    if revoked > 0 {
+        tracing::info!(
+            revoked,
+            "removed the insights of informers no longer registered"
+        );
+    }
     for (name, informer) in registry.iter() {
         let Ok(name) = InformerName::new(name.as_str()) else {
             continue;

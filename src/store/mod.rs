@@ -134,11 +134,14 @@ impl Store {
     /// with their `acquiredAt`, its last report time and whether it is built in. Insights the
     /// budget had left out are not in the object, and come back when their informer next
     /// reports. Informers the store already holds keep what they hold, with the published
-    /// transition times and `acquiredAt` of every fact that did not change.
+    /// transition times and `acquiredAt` of every fact that did not change. Only informers
+    /// `adopt` accepts come back (built-in ones, and those still registered and enabled), and
+    /// only a built-in name is taken as built in: what the object says is not evidence.
     pub fn resume(
         &mut self,
         published: &UpgradeStatusStatus,
         nodes: &BTreeMap<String, NodeProgressInsightStatus>,
+        adopt: impl Fn(&InformerName) -> bool,
     ) {
         let scopes = published
             .control_plane
@@ -165,6 +168,11 @@ impl Store {
             });
         }
         for summary in published.informers.iter() {
+            if !adopt(&summary.name) {
+                // Unregistered (its UpdateInformer was deleted or disabled meanwhile), or never
+                // registered at all: an object anyone could have written says so, nothing else.
+                continue;
+            }
             if let Some(entry) = self.informers.get_mut(&summary.name) {
                 // Already reported since the start (a built-in informer assesses before the
                 // published objects are read): what it says wins, but a fact that did not
@@ -186,7 +194,8 @@ impl Store {
             self.informers.insert(
                 summary.name.clone(),
                 InformerEntry {
-                    builtin: summary.source == InformerSource::BuiltIn,
+                    builtin: summary.source == InformerSource::BuiltIn
+                        && crate::builtin::is_builtin_name(summary.name.as_str()),
                     state: Some(summary.state),
                     insights: insights.remove(&summary.name).unwrap_or_default(),
                     last_report: summary.last_report_time,
@@ -216,6 +225,15 @@ impl Store {
     /// Removes an informer and everything it held (it was unregistered or disabled).
     pub fn remove_informer(&mut self, informer: &InformerName) -> bool {
         self.informers.remove(informer).is_some()
+    }
+
+    /// Removes every remote informer `keep` refuses (its UpdateInformer is gone), with all it
+    /// held; answers how many went.
+    pub fn retain_remote(&mut self, keep: impl Fn(&InformerName) -> bool) -> usize {
+        let before = self.informers.len();
+        self.informers
+            .retain(|name, entry| entry.builtin || keep(name));
+        before - self.informers.len()
     }
 
     /// Records the state shown in the informer's summary (`Reporting` when not set).

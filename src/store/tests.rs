@@ -290,7 +290,7 @@ fn resuming_from_the_published_status_restores_what_it_shows() {
     let published = publication.status;
 
     let mut resumed = Store::new();
-    resumed.resume(&published, &publication.nodes);
+    resumed.resume(&published, &publication.nodes, |_| true);
     assert!(resumed.is_builtin(&mc));
     assert!(!resumed.is_builtin(&storage));
     assert_eq!(resumed.insights(&mc).map(<[_]>::len), Some(2));
@@ -310,7 +310,7 @@ fn resuming_from_the_published_status_restores_what_it_shows() {
     // What the store already holds is not overwritten by an older object.
     let mut newer = Store::new();
     newer.replace(&storage, false, vec![], t("2024-01-01T00:03:00Z"));
-    newer.resume(&published, &publication.nodes);
+    newer.resume(&published, &publication.nodes, |_| true);
     assert_eq!(newer.insights(&storage).map(<[_]>::len), Some(0));
 }
 
@@ -408,7 +408,7 @@ fn a_restart_keeps_the_published_times_of_facts_that_did_not_change() {
         ],
         t("2024-01-01T01:00:00Z"),
     );
-    after.resume(&published.status, &published.nodes);
+    after.resume(&published.status, &published.nodes, |_| true);
     let again = after.publication(t("2024-01-01T01:01:00Z"), DEFAULT_BUDGET_BYTES);
     assert_eq!(
         again.nodes["a"], published.nodes["a"],
