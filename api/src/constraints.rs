@@ -9,10 +9,26 @@ use std::ops::Deref;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// Characters that must never reach a terminal: C0 controls, DEL and C1 controls.
-pub const SINGLE_LINE_PATTERN: &str = r"^[^\x00-\x1f\x7f-\x9f]*$";
+/// The invisible characters refused in every text field, as a regex class body: every format
+/// character (Unicode category Cf, Unicode 16) — bidi embeddings, overrides, isolates and marks
+/// (U+061C, U+200E/F, U+202A–E, U+2066–9), zero-width characters (U+200B–D, U+2060–4, U+FEFF),
+/// the soft hyphen and the tag characters (U+E0000–E007F) — and the line and paragraph
+/// separators (U+2028/9, categories Zl/Zp). They reorder or hide text in terminals and the
+/// console (Trojan Source). Listed by code point rather than as `\p{Cf}` so the API server's
+/// regex engine and this crate's, with their different Unicode versions, refuse the same set;
+/// a test checks the list against the `regex` crate's own `\p{Cf}`.
+macro_rules! invisible {
+    () => {
+        r"\x{ad}\x{600}-\x{605}\x{61c}\x{6dd}\x{70f}\x{890}-\x{891}\x{8e2}\x{180e}\x{200b}-\x{200f}\x{2028}-\x{202e}\x{2060}-\x{2064}\x{2066}-\x{206f}\x{feff}\x{fff9}-\x{fffb}\x{110bd}\x{110cd}\x{13430}-\x{1343f}\x{1bca0}-\x{1bca3}\x{1d173}-\x{1d17a}\x{e0000}-\x{e007f}"
+    };
+}
+
+/// Characters that must never reach a terminal: C0 controls, DEL, C1 controls and the
+/// invisible characters above.
+pub const SINGLE_LINE_PATTERN: &str = concat!(r"^[^\x00-\x1f\x7f-\x9f", invisible!(), r"]*$");
 /// As [`SINGLE_LINE_PATTERN`] but allowing line feeds, for paragraphs.
-pub const MULTI_LINE_PATTERN: &str = r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f]*$";
+pub const MULTI_LINE_PATTERN: &str =
+    concat!(r"^[^\x00-\x09\x0b-\x1f\x7f-\x9f", invisible!(), r"]*$");
 /// RFC 1123 label, the form of Kubernetes names, insight uids and informer names.
 pub const DNS_LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 /// RFC 1123 subdomain (a dotted series of labels), the form of API groups and most object names.
@@ -24,10 +40,10 @@ pub const SEMVER_PATTERN: &str = r"^(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0
 pub const CONDITION_TYPE_PATTERN: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$";
 /// A condition reason: CamelCase, as in `metav1.Condition`; empty when the source gave none.
 pub const REASON_PATTERN: &str = r"^([A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?)?$";
-/// A name that is no path: no `/`, no control characters, not empty.
-pub const REF_NAME_PATTERN: &str = r"^[^/\x00-\x1f\x7f-\x9f]+$";
-/// An absolute http(s) URL without spaces or control characters.
-pub const URL_PATTERN: &str = r"^https?://[^\s\x00-\x1f\x7f-\x9f]+$";
+/// A name that is no path: no `/`, no control or invisible characters, not empty.
+pub const REF_NAME_PATTERN: &str = concat!(r"^[^/\x00-\x1f\x7f-\x9f", invisible!(), r"]+$");
+/// An absolute http(s) URL without spaces, control or invisible characters.
+pub const URL_PATTERN: &str = concat!(r"^https?://[^\s\x00-\x1f\x7f-\x9f", invisible!(), r"]+$");
 
 /// Why a constrained value was refused; the message names the limit so a producer can fix it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -92,25 +108,58 @@ impl Matcher {
     /// Whether the whole of `value` matches the pattern.
     pub fn is_match(&self, value: &str) -> bool {
         match self {
-            Self::SingleLine => !value.chars().any(is_control),
-            Self::MultiLine => !value.chars().any(|c| c != '\n' && is_control(c)),
+            Self::SingleLine => !value.chars().any(is_forbidden_in_text),
+            Self::MultiLine => !value.chars().any(|c| c != '\n' && is_forbidden_in_text(c)),
             Self::DnsLabel => is_dns_label(value),
             Self::DnsSubdomain => value.split('.').all(is_dns_label),
-            Self::RefName => !value.is_empty() && !value.chars().any(|c| c == '/' || is_control(c)),
+            Self::RefName => {
+                !value.is_empty() && !value.chars().any(|c| c == '/' || is_forbidden_in_text(c))
+            }
             Self::Url => value
                 .strip_prefix("https://")
                 .or_else(|| value.strip_prefix("http://"))
                 .is_some_and(|rest| {
-                    !rest.is_empty() && !rest.chars().any(|c| c.is_whitespace() || is_control(c))
+                    !rest.is_empty()
+                        && !rest
+                            .chars()
+                            .any(|c| c.is_whitespace() || is_forbidden_in_text(c))
                 }),
             Self::Regex(re) => re.as_ref().is_some_and(|re| re.is_match(value)),
         }
     }
 }
 
-/// C0 controls, DEL and C1 controls: `[\x00-\x1f\x7f-\x9f]`.
-fn is_control(c: char) -> bool {
-    matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}')
+/// C0 controls, DEL, C1 controls and the invisible characters of [`SINGLE_LINE_PATTERN`]: what
+/// no text field may hold, and what a renderer must not print.
+pub fn is_forbidden_in_text(c: char) -> bool {
+    matches!(c, '\0'..='\x1f' | '\x7f'..='\u{9f}') || is_invisible(c)
+}
+
+/// The characters of `invisible!`, one arm per range.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{ad}'
+            | '\u{600}'..='\u{605}'
+            | '\u{61c}'
+            | '\u{6dd}'
+            | '\u{70f}'
+            | '\u{890}'..='\u{891}'
+            | '\u{8e2}'
+            | '\u{180e}'
+            | '\u{200b}'..='\u{200f}'
+            | '\u{2028}'..='\u{202e}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206f}'
+            | '\u{feff}'
+            | '\u{fff9}'..='\u{fffb}'
+            | '\u{110bd}'
+            | '\u{110cd}'
+            | '\u{13430}'..='\u{1343f}'
+            | '\u{1bca0}'..='\u{1bca3}'
+            | '\u{1d173}'..='\u{1d17a}'
+            | '\u{e0000}'..='\u{e007f}'
+    )
 }
 
 /// `^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`.
@@ -517,9 +566,44 @@ mod tests {
         URL_PATTERN,
     ];
     const EDGES: &[char] = &[
-        'a', 'z', '0', '9', '-', '.', 'A', '_', '/', ':', 'h', 't', 'p', 's', ' ', '\t', '\n',
-        '\r', '\0', '\x1f', '\x7f', '\u{80}', '\u{9f}', '\u{a0}', '\u{85}', '\u{2028}', '\u{3000}',
-        '\u{feff}', 'é', '✓',
+        'a',
+        'z',
+        '0',
+        '9',
+        '-',
+        '.',
+        'A',
+        '_',
+        '/',
+        ':',
+        'h',
+        't',
+        'p',
+        's',
+        ' ',
+        '\t',
+        '\n',
+        '\r',
+        '\0',
+        '\x1f',
+        '\x7f',
+        '\u{80}',
+        '\u{9f}',
+        '\u{a0}',
+        '\u{85}',
+        '\u{2028}',
+        '\u{3000}',
+        '\u{feff}',
+        'é',
+        '✓',
+        '\u{202e}',
+        '\u{2066}',
+        '\u{200b}',
+        '\u{ad}',
+        '\u{e0041}',
+        '\u{2029}',
+        '\u{1d173}',
+        '\u{6dd}',
     ];
 
     /// Each fast pattern with its hand-written matcher and its compiled regex.
@@ -565,7 +649,8 @@ mod tests {
             agree(&format!("https://{v}"));
             agree(&format!("a.{v}"));
         }
-        assert_eq!(values.len(), 1 + 30 + 30 * 30 + 30 * 30 * 30);
+        let n = EDGES.len();
+        assert_eq!(values.len(), 1 + n + n * n + n * n * n);
     }
 
     proptest::proptest! {
@@ -577,6 +662,34 @@ mod tests {
         ) {
             let value: String = chars.into_iter().collect();
             agree(&format!("{prefix}{value}"));
+        }
+    }
+
+    /// Every code point: the hand-written matchers and the patterns the CRD carries agree, and
+    /// every format character and line or paragraph separator the `regex` crate knows of
+    /// (`\p{Cf}`, `\p{Zl}`, `\p{Zp}`) is refused, so a newer Unicode's additions fail here.
+    #[test]
+    fn every_invisible_character_is_refused_by_matcher_and_pattern_alike() {
+        let format = regex::Regex::new(r"^[\p{Cf}\p{Zl}\p{Zp}]$").unwrap();
+        for c in (0..=0x10ffff).filter_map(char::from_u32) {
+            let text = c.to_string();
+            if format.is_match(&text) {
+                assert!(is_forbidden_in_text(c), "U+{:04X} is not refused", c as u32);
+            }
+            agree(&text);
+        }
+        for attack in [
+            "safe\u{202e}txt.exe",
+            "a\u{2066}b",
+            "zero\u{200b}width",
+            "tag\u{e0041}",
+        ] {
+            assert!(!Matcher::SingleLine.is_match(attack), "{attack:?}");
+            assert!(!Matcher::MultiLine.is_match(attack), "{attack:?}");
+            assert!(
+                !Matcher::Url.is_match(&format!("https://x/{attack}")),
+                "{attack:?}"
+            );
         }
     }
 

@@ -2,6 +2,7 @@
 //! or carry control characters; an insight must still be produced, so text is cleaned and cut
 //! (on a character boundary, ending in "…") instead of being dropped or causing a panic.
 
+use update_status_api::constraints::is_forbidden_in_text;
 use update_status_api::time::Timestamp;
 use update_status_api::v1alpha1::{
     ApiGroup, Condition, ConditionMessage, ConditionStatus, ConditionType, ObjectName, Paragraph,
@@ -11,14 +12,14 @@ use update_status_api::v1alpha1::{
 /// What marks text that was cut to fit.
 const ELLIPSIS: char = '…';
 
-/// Replaces the characters the API refuses (C0 controls, DEL, C1 controls; line feeds too unless
-/// `multi_line`) with spaces, and drops carriage returns so CRLF text keeps its lines.
+/// Replaces the characters the API refuses (C0 controls, DEL, C1 controls, bidi controls,
+/// zero-width and tag characters; line feeds too unless `multi_line`) with spaces, and drops
+/// carriage returns so CRLF text keeps its lines.
 pub fn clean(text: &str, multi_line: bool) -> String {
     text.chars()
         .filter(|&c| c != '\r')
         .map(|c| {
-            let forbidden = (c.is_control() && !(multi_line && c == '\n'))
-                || ('\u{7f}'..='\u{9f}').contains(&c);
+            let forbidden = is_forbidden_in_text(c) && !(multi_line && c == '\n');
             if forbidden { ' ' } else { c }
         })
         .collect()

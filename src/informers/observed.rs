@@ -94,7 +94,7 @@ pub fn rejection_message(message: &str) -> RejectionMessage {
     let clean: String = message
         .chars()
         .map(|c| {
-            if c.is_control() || ('\u{80}'..='\u{9f}').contains(&c) {
+            if update_status_api::constraints::is_forbidden_in_text(c) {
                 ' '
             } else {
                 c

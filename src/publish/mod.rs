@@ -217,7 +217,13 @@ impl Budget {
         }
         let reason: String = reason
             .chars()
-            .map(|c| if c.is_control() { ' ' } else { c })
+            .map(|c| {
+                if update_status_api::constraints::is_forbidden_in_text(c) {
+                    ' '
+                } else {
+                    c
+                }
+            })
             .take(256)
             .collect();
         let l = lowered.get_or_insert(Lowered {

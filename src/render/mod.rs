@@ -17,6 +17,7 @@ mod text;
 #[cfg(test)]
 mod fixture_tests;
 
+use update_status_api::constraints::is_forbidden_in_text;
 use update_status_api::time::Timestamp;
 use update_status_api::v1alpha1::{
     InsightType, NodeInsight, NodeProgressInsightStatus, UpgradeStatusStatus,
@@ -126,7 +127,21 @@ pub fn render<'a>(
         );
     }
     out.push_str(&omitted_note(status));
-    Ok(out)
+    Ok(printable(out))
+}
+
+/// `text` with every character no text field may hold (C0/C1 controls, bidi controls,
+/// zero-width and tag characters; see `is_forbidden_in_text`) replaced by U+FFFD, line feeds
+/// and tabs kept. The API refuses them already; this is the last line of defence before a
+/// terminal, should an object ever carry one (an older schema, a hand-edited file).
+fn printable(text: String) -> String {
+    let bad = |c: char| c != '\n' && c != '\t' && is_forbidden_in_text(c);
+    if !text.chars().any(bad) {
+        return text;
+    }
+    text.chars()
+        .map(|c| if bad(c) { '\u{fffd}' } else { c })
+        .collect()
 }
 
 /// The note that insights were left out of the object for size, one line per insight type, after a
@@ -185,5 +200,22 @@ mod tests {
         let err = render(&UpgradeStatusStatus::default(), [], now, &Details::none()).unwrap_err();
         assert!(matches!(err, RenderError::NoClusterVersion));
         assert!(err.to_string().contains("no ClusterVersion insight"));
+    }
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn invisible_and_control_characters_never_reach_the_terminal() {
+        let attack = "pool \u{202e}gnp.exe\u{202c} \u{2066}x\u{2069} a\u{200b}b \u{1b}[2J tag\u{e0041}\n\tok";
+        let shown = printable(attack.to_owned());
+        assert_eq!(
+            shown,
+            "pool \u{fffd}gnp.exe\u{fffd} \u{fffd}x\u{fffd} a\u{fffd}b \u{fffd}[2J tag\u{fffd}\n\tok"
+        );
+        let plain = "Node a is degraded ✓ é\n".to_owned();
+        assert_eq!(printable(plain.clone()), plain);
     }
 }

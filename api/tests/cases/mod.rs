@@ -256,6 +256,42 @@ pub fn invalid_cases() -> Vec<Case> {
             },
         ),
         case(
+            "summary refuses a bidi override (Trojan Source)",
+            UpgradeStatus,
+            "status.controlPlane.informers[0].insights[2].insight.health.impact.summary",
+            |o| {
+                set(
+                    o,
+                    &format!("{CP0}/2/insight/health/impact/summary"),
+                    json!("Update is \u{202e}dekcolb\u{202c} fine"),
+                )
+            },
+        ),
+        case(
+            "description refuses bidi isolates, zero-width and tag characters",
+            UpgradeStatus,
+            "status.controlPlane.informers[0].insights[2].insight.health.impact.description",
+            |o| {
+                set(
+                    o,
+                    &format!("{CP0}/2/insight/health/impact/description"),
+                    json!("a\u{2066}b\u{2069}\nc\u{200b}d\u{e0041}"),
+                )
+            },
+        ),
+        case(
+            "reference refuses invisible characters",
+            UpgradeStatus,
+            "status.controlPlane.informers[0].insights[2].insight.health.remediation.reference",
+            |o| {
+                set(
+                    o,
+                    &format!("{CP0}/2/insight/health/remediation/reference"),
+                    json!("https://example.com/\u{200f}runbook"),
+                )
+            },
+        ),
+        case(
             "summary is one line",
             UpgradeStatus,
             "status.controlPlane.informers[0].insights[2].insight.health.impact.summary",
