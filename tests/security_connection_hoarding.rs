@@ -519,29 +519,34 @@ async fn hoarding_from_many_sources_leaves_probes_answering_and_slots_come_back(
         })
         .collect();
     // Every hoarder ends when its connection is refused or closed; on a server that lets them
-    // hold for ever, this bound ends the test.
+    // hold for ever, this bound ends the wait.
     let bound = Duration::from_secs(50);
-    let mut hoards = Vec::new();
     let deadline = started + bound;
+    let mut hoards = Vec::new();
+    let mut still_running = Vec::new();
     for mut h in hoarders {
-        let result = match tokio::time::timeout_at(deadline, &mut h).await {
-            Ok(result) => result,
-            Err(_) => {
-                // It records that it was still open.
-                stop.cancel();
-                h.await
-            }
-        };
-        hoards.push(result.unwrap());
+        match tokio::time::timeout_at(deadline, &mut h).await {
+            Ok(result) => hoards.push(result.unwrap()),
+            Err(_) => still_running.push(h),
+        }
     }
     let ended = Instant::now();
     let attack_took = ended - started;
+    // (c) A new client, while every hoarder that the server has not closed still holds on.
+    let after_status = match open(Ipv4Addr::LOCALHOST, server.https, &tls).await {
+        Ok(mut conn) => request(&mut conn, "/healthz", "")
+            .await
+            .map(|(status, _)| status)
+            .unwrap_or(0),
+        Err(_) => 0,
+    };
     stop.cancel();
+    for h in still_running {
+        // It records that it was still open.
+        hoards.push(h.await.unwrap());
+    }
     let probe_answers = probes.await.unwrap();
 
-    // After the attack, a new client is served.
-    let mut after = open(Ipv4Addr::LOCALHOST, server.https, &tls).await.unwrap();
-    let after_status = request(&mut after, "/healthz", "").await.unwrap().0;
     let closed_unauthenticated = metric(
         &server,
         "update_status_controller_connections_unauthenticated_closed_total",
@@ -607,7 +612,8 @@ async fn hoarding_from_many_sources_leaves_probes_answering_and_slots_come_back(
     // (a) The probe port answered every probe, promptly.
     assert!(probe_answers.len() >= 40, "{} probes", probe_answers.len());
     assert!(failed_probes.is_empty(), "probes failed: {failed_probes:?}");
-    assert!(slowest_probe < Duration::from_secs(2), "{slowest_probe:?}");
+    // Under the Deployment's probe timeout (5 s), with room for a loaded CI machine.
+    assert!(slowest_probe < Duration::from_secs(3), "{slowest_probe:?}");
     // (b) Every hoarded connection was closed by the server at the lifetime, although it kept
     // sending requests.
     let still_open = held.iter().filter(|(_, life, _)| life.is_none()).count();
@@ -629,8 +635,8 @@ async fn hoarding_from_many_sources_leaves_probes_answering_and_slots_come_back(
         "{closed_unauthenticated} closes counted for {} held",
         held.len()
     );
-    // (c) Afterwards a new connection is served.
-    assert_eq!(after_status, 200);
+    // (c) Afterwards a new connection is served (0: reset or no answer).
+    assert_eq!(after_status, 200, "a new client after the attack");
     // The memory bound the Deployment's limit relies on (see the manifest's comment).
     assert!(peak_rss > 0, "cannot read the server's memory");
     assert!(
