@@ -206,6 +206,7 @@ cp -r samples/cluster "$WORK/cluster"
 PORT="$(free_port)"
 "${PRIO[@]}" "$BIN" serve --dev --listen "127.0.0.1:$PORT" --cluster-dir "$WORK/cluster" \
   --rate-limit "$RATE_LIMIT" --rate-burst "$RATE_BURST" \
+  --max-connections-per-source "$(( CONNS > 64 ? CONNS : 64 ))" \
   >"$WORK/server.out" 2>"$WORK/server.log" &
 SERVER_PID=$!
 BASE="https://127.0.0.1:$PORT"
@@ -412,7 +413,8 @@ load:      h2load --h1 -t $H2LOAD_THREADS -c $CONNS -D $DURATION --warm-up-time 
 body:      one constant 1-insight report ($(wc -c <"$WORK/report.json") bytes); after the first, every repeat is
            idempotent (accepted, store unchanged), which is the steady state of a producer
 controller: serve --dev --rate-limit $RATE_LIMIT --rate-burst $RATE_BURST (defaults 10/s, burst 20: lifted
-           because every request comes from one identity); everything else default, audit log
+           because every request comes from one identity; the per-source connection cap, 64, raised
+           to CONNS when above, because every connection comes from 127.0.0.1); everything else default, audit log
            (one line per report) to a file; TLS: $C_TLS
 nginx:     static 'return 200' on POST, worker_processes 2, access_log off, same cert; TLS: $N_TLS
 

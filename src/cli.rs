@@ -48,6 +48,11 @@ pub struct ServeArgs {
     /// 0.0.0.0:8443 otherwise).
     #[arg(long, env = "USC_LISTEN")]
     pub listen: Option<SocketAddr>,
+    /// The address of the plain-HTTP probe port, which serves only /healthz and /readyz for the
+    /// kubelet, outside the HTTPS port's connection caps (default 0.0.0.0:8081; offline,
+    /// 127.0.0.1 on a port the system picks, logged at start).
+    #[arg(long, env = "USC_PROBE_LISTEN")]
+    pub probe_listen: Option<SocketAddr>,
     #[command(flatten)]
     pub tls: TlsArgs,
     #[command(flatten)]
@@ -210,6 +215,19 @@ pub struct LimitArgs {
     /// Most concurrent connections; further ones are closed at once.
     #[arg(long, env = "USC_MAX_CONNECTIONS", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Most concurrent connections from one client IP address; further ones are closed at
+    /// once, so one client cannot take every connection.
+    #[arg(
+        long,
+        env = "USC_MAX_CONNECTIONS_PER_SOURCE",
+        default_value_t = 64,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..)
+    )]
+    pub max_connections_per_source: usize,
+    /// How long a connection may stay open without any request on it presenting an accepted
+    /// token; then it is closed, even if it keeps sending requests that need none (/healthz).
+    #[arg(long, env = "USC_UNAUTHENTICATED_CONNECTION_LIFETIME", default_value = "30s", value_parser = parse_duration)]
+    pub unauthenticated_connection_lifetime: std::time::Duration,
     /// Reports per second one identity may send on average.
     #[arg(long, env = "USC_RATE_LIMIT", default_value_t = 10.0)]
     pub rate_limit: f64,

@@ -1340,11 +1340,18 @@ fn deployment_pod_is_restricted() {
     );
 }
 
+/// The kubelet probes the plain-HTTP probe port, not 8443: a client that fills 8443's connection
+/// caps must not fail liveness (SECURITY.md, D1).
 #[test]
-fn deployment_probes_are_healthz_and_readyz_over_https() {
+fn deployment_probes_are_healthz_and_readyz_on_the_probe_port() {
     let m = manifests();
     let d = m.deployment();
     let c = container(d);
+    let probe_port = flags(c)
+        .get("probe-listen")
+        .and_then(|l| l.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse::<i32>().ok());
+    assert_eq!(probe_port, Some(8081), "--probe-listen");
     for (probe, path) in [
         (&c.liveness_probe, "/healthz"),
         (&c.readiness_probe, "/readyz"),
@@ -1354,8 +1361,14 @@ fn deployment_probes_are_healthz_and_readyz_over_https() {
             .and_then(|p| p.http_get.as_ref())
             .unwrap_or_else(|| panic!("{path}: an httpGet probe"));
         assert_eq!(get.path.as_deref(), Some(path));
-        assert_eq!(get.scheme.as_deref(), Some("HTTPS"), "{path}");
-        assert_eq!(resolve_port(c, &get.port), Some(8443), "{path}");
+        assert_eq!(get.scheme.as_deref(), Some("HTTP"), "{path}");
+        assert_eq!(resolve_port(c, &get.port), Some(8081), "{path}");
+        let timeout = probe.as_ref().and_then(|p| p.timeout_seconds).unwrap_or(1);
+        assert!(
+            u64::try_from(timeout).unwrap()
+                > update_status_controller::server::probe::PROBE_CONNECTION_TIMEOUT.as_secs(),
+            "{path}: the probe waits longer than the server keeps a probe connection"
+        );
     }
 }
 
@@ -1403,8 +1416,12 @@ fn deployment_runs_on_the_control_plane_as_a_critical_component() {
     assert_eq!(name(&m.service_account().metadata), NAME);
 }
 
+/// Requests as platform components set them, and a memory limit only (no CPU limit, which
+/// would throttle): the informer port is reachable from the pod network, and a limit turns
+/// memory exhaustion into a restart of this pod rather than pressure on a control-plane node.
+/// The attack test measured the server's peak under full connection caps well below it.
 #[test]
-fn deployment_requests_resources_and_sets_no_limits() {
+fn deployment_requests_resources_and_limits_only_memory() {
     let m = manifests();
     let r = container(m.deployment())
         .resources
@@ -1413,10 +1430,13 @@ fn deployment_requests_resources_and_sets_no_limits() {
     let requests = r.requests.unwrap_or_default();
     assert_eq!(requests.get("cpu").map(|q| q.0.as_str()), Some("10m"));
     assert_eq!(requests.get("memory").map(|q| q.0.as_str()), Some("50Mi"));
-    assert!(
-        r.limits.is_none(),
-        "OpenShift platform components set no limits"
+    let limits = r.limits.unwrap_or_default();
+    assert_eq!(
+        limits.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["memory"],
+        "a memory limit and no CPU limit"
     );
+    assert_eq!(limits.get("memory").map(|q| q.0.as_str()), Some("512Mi"));
 }
 
 #[test]
@@ -1666,6 +1686,8 @@ fn network_policy_allows_only_what_the_controller_needs() {
             }
         }
     }
+    // Not the probe port (8081): the kubelet's probes come from the pod's own node, which
+    // NetworkPolicy does not filter; other pods have no business there.
     assert_eq!(
         ingress_ports,
         BTreeSet::from([("TCP".to_string(), 8443)]),

@@ -11,9 +11,13 @@
 //! a timer, and the header timeout frees it after 10 s). An attack above the cap would get new
 //! connections, a producer's included, reset until slow ones time out: the cap bounds memory, not
 //! fairness, and `tests/tls.rs` (`connections_over_the_cap_are_refused_and_existing_ones_served`)
-//! covers that case. The per-identity report rate limit is raised for the producer (40 reports a
-//! second here, against a default of 10 with a burst of 20): this test is about slow clients, not
-//! about a producer's own rate.
+//! covers that case, and `tests/security_connection_hoarding.rs` attacks over the cap. The
+//! per-identity report rate limit is raised for the producer (40 reports a second here, against a
+//! default of 10 with a burst of 20): this test is about slow clients, not about a producer's own
+//! rate. So is the per-source connection cap (64 by default): `slowhttptest` cannot choose its
+//! source address, so attacker and producer both connect from 127.0.0.1, and at the default the
+//! attacker's 300 connections would be refused from the 65th on, the producer's with them (the
+//! per-source cap is what `security_connection_hoarding` shows).
 //!
 //! A slow body without a valid token holds nothing: the report route authenticates before it
 //! reads a byte of body, answers 401 and closes, so the attacker's connections are closed at once
@@ -85,6 +89,9 @@ impl Server {
             "10s",
             "--request-timeout",
             "30s",
+            // Attacker and producer share 127.0.0.1 (see the module docs).
+            "--max-connections-per-source",
+            "1024",
             // The producer's 40 reports a second must not meet its own rate limit.
             "--rate-limit",
             "1000",

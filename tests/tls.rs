@@ -784,6 +784,50 @@ async fn connections_over_the_cap_are_refused_and_existing_ones_served() {
 }
 
 // ---------------------------------------------------------------------------------------------
+// D1: the HTTP/1 head buffer (`ListenerConfig::http1_max_buf_size`, 16 KiB).
+
+/// Every open connection may hold a full head buffer before it authenticates: with hyper's
+/// default (about 400 KiB) 1,024 connections pinned about 400 MiB. A head with the largest token
+/// the server accepts (8 KiB) is served; one over 16 KiB is refused before it is buffered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_heads_over_the_http1_buffer_are_refused() {
+    let (server, pki, _dir) =
+        Server::simple(ListenerConfig::default(), TlsProfile::default()).await;
+    let client = pki.client(BOTH, HTTP1);
+
+    let mut conn = connect(server.addr, &client).await.unwrap();
+    let token = "a".repeat(8 * 1024);
+    let head =
+        format!("GET /hello HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let reply = timeout(STEP, read_reply(&mut conn)).await.unwrap().unwrap();
+    assert_eq!((reply.status, reply.body.as_str()), (200, "hello"));
+
+    let mut conn = connect(server.addr, &client).await.unwrap();
+    let head = format!(
+        "GET /hello HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}\r\n\r\n",
+        "p".repeat(20 * 1024)
+    );
+    // The server may close before it has read everything: a failed write is a refusal too.
+    let _ = conn.write_all(head.as_bytes()).await;
+    let _ = conn.flush().await;
+    let answer = String::from_utf8_lossy(&read_until_closed(&mut conn, STEP).await).into_owned();
+    println!(
+        "a 20 KiB request head got: {:?}",
+        answer
+            .lines()
+            .next()
+            .unwrap_or("(closed without an answer)")
+    );
+    assert!(!answer.contains("hello"), "a 20 KiB head was served");
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+    server.stop().await;
+}
+
+// ---------------------------------------------------------------------------------------------
 // TLS-05: certificate reload with the kubelet's Secret volume layout.
 
 /// A Secret volume as the kubelet lays it out: `..<timestamp>/` holding the files, `..data`

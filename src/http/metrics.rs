@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use crate::server::ConnectionMetrics;
+
 /// The informer label of a request whose informer is not registered.
 pub const UNREGISTERED: &str = "unregistered";
 
@@ -88,6 +90,8 @@ pub struct Metrics {
     pub source_up: Family<SourceLabels, Gauge>,
     /// Failed reads of a built-in informer's data source.
     pub source_failures: Family<SourceLabels, Counter>,
+    /// The HTTPS listener's refusals and early closes (connection hoarding shows here).
+    pub connections: ConnectionMetrics,
 }
 
 impl Default for Metrics {
@@ -112,6 +116,7 @@ impl Metrics {
         let budget_bytes = Gauge::default();
         let source_up = Family::<SourceLabels, Gauge>::default();
         let source_failures = Family::<SourceLabels, Counter>::default();
+        let connections = ConnectionMetrics::default();
         registry.register(
             "requests",
             "Informer API requests by informer and HTTP status code",
@@ -162,6 +167,21 @@ impl Metrics {
             "Failed reads of a built-in informer's data source",
             source_failures.clone(),
         );
+        registry.register(
+            "connections_refused",
+            "HTTPS connections reset at accept, by reason: global_cap (--max-connections) or source_cap (--max-connections-per-source)",
+            connections.refused.clone(),
+        );
+        registry.register(
+            "connections_unauthenticated_closed",
+            "HTTPS connections closed because no request on them presented an accepted token within --unauthenticated-connection-lifetime",
+            connections.unauthenticated_closed.clone(),
+        );
+        registry.register(
+            "connections_open",
+            "HTTPS connections open now, TLS handshakes included",
+            connections.open.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             requests,
@@ -174,6 +194,7 @@ impl Metrics {
             budget_bytes,
             source_up,
             source_failures,
+            connections,
         }
     }
 

@@ -11,7 +11,7 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
@@ -29,6 +29,7 @@ use super::state::AppState;
 use crate::auth::{AuthError, Identity, bearer::bearer_token};
 use crate::informers::Grant;
 use crate::informers::paging::{IncomingPage, PageError, PageOutcome, PagingLimits, Poisoned};
+use crate::server::AuthMark;
 
 /// A report: the informer's complete current set of insights.
 pub const REPORTS: &str = "/v1alpha1/informers/{informer}/reports";
@@ -63,6 +64,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fold(Router::new(), |r, &(method, path)| {
             r.route(path, endpoint(method, path))
         })
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// The health endpoints alone, for the plain-HTTP probe port (`server::probe`): the same
+/// handlers as on the HTTPS port, and nothing that carries data.
+pub fn probe_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(HEALTHZ, endpoint("GET", HEALTHZ))
+        .route(READYZ, endpoint("GET", READYZ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -142,9 +154,10 @@ async fn discovery(State(state): State<Arc<AppState>>) -> Json<Discovery> {
 
 async fn metrics(
     State(state): State<Arc<AppState>>,
+    mark: Option<Extension<AuthMark>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let identity = authenticate(&state, &headers).await?;
+    let identity = authenticate(&state, &headers, mark.as_deref()).await?;
     if !state.metrics_readers.contains(&identity.username) {
         return Err(ApiError::forbidden(format!(
             "{} may not read metrics",
@@ -162,14 +175,24 @@ async fn metrics(
         .into_response())
 }
 
-/// Authenticates the caller from the bearer token; never logs the token.
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Arc<Identity>, ApiError> {
+/// Authenticates the caller from the bearer token; never logs the token. An accepted token
+/// marks the connection (`mark`, from the listener) as authenticated, which exempts it from the
+/// listener's unauthenticated-connection lifetime (`server::auth_mark`).
+async fn authenticate(
+    state: &AppState,
+    headers: &HeaderMap,
+    mark: Option<&AuthMark>,
+) -> Result<Arc<Identity>, ApiError> {
     let token = bearer_token(headers).map_err(auth_error)?;
-    state
+    let identity = state
         .authenticator
         .authenticate(token)
         .await
-        .map_err(auth_error)
+        .map_err(auth_error)?;
+    if let Some(mark) = mark {
+        mark.authenticated();
+    }
+    Ok(identity)
 }
 
 fn auth_error(e: AuthError) -> ApiError {
@@ -190,6 +213,7 @@ async fn admit(
     state: &AppState,
     informer: &str,
     headers: &HeaderMap,
+    mark: Option<&AuthMark>,
     audit: &mut Audit,
 ) -> Result<Arc<Grant>, ApiError> {
     // The name is not echoed back: it is the caller's own input, of any length.
@@ -198,7 +222,7 @@ async fn admit(
             "no informer has that name: informer names are lower-case RFC 1123 labels of at most 63 characters",
         )
     })?;
-    let identity = authenticate(state, headers).await?;
+    let identity = authenticate(state, headers, mark).await?;
     audit.identity = Some(Arc::clone(&identity));
     let grant = state
         .registry()
@@ -229,12 +253,13 @@ fn informer_of(path: Result<Path<String>, PathRejection>) -> String {
 async fn read_back(
     State(state): State<Arc<AppState>>,
     path: Result<Path<String>, PathRejection>,
+    mark: Option<Extension<AuthMark>>,
     headers: HeaderMap,
 ) -> Response {
     let informer = informer_of(path);
     let mut audit = Audit::new("read", &informer);
     let result = async {
-        let grant = admit(&state, &informer, &headers, &mut audit).await?;
+        let grant = admit(&state, &informer, &headers, mark.as_deref(), &mut audit).await?;
         let insights = state
             .store
             .lock()
@@ -262,7 +287,8 @@ async fn report(
     let started = Instant::now();
     let mut audit = Audit::new("report", &informer);
     let (parts, body) = request.into_parts();
-    let result = handle_report(&state, &informer, &parts.headers, body, &mut audit).await;
+    let mark = parts.extensions.get::<AuthMark>();
+    let result = handle_report(&state, &informer, &parts.headers, mark, body, &mut audit).await;
     state
         .metrics
         .latency
@@ -274,10 +300,11 @@ async fn handle_report(
     state: &AppState,
     informer: &str,
     headers: &HeaderMap,
+    mark: Option<&AuthMark>,
     body: Body,
     audit: &mut Audit,
 ) -> Result<Response, ApiError> {
-    let grant = admit(state, informer, headers, audit).await?;
+    let grant = admit(state, informer, headers, mark, audit).await?;
     let identity = audit.username().unwrap_or_default();
     if let Err(wait) = state.rate.check(identity, Instant::now()) {
         return Err(ApiError::new(

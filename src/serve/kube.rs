@@ -18,7 +18,7 @@ use update_status_api::wire::ReportedInsight;
 
 use super::alerts_poller::AlertsPoller;
 use super::source_health::SourceHealth;
-use super::{CountedSink, ServeError, apply_outputs, compute, new_state, serve_https};
+use super::{CountedSink, Listeners, ServeError, apply_outputs, compute, new_state, serve_https};
 use crate::auth::{
     AccessReviewSettings, AccessReviewer, Authenticator, CachingAuthenticator, OidcPrecheck,
     PrecheckSettings, PrecheckedAuthenticator, TokenReviewAuthenticator, TokenReviewSettings,
@@ -104,12 +104,25 @@ fn serving_files(args: &ServeArgs) -> Result<(PathBuf, PathBuf), ServeError> {
 }
 
 /// Runs the controller against the API server behind `client` until `shutdown`, authenticating
-/// producers with `authenticator`.
+/// producers with `authenticator`; no probe port (tests).
 pub async fn run_with(
     args: &ServeArgs,
     client: kube::Client,
     authenticator: Arc<dyn Authenticator>,
     listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    run_with_probe(args, client, authenticator, listener, None, shutdown).await
+}
+
+/// [`run_with`], also serving `/healthz` and `/readyz` over plain HTTP on `probe` (the
+/// Deployment's probes).
+pub async fn run_with_probe(
+    args: &ServeArgs,
+    client: kube::Client,
+    authenticator: Arc<dyn Authenticator>,
+    listener: tokio::net::TcpListener,
+    probe: Option<tokio::net::TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let (cert, key) = serving_files(args)?;
@@ -168,7 +181,10 @@ pub async fn run_with(
         &state,
         &cert,
         &key,
-        listener,
+        Listeners {
+            https: listener,
+            probe,
+        },
         Some(&client),
         shutdown.clone(),
     )

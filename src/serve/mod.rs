@@ -32,7 +32,7 @@ use crate::clock::{Clock, wall_now};
 use crate::cluster::{ClusterSource, DirectorySource, SourceError, mock_now};
 use crate::http::metrics::Metrics;
 use crate::http::ratelimit::RateLimiter;
-use crate::http::routes::router;
+use crate::http::routes::{probe_router, router};
 use crate::http::state::{ApiLimits, AppState};
 use crate::informers::Registry;
 use crate::informers::paging::{PagingLimits, Staging};
@@ -174,7 +174,8 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     spawn_signal_handler(shutdown.clone());
     if is_offline(args) {
         let listener = bind(settings(args)?.listen).await?;
-        return run_with(args, listener, shutdown).await;
+        let probe = bind(probe_address(args)).await?;
+        return run_with_probe(args, listener, Some(probe), shutdown).await;
     }
     let listen = args
         .listen
@@ -182,7 +183,19 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     let client = kube::client(&args.kube).await?;
     let authenticator = kube::authenticator(args, client.clone()).await?;
     let listener = bind(listen).await?;
-    kube::run_with(args, client, authenticator, listener, shutdown).await
+    let probe = bind(probe_address(args)).await?;
+    kube::run_with_probe(args, client, authenticator, listener, Some(probe), shutdown).await
+}
+
+/// The plain-HTTP probe port's address: `--probe-listen`, else 0.0.0.0:8081 in Kubernetes mode
+/// (the Deployment's probes) and 127.0.0.1 on a port the system picks offline, so that
+/// `serve --dev` needs no flag and never fails on a port in use.
+pub fn probe_address(args: &ServeArgs) -> SocketAddr {
+    args.probe_listen.unwrap_or(if is_offline(args) {
+        SocketAddr::from(([127, 0, 0, 1], 0))
+    } else {
+        SocketAddr::from(([0, 0, 0, 0], 8081))
+    })
 }
 
 /// `--tls-profile=cluster` has no cluster to follow offline.
@@ -210,10 +223,20 @@ pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, ServeEr
 }
 
 /// Runs the controller offline on an already bound listener until `shutdown` (tests bind
-/// 127.0.0.1:0).
+/// 127.0.0.1:0), with no probe port.
 pub async fn run_with(
     args: &ServeArgs,
     listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
+    run_with_probe(args, listener, None, shutdown).await
+}
+
+/// [`run_with`], also serving `/healthz` and `/readyz` over plain HTTP on `probe`.
+pub async fn run_with_probe(
+    args: &ServeArgs,
+    listener: tokio::net::TcpListener,
+    probe: Option<tokio::net::TcpListener>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
     let settings = settings(args)?;
@@ -272,7 +295,10 @@ pub async fn run_with(
         &state,
         &settings.cert,
         &settings.key,
-        listener,
+        Listeners {
+            https: listener,
+            probe,
+        },
         None,
         shutdown.clone(),
     )
@@ -318,18 +344,31 @@ fn new_state(
     })
 }
 
-/// Serves the informer API over HTTPS on `listener` until `shutdown`, reloading the serving
-/// certificate when its files change. `cluster` is the API server, in Kubernetes mode: with
-/// `--tls-profile=cluster` the served profile follows its APIServer object.
+/// The sockets `serve` answers on.
+struct Listeners {
+    /// The informer API, `/metrics` and the health endpoints, over TLS.
+    https: tokio::net::TcpListener,
+    /// The health endpoints alone, over plain HTTP, for the kubelet (`server::probe`).
+    probe: Option<tokio::net::TcpListener>,
+}
+
+/// Serves the informer API over HTTPS on `listeners.https` (and the health endpoints on
+/// `listeners.probe`) until `shutdown`, reloading the serving certificate when its files
+/// change. `cluster` is the API server, in Kubernetes mode: with `--tls-profile=cluster` the
+/// served profile follows its APIServer object.
 async fn serve_https(
     args: &ServeArgs,
     state: &Arc<AppState>,
     cert: &Path,
     key: &Path,
-    listener: tokio::net::TcpListener,
+    listeners: Listeners,
     cluster: Option<&::kube::Client>,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
+    let Listeners {
+        https: listener,
+        probe,
+    } = listeners;
     let limits = &args.limits;
     let cert = ReloadingCert::load(cert, key)?;
     let http2 = args.tls.http2;
@@ -375,6 +414,8 @@ async fn serve_https(
         header_read_timeout: limits.header_timeout,
         idle_timeout: limits.idle_timeout,
         max_connections: limits.max_connections,
+        max_connections_per_source: limits.max_connections_per_source,
+        unauthenticated_lifetime: limits.unauthenticated_connection_lifetime,
         shutdown_grace: limits.shutdown_grace,
         http2: args.tls.http2,
         ..ListenerConfig::default()
@@ -382,9 +423,29 @@ async fn serve_https(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, %profile, "serving the informer API over HTTPS");
     }
+    let probes = probe.map(|probe| {
+        tokio::spawn(server::serve_probes(
+            probe,
+            probe_router(state.clone()),
+            shutdown.clone(),
+        ))
+    });
 
-    let served = server::serve(listener, tls, listener_config, app, shutdown.clone()).await;
+    let served = server::serve_with_metrics(
+        listener,
+        tls,
+        listener_config,
+        app,
+        state.metrics.connections.clone(),
+        shutdown.clone(),
+    )
+    .await;
     shutdown.cancel();
+    if let Some(probes) = probes
+        && let Ok(Err(e)) = probes.await
+    {
+        tracing::warn!(error = %e, "the probe listener failed");
+    }
     let _ = reloader.await;
     if let Some(follower) = follower {
         let _ = follower.await;

@@ -4,15 +4,28 @@
 //! Hand-rolled rather than `axum::serve` because that sets no hyper timer (so hyper's header
 //! read timeout never fires), does no TLS, and has no connection cap. Per connection:
 //!
-//! 1. a permit from a semaphore of `max_connections`; with none left the socket is reset at once
-//!    (see [`ListenerConfig::max_connections`]);
+//! 1. a permit from a semaphore of `max_connections`, then one of its source address's
+//!    `max_connections_per_source` ([`super::peers`]); with either gone the socket is reset at
+//!    once (see [`ListenerConfig::max_connections`]), and the refusal is counted by reason;
 //! 2. the TLS handshake, bounded by `handshake_timeout`;
 //! 3. HTTP over the negotiated ALPN protocol: `h2` only if negotiated, otherwise HTTP/1.1 only;
-//!    hyper's `header_read_timeout` bounds the wait for each request's headers;
+//!    hyper's `header_read_timeout` bounds the wait for each request's headers, and
+//!    `http1_max_buf_size` the bytes buffered for them;
 //! 4. an idle watchdog closes the connection once no request has been in flight for
 //!    `idle_timeout` (hyper has no keep-alive idle timeout of its own);
-//! 5. on shutdown: stop accepting, let in-flight requests finish for `shutdown_grace`, then drop
+//! 5. an authentication deadline drops the connection `unauthenticated_lifetime` after accept
+//!    unless a request on it has presented an accepted bearer token by then
+//!    ([`super::auth_mark`]): the signal is set by the route that authenticates, through the
+//!    [`AuthMark`] every request carries in its extensions. Without it a client with no token
+//!    could hold a slot for ever with `GET /healthz` every few seconds;
+//! 6. on shutdown: stop accepting, let in-flight requests finish for `shutdown_grace`, then drop
 //!    whatever is left.
+//!
+//! Together: one source holds at most `max_connections_per_source` slots, and a slot held
+//! without a token comes back within `unauthenticated_lifetime`. Many sources reconnecting
+//! continuously can still keep the port busy (nothing before TLS tells a producer from an
+//! attacker); that is why the kubelet's probes are served on a separate plain-HTTP port
+//! ([`super::probe`]), which these caps do not cover.
 //!
 //! Whole-request time and body size are limited by tower layers on the router
 //! ([`super::limits::harden`]), not here.
@@ -43,7 +56,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
+use super::auth_mark::{AuthMark, DEFAULT_UNAUTHENTICATED_LIFETIME};
+use super::conn_metrics::{ConnectionMetrics, GLOBAL_CAP, SOURCE_CAP};
+use super::peers::{PeerPermit, PeerTable};
 use super::tls::{ALPN_H2, TlsConfigHandle};
+
+/// The smallest HTTP/1 read buffer hyper accepts (it panics below it).
+pub const MIN_HTTP1_BUF_SIZE: usize = 8192;
 
 /// Transport limits of the HTTPS listener. Every field bounds how long or how much a client can
 /// hold without sending a complete, authenticated request.
@@ -67,6 +86,19 @@ pub struct ListenerConfig {
     /// the client fails fast and retries with backoff, and the server spends nothing on it.
     /// Default 1024.
     pub max_connections: usize,
+    /// At most this many of those connections from one source IP address, counted and refused
+    /// the same way, so one client cannot take every slot (the kubelet's probes and producers
+    /// share the port). Default 64: a producer uses one connection per report, so even the
+    /// host-network producers of one node, which share the node's address, stay far below it.
+    pub max_connections_per_source: usize,
+    /// A connection on which no request has presented an accepted bearer token this long after
+    /// accept is dropped ([`super::auth_mark`]). Default 30 s.
+    pub unauthenticated_lifetime: Duration,
+    /// HTTP/1.1: most bytes hyper buffers while reading a request's head (request line and
+    /// headers); a larger head is answered 431. Sized to the 8 KiB bearer-token limit plus
+    /// room for the other headers: every open connection may hold this much before it has
+    /// authenticated. Default 16 KiB (hyper's own default is about 400 KiB; its minimum 8 KiB).
+    pub http1_max_buf_size: usize,
     /// After shutdown is requested, in-flight requests get this long to finish before their
     /// connections are dropped. Default 20 s (within Kubernetes' default 30 s termination grace).
     pub shutdown_grace: Duration,
@@ -88,6 +120,9 @@ impl Default for ListenerConfig {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            max_connections_per_source: 64,
+            unauthenticated_lifetime: DEFAULT_UNAUTHENTICATED_LIFETIME,
+            http1_max_buf_size: 16 * 1024,
             shutdown_grace: Duration::from_secs(20),
             http2: false,
             max_headers: 100,
@@ -104,6 +139,7 @@ impl ListenerConfig {
             ("handshake_timeout", self.handshake_timeout),
             ("header_read_timeout", self.header_read_timeout),
             ("idle_timeout", self.idle_timeout),
+            ("unauthenticated_lifetime", self.unauthenticated_lifetime),
         ];
         for (name, d) in zero_durations {
             if d.is_zero() {
@@ -116,6 +152,16 @@ impl ListenerConfig {
             return Err(ServeError::InvalidConfig(
                 "max_connections must be above zero".to_owned(),
             ));
+        }
+        if self.max_connections_per_source == 0 {
+            return Err(ServeError::InvalidConfig(
+                "max_connections_per_source must be above zero".to_owned(),
+            ));
+        }
+        if self.http1_max_buf_size < MIN_HTTP1_BUF_SIZE {
+            return Err(ServeError::InvalidConfig(format!(
+                "http1_max_buf_size must be at least {MIN_HTTP1_BUF_SIZE} bytes (hyper's minimum)"
+            )));
         }
         if self.max_headers == 0 || self.http2_max_concurrent_streams == 0 {
             return Err(ServeError::InvalidConfig(
@@ -153,15 +199,44 @@ pub async fn serve(
     app: Router,
     shutdown: CancellationToken,
 ) -> Result<(), ServeError> {
+    serve_with_metrics(
+        listener,
+        tls,
+        cfg,
+        app,
+        ConnectionMetrics::default(),
+        shutdown,
+    )
+    .await
+}
+
+/// [`serve`], counting refused and expired connections in `metrics` (which the caller has
+/// registered for `/metrics`).
+pub async fn serve_with_metrics(
+    listener: TcpListener,
+    tls: impl Into<TlsConfigHandle>,
+    cfg: ListenerConfig,
+    app: Router,
+    metrics: ConnectionMetrics,
+    shutdown: CancellationToken,
+) -> Result<(), ServeError> {
     cfg.validate()?;
     let tls: TlsConfigHandle = tls.into();
     check_alpn(&tls.current(), cfg.http2)?;
     let local = listener.local_addr().map_err(ServeError::LocalAddr)?;
-    let shared = Arc::new(Shared::new(&cfg, app, shutdown.clone()));
+    let shared = Arc::new(Shared::new(&cfg, app, metrics, shutdown.clone()));
     let permits = Arc::new(Semaphore::new(cfg.max_connections));
+    let peers = PeerTable::new(cfg.max_connections_per_source);
     let tracker = TaskTracker::new();
     let graceful = GracefulShutdown::new();
-    tracing::info!(%local, http2 = cfg.http2, max_connections = cfg.max_connections, "serving HTTPS");
+    tracing::info!(
+        %local,
+        http2 = cfg.http2,
+        max_connections = cfg.max_connections,
+        max_connections_per_source = cfg.max_connections_per_source,
+        unauthenticated_lifetime = ?cfg.unauthenticated_lifetime,
+        "serving HTTPS"
+    );
 
     'accept: loop {
         let (tcp, peer) = tokio::select! {
@@ -183,6 +258,17 @@ pub async fn serve(
         };
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
             tracing::debug!(%peer, max = cfg.max_connections, "connection cap reached; resetting");
+            shared.metrics.refused(GLOBAL_CAP);
+            refuse(tcp);
+            continue 'accept;
+        };
+        let Some(source_permit) = peers.try_acquire(peer.ip()) else {
+            tracing::debug!(
+                %peer,
+                max = cfg.max_connections_per_source,
+                "per-source connection cap reached; resetting"
+            );
+            shared.metrics.refused(SOURCE_CAP);
             refuse(tcp);
             continue 'accept;
         };
@@ -195,7 +281,7 @@ pub async fn serve(
             TlsAcceptor::from(tls.current()),
             Arc::clone(&shared),
             graceful.watcher(),
-            permit,
+            Permits::new(permit, source_permit, &shared.metrics),
         ));
     }
 
@@ -258,7 +344,7 @@ fn is_per_connection_error(e: &io::Error) -> bool {
 
 /// Closes a connection over the cap with a TCP reset: immediate for the client, and no
 /// TIME_WAIT state left on the server.
-fn refuse(tcp: TcpStream) {
+pub(super) fn refuse(tcp: TcpStream) {
     if let Err(e) = tcp.set_zero_linger() {
         tracing::debug!(error = %e, "cannot set SO_LINGER 0 on a refused connection");
     }
@@ -272,6 +358,8 @@ struct Shared {
     http2: auto::Builder<TokioExecutor>,
     handshake_timeout: Duration,
     idle_timeout: Duration,
+    unauthenticated_lifetime: Duration,
+    metrics: ConnectionMetrics,
     /// The caller's shutdown signal: abandons handshakes in progress.
     shutdown: CancellationToken,
     /// Cancelled when the grace period is over: drops connections still open.
@@ -279,13 +367,20 @@ struct Shared {
 }
 
 impl Shared {
-    fn new(cfg: &ListenerConfig, app: Router, shutdown: CancellationToken) -> Self {
+    fn new(
+        cfg: &ListenerConfig,
+        app: Router,
+        metrics: ConnectionMetrics,
+        shutdown: CancellationToken,
+    ) -> Self {
         let mut http1 = auto::Builder::new(TokioExecutor::new());
         http1
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(cfg.header_read_timeout)
             .max_headers(cfg.max_headers)
+            // `validate` refused a size below hyper's minimum, at which this would panic.
+            .max_buf_size(cfg.http1_max_buf_size)
             .keep_alive(true);
         let mut http2 = auto::Builder::new(TokioExecutor::new());
         http2
@@ -299,22 +394,58 @@ impl Shared {
             http2: http2.http2_only(),
             handshake_timeout: cfg.handshake_timeout,
             idle_timeout: cfg.idle_timeout,
+            unauthenticated_lifetime: cfg.unauthenticated_lifetime,
+            metrics,
             shutdown,
             force_close: CancellationToken::new(),
         }
     }
 }
 
-/// One connection, from TLS handshake to close. Holds its connection-cap permit throughout.
+/// A connection's slots in the global and per-source caps, and its place in the open gauge:
+/// all given back when the connection task ends.
+struct Permits {
+    _global: OwnedSemaphorePermit,
+    _source: PeerPermit,
+    open: prometheus_client::metrics::gauge::Gauge,
+}
+
+impl Permits {
+    fn new(global: OwnedSemaphorePermit, source: PeerPermit, metrics: &ConnectionMetrics) -> Self {
+        metrics.open.inc();
+        Permits {
+            _global: global,
+            _source: source,
+            open: metrics.open.clone(),
+        }
+    }
+}
+
+impl Drop for Permits {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
+/// One connection, from TLS handshake to close. Holds its connection-cap permits throughout.
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
     acceptor: TlsAcceptor,
     shared: Arc<Shared>,
     watcher: Watcher,
-    _permit: OwnedSemaphorePermit,
+    permits: Permits,
 ) {
-    let handshake = tokio::time::timeout(shared.handshake_timeout, acceptor.accept(tcp));
+    let _permits = permits;
+    // Counted from accept, like the caps: a handshake is no way to buy time.
+    let auth_deadline = Instant::now() + shared.unauthenticated_lifetime;
+    let auth = AuthMark::new();
+    let handshake = tokio::time::timeout(
+        shared
+            .handshake_timeout
+            .min(shared.unauthenticated_lifetime),
+        acceptor.accept(tcp),
+    );
     let tls = tokio::select! {
         biased;
         () = shared.shutdown.cancelled() => return,
@@ -336,6 +467,7 @@ async fn connection(
         app: shared.app.clone(),
         peer,
         activity: Arc::clone(&activity),
+        auth: auth.clone(),
     };
     let builder = if h2 { &shared.http2 } else { &shared.http1 };
     let conn = watcher.watch(builder.serve_connection(TokioIo::new(tls), service));
@@ -352,6 +484,14 @@ async fn connection(
         }
         () = activity.idle_expired(shared.idle_timeout) => {
             tracing::debug!(%peer, "idle connection closed");
+        }
+        () = auth.expired_unauthenticated(auth_deadline) => {
+            shared.metrics.unauthenticated_closed.inc();
+            tracing::debug!(
+                %peer,
+                lifetime = ?shared.unauthenticated_lifetime,
+                "connection closed: no request on it authenticated within its lifetime"
+            );
         }
     }
 }
@@ -423,7 +563,8 @@ impl Drop for InFlight {
     }
 }
 
-/// The per-connection hyper service: adds the peer address, tracks activity, calls the router.
+/// The per-connection hyper service: adds the peer address and the connection's [`AuthMark`],
+/// tracks activity, calls the router.
 ///
 /// Implements hyper's `Service` directly (what `TowerToHyperService` would do: clone the router
 /// and `oneshot` it), so the request can be marked in flight before the router runs.
@@ -432,6 +573,7 @@ struct ConnService {
     app: Router,
     peer: SocketAddr,
     activity: Arc<Activity>,
+    auth: AuthMark,
 }
 
 impl hyper::service::Service<Request<Incoming>> for ConnService {
@@ -442,6 +584,7 @@ impl hyper::service::Service<Request<Incoming>> for ConnService {
     fn call(&self, mut req: Request<Incoming>) -> Self::Future {
         let in_flight = self.activity.begin();
         req.extensions_mut().insert(ConnectInfo(self.peer));
+        req.extensions_mut().insert(self.auth.clone());
         let app = self.app.clone();
         Box::pin(async move {
             let response = app.oneshot(req).await?;
@@ -490,6 +633,9 @@ mod tests {
         assert_eq!(cfg.header_read_timeout, Duration::from_secs(10));
         assert_eq!(cfg.idle_timeout, Duration::from_secs(60));
         assert_eq!(cfg.max_connections, 1024);
+        assert_eq!(cfg.max_connections_per_source, 64);
+        assert_eq!(cfg.unauthenticated_lifetime, Duration::from_secs(30));
+        assert_eq!(cfg.http1_max_buf_size, 16 * 1024);
         assert_eq!(cfg.shutdown_grace, Duration::from_secs(20));
         assert!(!cfg.http2);
         assert!(cfg.validate().is_ok());
@@ -507,6 +653,37 @@ mod tests {
             ..ListenerConfig::default()
         };
         assert!(cfg.validate().is_err());
+        let cfg = ListenerConfig {
+            max_connections_per_source: 0,
+            ..ListenerConfig::default()
+        };
+        assert!(cfg.validate().is_err());
+        let cfg = ListenerConfig {
+            unauthenticated_lifetime: Duration::ZERO,
+            ..ListenerConfig::default()
+        };
+        assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn an_http1_buffer_hyper_would_panic_on_is_refused() {
+        let cfg = ListenerConfig {
+            http1_max_buf_size: MIN_HTTP1_BUF_SIZE - 1,
+            ..ListenerConfig::default()
+        };
+        assert!(cfg.validate().is_err());
+        let cfg = ListenerConfig {
+            http1_max_buf_size: MIN_HTTP1_BUF_SIZE,
+            ..ListenerConfig::default()
+        };
+        assert!(cfg.validate().is_ok());
+        // And the builder takes it without panicking.
+        let _ = Shared::new(
+            &cfg,
+            Router::new(),
+            ConnectionMetrics::default(),
+            CancellationToken::new(),
+        );
     }
 
     #[tokio::test(start_paused = true)]
