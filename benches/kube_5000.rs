@@ -133,7 +133,7 @@ async fn main() {
     let started = Instant::now();
     let mut child = Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
         .current_dir(root())
-        .args(["serve", "--kubeconfig"])
+        .args(["serve", "--probe-listen=127.0.0.1:0", "--kubeconfig"])
         .arg(server.kubeconfig_path())
         .args([
             "--tls-cert-file",

@@ -53,7 +53,7 @@ impl Process {
             .port();
         let child = std::process::Command::new(binary)
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .args(["serve", "--kubeconfig"])
+            .args(["serve", "--probe-listen=127.0.0.1:0", "--kubeconfig"])
             .arg(cp.kubeconfig())
             .args([
                 "--tls-cert-file",

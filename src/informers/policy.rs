@@ -1,7 +1,7 @@
 //! What one informer may say: the limits of its UpdateInformer, applied to each insight it sends.
 
 use update_status_api::v1alpha1::{
-    InformerName, InsightPayload, InsightType, STATUS_INSIGHT_INFORMERS, ScopeType,
+    ImpactLevel, InformerName, InsightPayload, InsightType, STATUS_INSIGHT_INFORMERS, ScopeType,
     UpdateInformerSpec,
 };
 use update_status_api::wire::ReportedInsight;
@@ -17,7 +17,16 @@ pub struct Grant {
     pub allowed_scopes: Vec<ScopeType>,
     /// Insight types it may send.
     pub allowed_types: Vec<InsightType>,
+    /// The highest impact level its Health insights may claim; `None` for no limit.
+    pub max_level: Option<ImpactLevel>,
+    /// Whether its reference links must be plain `https://` ASCII URLs without userinfo:
+    /// third parties' links are shown beside the platform's, so they may not be `http://`,
+    /// look-alike (non-ASCII) or `https://docs.openshift.com@evil.example` tricks.
+    pub strict_links: bool,
 }
+
+/// The level a third party may claim when its UpdateInformer does not say.
+pub const THIRD_PARTY_MAX_LEVEL: ImpactLevel = ImpactLevel::Warning;
 
 /// Why one insight was refused by the informer's policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +41,20 @@ pub enum PolicyViolation {
     /// The scope is not allowed for this informer.
     #[error("informer {informer} may not send insights scoped to {scope:?}")]
     Scope { informer: String, scope: ScopeType },
+    /// The impact level is above what this informer may claim.
+    #[error(
+        "informer {informer} may not send health insights above level {max:?} (got {level:?}; its UpdateInformer's spec.maxLevel sets the limit)"
+    )]
+    Level {
+        informer: String,
+        level: ImpactLevel,
+        max: ImpactLevel,
+    },
+    /// The reference link is not one a third party may show.
+    #[error(
+        "informer {informer} may only link to https:// URLs of ASCII characters without a user name or password"
+    )]
+    Link { informer: String },
 }
 
 impl PolicyViolation {
@@ -40,6 +63,8 @@ impl PolicyViolation {
     pub fn field(&self, payload: &InsightPayload) -> &'static str {
         match (self, payload) {
             (PolicyViolation::Type { .. }, _) => "insight.type",
+            (PolicyViolation::Level { .. }, _) => "insight.health.impact.level",
+            (PolicyViolation::Link { .. }, _) => "insight.health.remediation.reference",
             (PolicyViolation::Scope { .. }, InsightPayload::Health(_)) => {
                 "insight.health.scope.type"
             }
@@ -78,6 +103,12 @@ impl Grant {
             max_insights: spec
                 .max_insights
                 .and_then(|m| usize::try_from(m.get()).ok()),
+            max_level: match spec.max_level {
+                Some(level) => Some(level),
+                None if owns_status => None,
+                None => Some(THIRD_PARTY_MAX_LEVEL),
+            },
+            strict_links: !owns_status,
             informer,
             allowed_scopes,
             allowed_types,
@@ -91,6 +122,8 @@ impl Grant {
             max_insights: None,
             allowed_scopes: vec![ScopeType::ControlPlane, ScopeType::WorkerPool],
             allowed_types: InsightType::ALL.to_vec(),
+            max_level: None,
+            strict_links: false,
         }
     }
 
@@ -117,8 +150,35 @@ impl Grant {
                 scope,
             });
         }
+        if let InsightPayload::Health(h) = &insight.insight {
+            if let Some(max) = self.max_level
+                && h.impact.level > max
+            {
+                return Err(PolicyViolation::Level {
+                    informer: self.informer.to_string(),
+                    level: h.impact.level,
+                    max,
+                });
+            }
+            let link = h.remediation.reference.as_ref().map(|u| u.as_str());
+            if self.strict_links && link.is_some_and(|l| !is_plain_https(l)) {
+                return Err(PolicyViolation::Link {
+                    informer: self.informer.to_string(),
+                });
+            }
+        }
         Ok(())
     }
+}
+
+/// An `https://` URL of printable ASCII whose authority (up to the first `/`, `?` or `#`) holds
+/// no `@`: no user name or password to disguise the host.
+fn is_plain_https(url: &str) -> bool {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    !authority.is_empty() && !authority.contains('@') && url.bytes().all(|b| b.is_ascii_graphic())
 }
 
 /// The scope an insight targets.
@@ -191,5 +251,73 @@ mod tests {
             g.check(&health("ControlPlane")),
             Err(PolicyViolation::Scope { .. })
         ));
+    }
+
+    fn health_at(level: &str, reference: Option<&str>) -> ReportedInsight {
+        let mut v = serde_json::to_value(health("ControlPlane")).unwrap();
+        v["insight"]["health"]["impact"]["level"] = level.into();
+        if let Some(r) = reference {
+            v["insight"]["health"]["remediation"]["reference"] = r.into();
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn third_parties_claim_at_most_warning_unless_the_administrator_raises_it() {
+        let g = Grant::from_spec(InformerName::new("storage").unwrap(), &spec(""));
+        assert!(g.check(&health_at("Warning", None)).is_ok());
+        for level in ["Error", "Critical"] {
+            let e = g.check(&health_at(level, None)).unwrap_err();
+            assert!(
+                matches!(
+                    e,
+                    PolicyViolation::Level {
+                        max: ImpactLevel::Warning,
+                        ..
+                    }
+                ),
+                "{e}"
+            );
+            assert_eq!(
+                e.field(&health_at(level, None).insight),
+                "insight.health.impact.level"
+            );
+        }
+        let raised = Grant::from_spec(
+            InformerName::new("storage").unwrap(),
+            &spec("  maxLevel: Error\n"),
+        );
+        assert!(raised.check(&health_at("Error", None)).is_ok());
+        assert!(raised.check(&health_at("Critical", None)).is_err());
+        let owner = Grant::from_spec(InformerName::new("machine-config").unwrap(), &spec(""));
+        assert!(owner.check(&health_at("Critical", None)).is_ok());
+    }
+
+    #[test]
+    fn third_parties_link_only_to_plain_https() {
+        let g = Grant::from_spec(InformerName::new("storage").unwrap(), &spec(""));
+        assert!(
+            g.check(&health_at(
+                "Info",
+                Some("https://example.com/runbook?a=b#c")
+            ))
+            .is_ok()
+        );
+        for bad in [
+            "http://example.com/runbook",
+            "https://docs.openshift.com@evil.example/x",
+            "https://user:pass@example.com",
+            "https://\u{0435}xample.com/",
+            "https://example.com/caf\u{e9}",
+        ] {
+            let e = g.check(&health_at("Info", Some(bad))).unwrap_err();
+            assert!(matches!(e, PolicyViolation::Link { .. }), "{bad}: {e}");
+        }
+        let owner = Grant::from_spec(InformerName::new("machine-config").unwrap(), &spec(""));
+        assert!(
+            owner
+                .check(&health_at("Info", Some("http://example.com")))
+                .is_ok()
+        );
     }
 }

@@ -450,7 +450,7 @@ fn health_insights_are_gathered_in_contract_order() {
     }
     let summaries: Vec<&str> = super::gather::health_insights(&status)
         .into_iter()
-        .map(|h| h.impact.summary.as_str())
+        .map(|(_, h)| h.impact.summary.as_str())
         .collect();
     assert_eq!(
         summaries,
@@ -796,7 +796,7 @@ fn health_sections_of_every_case_match_oc() {
             continue; // Only the default "Update is proceeding well" row.
         }
         let insights = health_blocks(detailed_health.trim_end_matches('\n'), now);
-        let refs: Vec<&HealthInsight> = insights.iter().collect();
+        let refs: Vec<(&str, &HealthInsight)> = insights.iter().map(|h| ("alerts", h)).collect();
         for (text, detailed) in [(&output, false), (&detailed, true)] {
             let want = &text[text.find("= Update Health =\n").unwrap()..];
             let mut got = String::new();

@@ -122,7 +122,7 @@ pub(crate) fn pools(
 /// `alerts`, then `cluster-version`, then other informers by name (control plane first, then the worker
 /// pools), each informer's insights in stored order. This is the order `oc` builds its list in before
 /// sorting it, which decides the order of ties.
-pub(crate) fn health_insights(status: &UpgradeStatusStatus) -> Vec<&HealthInsight> {
+pub(crate) fn health_insights(status: &UpgradeStatusStatus) -> Vec<(&str, &HealthInsight)> {
     let cp_pool = control_plane_pool_name(status);
     let mut scopes: Vec<(&str, &[InformerInsights])> =
         vec![(cp_pool.as_str(), control_plane_informers(status))];
@@ -154,14 +154,14 @@ pub(crate) fn health_insights(status: &UpgradeStatusStatus) -> Vec<&HealthInsigh
 
 /// Appends the health insights of `informer` in each of `scopes`, in order.
 fn take_health<'a>(
-    out: &mut Vec<&'a HealthInsight>,
+    out: &mut Vec<(&'a str, &'a HealthInsight)>,
     scopes: &[(&str, &'a [InformerInsights])],
     informer: &str,
 ) {
     for (_, informers) in scopes {
         for i in informers.iter().filter(|i| i.name.as_str() == informer) {
             out.extend(i.insights.iter().filter_map(|x| match &x.insight {
-                InsightPayload::Health(h) => Some(h.as_ref()),
+                InsightPayload::Health(h) => Some((i.name.as_str(), h.as_ref())),
                 _ => None,
             }));
         }

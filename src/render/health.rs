@@ -7,6 +7,7 @@ use update_status_api::v1alpha1::{HealthInsight, ImpactLevel, ImpactType, Resour
 use super::duration::short_duration;
 use super::sort;
 use super::tabwriter::TabWriter;
+use crate::builtin::is_builtin_name;
 
 /// `oc` prints this when an alert has no `runbook_url`, the only source without a reference.
 const NO_RUNBOOK: &str = "<alert does not have a runbook_url annotation>";
@@ -24,11 +25,15 @@ struct Row<'a> {
     description: &'a str,
     reference: &'a str,
     resources: &'a [ResourceRef],
+    /// The informer that said it, when that is not one of the controller's own: a third
+    /// party's insight must not pass for the platform's.
+    reported_by: Option<&'a str>,
 }
 
 impl<'a> Row<'a> {
-    fn new(h: &'a HealthInsight) -> Self {
+    fn new(informer: &'a str, h: &'a HealthInsight) -> Self {
         Self {
+            reported_by: (!is_builtin_name(informer)).then_some(informer),
             started_at: h.started_at,
             level: h.impact.level,
             impact: h.impact.type_,
@@ -89,8 +94,8 @@ fn after(t: Option<Timestamp>, u: Option<Timestamp>) -> bool {
 }
 
 /// `oc`'s order: `sort.Slice` newest first, then `sort.SliceStable` by level, highest first.
-fn sorted<'a>(insights: &[&'a HealthInsight]) -> Vec<Row<'a>> {
-    let mut rows: Vec<Row<'a>> = insights.iter().map(|h| Row::new(h)).collect();
+fn sorted<'a>(insights: &[(&'a str, &'a HealthInsight)]) -> Vec<Row<'a>> {
+    let mut rows: Vec<Row<'a>> = insights.iter().map(|(i, h)| Row::new(i, h)).collect();
     sort::slice(&mut rows, |x, y| after(x.started_at, y.started_at));
     sort::slice_stable(&mut rows, |x, y| level_rank(x.level) > level_rank(y.level));
     rows
@@ -109,7 +114,7 @@ fn since(now: Timestamp, started_at: Option<Timestamp>) -> String {
 /// ignores when only that default row is left.
 pub(crate) fn write(
     out: &mut String,
-    insights: &[&HealthInsight],
+    insights: &[(&str, &HealthInsight)],
     now: Timestamp,
     updating_for: GoDuration,
     detailed: bool,
@@ -128,6 +133,7 @@ pub(crate) fn write(
             description: "",
             reference: "",
             resources: &[],
+            reported_by: None,
         };
         write_table(out, &[well], now);
     } else if detailed {
@@ -146,13 +152,21 @@ fn write_table(out: &mut String, rows: &[Row<'_>], now: Timestamp) {
             since(now, row.started_at),
             level_name(row.level),
             impact_name(row.impact),
-            row.summary
+            attributed(row)
         ));
     }
     out.push_str(&table.finish());
     let only_info = rows.len() == 1 && rows.first().is_some_and(|r| r.level == ImpactLevel::Info);
     if !only_info {
         out.push_str("\nRun with --details=health for additional description and links to related online documentation\n");
+    }
+}
+
+/// The table's MESSAGE: the summary, and who said it when that is a third party.
+fn attributed(row: &Row<'_>) -> String {
+    match row.reported_by {
+        Some(informer) => format!("{} (reported by {informer})", row.summary),
+        None => row.summary.to_owned(),
     }
 }
 
@@ -180,6 +194,12 @@ fn pad(text: &str, width: usize) -> String {
 fn write_details(out: &mut String, rows: &[Row<'_>], now: Timestamp) {
     for (index, row) in rows.iter().enumerate() {
         out.push_str(&format!("Message: {}\n", row.summary));
+        if let Some(informer) = row.reported_by {
+            out.push_str(&format!(
+                "  {}{informer}\n",
+                pad("Reported by:", LABEL_WIDTH)
+            ));
+        }
         for (label, value) in [
             ("Since:", since(now, row.started_at)),
             ("Level:", level_name(row.level).to_owned()),
@@ -344,7 +364,7 @@ pub(crate) mod tests {
     #[test]
     fn table_sorts_by_level_then_newest_first() {
         let insights = degraded_case();
-        let refs: Vec<&HealthInsight> = insights.iter().collect();
+        let refs: Vec<(&str, &HealthInsight)> = insights.iter().map(|h| ("alerts", h)).collect();
         let mut out = String::new();
         write(&mut out, &refs, ts(NOW), GoDuration::from_secs(1), false);
         assert_eq!(
@@ -362,10 +382,45 @@ pub(crate) mod tests {
         );
     }
 
+    /// A third party's insight says who said it, in the table and in the details; the
+    /// controller's own do not (so they stay exactly as `oc` prints them).
+    #[test]
+    fn a_third_partys_insight_is_attributed_and_a_built_in_one_is_not() {
+        let insights = degraded_case();
+        let refs: Vec<(&str, &HealthInsight)> = vec![
+            ("example-storage-operator", &insights[0]),
+            ("alerts", &insights[1]),
+        ];
+        let mut table = String::new();
+        write(&mut table, &refs, ts(NOW), GoDuration::from_secs(1), false);
+        let own = insights[1].impact.summary.as_str();
+        let third = insights[0].impact.summary.as_str();
+        assert!(
+            table.contains(&format!("{third} (reported by example-storage-operator)")),
+            "{table}"
+        );
+        assert!(!table.contains(&format!("{own} (reported by")), "{table}");
+        let mut details = String::new();
+        write(&mut details, &refs, ts(NOW), GoDuration::from_secs(1), true);
+        assert_eq!(
+            details
+                .matches("  Reported by: example-storage-operator\n")
+                .count(),
+            1,
+            "{details}"
+        );
+        assert_eq!(details.matches("Reported by:").count(), 1, "{details}");
+    }
+
     #[test]
     fn detailed_blocks_with_resources_and_wrapped_description() {
         let insights = degraded_case();
-        let refs: Vec<&HealthInsight> = insights.iter().skip(2).take(1).collect();
+        let refs: Vec<(&str, &HealthInsight)> = insights
+            .iter()
+            .skip(2)
+            .take(1)
+            .map(|h| ("alerts", h))
+            .collect();
         let mut out = String::new();
         write(&mut out, &refs, ts(NOW), GoDuration::from_secs(1), true);
         assert_eq!(
@@ -413,7 +468,7 @@ pub(crate) mod tests {
         let mut out = String::new();
         write(
             &mut out,
-            &[&alert, &node],
+            &[("alerts", &alert), ("machine-config", &node)],
             ts(NOW),
             GoDuration::from_secs(1),
             true,
@@ -475,7 +530,7 @@ pub(crate) mod tests {
         let mut out = String::new();
         write(
             &mut out,
-            &[&paused],
+            &[("machine-config", &paused)],
             ts(NOW),
             GoDuration::from_secs(6),
             false,

@@ -157,6 +157,8 @@ impl Controller {
             .args(["serve", "--kubeconfig"])
             .arg(&kubeconfig)
             .arg(format!("--listen=127.0.0.1:{port}"))
+            // Several controllers run at once: each probe port on a port of its own.
+            .arg("--probe-listen=127.0.0.1:0")
             .arg(format!(
                 "--tls-cert-file={}",
                 repo("certs-dev/tls.crt").display()

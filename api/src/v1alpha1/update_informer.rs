@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::common::{ConditionMessage, ConditionStatus, ConditionType, ObjectName};
-use super::insight::{InsightType, NodeCount, ScopeType};
+use super::insight::{ImpactLevel, InsightType, NodeCount, ScopeType};
 use crate::constraints::{
     BoundedVec, DNS_LABEL_PATTERN, NonEmptyVec, SINGLE_LINE_PATTERN, bounded_int,
     constrained_string,
@@ -171,6 +171,11 @@ pub struct UpdateInformerSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("x-kubernetes-list-type" = "set"))]
     pub allowed_insight_types: Option<NonEmptyVec<InsightType, 5>>,
+    /// The highest impact level its Health insights may claim. Absent means Warning, or no
+    /// limit for the `cluster-version` and `machine-config` informers: a third party cannot
+    /// dress its insight up as a platform-wide `Critical` without an administrator saying so.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_level: Option<ImpactLevel>,
 }
 
 impl UpdateInformerSpec {
