@@ -1160,6 +1160,160 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn made_up_kids_cannot_hold_back_a_rotated_in_key() {
+        let (client, api, shared) = cluster(vec![ec_key("k1")]);
+        let auth = authenticator(client);
+        let precheck = Arc::clone(auth.precheck());
+        let token = |kid: &str| sign(DEV_KEY, Algorithm::ES256, Some(kid), &claims());
+        assert_eq!(precheck.refresh().await, Ok(1));
+
+        // The attacker spends a fetch just before the issuer rotates a key in.
+        tokio::time::advance(DEFAULT_REFRESH_INTERVAL + Duration::from_secs(1)).await;
+        assert!(matches!(
+            precheck.check(&token("made-up-first")).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(api.count(JWKS_PATH), 2);
+        shared.lock().unwrap().jwks = json!({"keys": [ec_key("k1"), ec_key("k2")]});
+        let rotated = Instant::now();
+
+        // Made-up kids every 100 ms, and the producer with the new key retrying as often.
+        let mut n = 0;
+        let waited = loop {
+            n += 1;
+            let attack = auth.authenticate(&token(&format!("made-up-{n}"))).await;
+            assert!(
+                matches!(
+                    attack,
+                    Err(AuthError::Invalid(_) | AuthError::Unavailable { .. })
+                ),
+                "{attack:?}"
+            );
+            match auth.authenticate(&token("k2")).await {
+                Ok(_) => break rotated.elapsed(),
+                Err(AuthError::Unavailable { retry_after }) => {
+                    assert!(retry_after <= DEFAULT_REFRESH_INTERVAL, "{retry_after:?}");
+                }
+                Err(other) => panic!("a token signed with a rotated-in key was refused: {other:?}"),
+            }
+            tokio::time::advance(Duration::from_millis(100)).await;
+        };
+        assert!(
+            waited <= DEFAULT_REFRESH_INTERVAL + Duration::from_millis(100),
+            "the new key waited {waited:?}"
+        );
+        assert_eq!(
+            api.count(JWKS_PATH),
+            3,
+            "one fetch per interval, whoever asks"
+        );
+        assert_eq!(
+            api.count(TOKEN_REVIEWS_PATH),
+            1,
+            "made-up kids never reach TokenReview; the producer's token does, once"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unknown_kids_on_tokens_refused_anyway_fetch_nothing() {
+        let (client, api, _) = cluster(vec![ec_key("ec")]);
+        let precheck = precheck(client);
+        assert_eq!(precheck.refresh().await, Ok(1));
+        tokio::time::advance(DEFAULT_REFRESH_INTERVAL + Duration::from_secs(1)).await;
+        let now = now();
+        let unknown = |claims: &Value| sign(DEV_KEY, Algorithm::ES256, Some("made-up"), claims);
+        let cases = [
+            (
+                "another issuer",
+                with(claims(), "iss", json!("https://evil.example")),
+                "iss:",
+            ),
+            ("expired", with(claims(), "exp", json!(now - 600)), "exp:"),
+            (
+                "not yet valid",
+                with(claims(), "nbf", json!(now + 600)),
+                "nbf:",
+            ),
+            ("no iat", without(claims(), "iat"), "iat:"),
+            (
+                "not a service account",
+                with(claims(), "sub", json!("system:admin")),
+                "sub:",
+            ),
+            (
+                "issued before the last fetch",
+                with(claims(), "iat", json!(now - 600)),
+                "kid:",
+            ),
+        ];
+        for (name, claims, prefix) in cases {
+            match precheck.check(&unknown(&claims)).await {
+                Err(AuthError::Invalid(why)) => assert!(why.starts_with(prefix), "{name}: {why}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        assert_eq!(api.count(JWKS_PATH), 1, "none of them fetched keys");
+        // A token that could be genuine does fetch, and learns its kid is unknown.
+        assert!(matches!(
+            precheck.check(&unknown(&claims())).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(api.count(JWKS_PATH), 2);
+    }
+
+    #[tokio::test]
+    async fn a_crit_header_is_refused_on_every_path() {
+        let (client, api, _) = cluster(vec![ec_key("ec")]);
+        let auth = authenticator(client);
+        // The same header without `crit` verifies: only `crit` refuses the token below.
+        let plain = sign_with_header(DEV_KEY, json!({"alg": "ES256", "kid": "ec"}), &claims());
+        assert!(auth.authenticate(&plain).await.is_ok());
+        let jwks = api.count(JWKS_PATH);
+        for kid in ["ec", "rotated-in"] {
+            let token = sign_with_header(
+                DEV_KEY,
+                json!({"alg": "ES256", "kid": kid, "crit": ["b64"], "b64": true}),
+                &claims(),
+            );
+            assert!(
+                matches!(auth.authenticate(&token).await, Err(AuthError::Invalid(why)) if why.starts_with("header:")),
+                "kid {kid}"
+            );
+        }
+        assert_eq!(api.count(JWKS_PATH), jwks, "no fetch for a crit token");
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 1, "only the plain token");
+        // With no keys (discovery failing) the pre-check steps aside, but not for `crit`.
+        let (client, api) = MockApi::new(|_| Reply::Status(404, None));
+        let auth = authenticator(client);
+        let token = sign_with_header(
+            DEV_KEY,
+            json!({"alg": "ES256", "kid": "ec", "crit": ["b64"], "b64": true}),
+            &claims(),
+        );
+        assert!(matches!(
+            auth.authenticate(&token).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 0);
+    }
+
+    #[tokio::test]
+    async fn a_token_also_for_the_api_server_is_refused_even_without_keys() {
+        let (client, api) = MockApi::new(|_| Reply::Status(404, None));
+        let auth = authenticator(client);
+        let token = sign(
+            DEV_KEY,
+            Algorithm::ES256,
+            Some("ec"),
+            &with(claims(), "aud", json!([DEFAULT_AUDIENCE, ISSUER])),
+        );
+        assert!(
+            matches!(auth.authenticate(&token).await, Err(AuthError::Invalid(why)) if why.starts_with("aud:"))
+        );
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn without_discovery_token_review_decides_alone() {
         let (client, api, shared) = cluster(vec![ec_key("ec")]);
         shared.lock().unwrap().discovery = Some(404);

@@ -701,6 +701,61 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unlisted_callers_cannot_take_the_producers_slots() {
+        let (client, api) = MockApi::new(|_| Reply::Stall);
+        let mut s = settings();
+        s.max_outstanding = 8;
+        s.timeout = Duration::from_secs(60);
+        assert_eq!(shared_slots(8), 2);
+        assert_eq!(shared_slots(32), 8);
+        assert_eq!(shared_slots(1), 1);
+        let auth = Arc::new(cached(TokenReviewAuthenticator::new(client, s).unwrap()));
+        let mut stalled = tokio::task::JoinSet::new();
+        // A flood of distinct tokens from unlisted callers: two slots, then 503s at once.
+        for n in 0..20 {
+            let auth = Arc::clone(&auth);
+            stalled.spawn(async move {
+                in_pool(ReviewPool::Shared, auth.authenticate(&token(n, 600))).await
+            });
+        }
+        let mut refused = 0;
+        while refused < 18 {
+            let got = tokio::time::timeout(Duration::from_secs(1), stalled.join_next())
+                .await
+                .expect("calls over the shared slots must not wait");
+            assert_eq!(
+                got.unwrap().unwrap(),
+                Err(AuthError::Unavailable {
+                    retry_after: OVER_CAP_RETRY_AFTER
+                })
+            );
+            refused += 1;
+        }
+        assert_eq!(refused, 18);
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 2);
+        // Listed producers still have their six.
+        for n in 100..106 {
+            let auth = Arc::clone(&auth);
+            stalled.spawn(async move {
+                in_pool(ReviewPool::Producers, auth.authenticate(&token(n, 600))).await
+            });
+        }
+        for _ in 0..200 {
+            if api.count(TOKEN_REVIEWS_PATH) == 8 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 8);
+        assert_eq!(auth.inner().outstanding(), 8);
+        // And now the cap is the cap for everyone.
+        let got = in_pool(ReviewPool::Producers, auth.authenticate(&token(200, 600))).await;
+        assert!(matches!(got, Err(AuthError::Unavailable { .. })));
+        stalled.abort_all();
+        while stalled.join_next().await.is_some() {}
+    }
+
+    #[tokio::test]
     async fn the_token_appears_only_in_the_review_request() {
         let (auth, api) = reviewer(|_| accepted(&["https://kubernetes.default.svc"]));
         let t = token(3, 600);
