@@ -703,8 +703,14 @@ async fn an_unlisted_account_gets_a_few_token_reviews_then_429() {
     println!("100 distinct tokens of one unlisted account: {codes:?}, TokenReviews: {reviews}");
     assert!(codes.get(&429).copied().unwrap_or(0) > 0, "{codes:?}");
     // 503: over the two shared slots while four connections ask at once.
-    assert!(codes.keys().all(|c| matches!(c, 403 | 429 | 503)), "{codes:?}");
+    assert!(
+        codes.keys().all(|c| matches!(c, 403 | 429 | 503)),
+        "{codes:?}"
+    );
     // Burst 5, then 1 a second.
-    assert!(reviews <= 5 + seconds + 1, "{reviews} TokenReviews in {seconds} s");
+    assert!(
+        reviews <= 5 + seconds + 1,
+        "{reviews} TokenReviews in {seconds} s"
+    );
     controller.stop().await;
 }
