@@ -202,15 +202,6 @@ fn accepts_kubernetes_shaped_variants() {
             Some(UID),
         ),
         (
-            "several audiences, ours among them",
-            with(
-                good_claims(),
-                "aud",
-                json!(["https://kubernetes.default.svc", DEFAULT_AUDIENCE]),
-            ),
-            Some(UID),
-        ),
-        (
             "no kubernetes.io claim: no uid",
             without(good_claims(), "kubernetes.io"),
             None,
@@ -323,6 +314,17 @@ fn refuses_bad_tokens() {
             "issuer as an array holding ours",
             sign_dev(&with(good.clone(), "iss", json!([DEV_ISSUER]))),
             &["iss:"],
+            &[],
+        ),
+        case(
+            // Replayable against the API server by whoever receives it (finding 8a).
+            "several audiences, ours among them",
+            sign_dev(&with(
+                good.clone(),
+                "aud",
+                json!(["https://kubernetes.default.svc", DEFAULT_AUDIENCE]),
+            )),
+            &["aud:"],
             &[],
         ),
         case(

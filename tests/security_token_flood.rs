@@ -50,6 +50,10 @@ const CONNECTIONS: usize = 64;
 const FLOOD: usize = 3000;
 /// Distinct tokens of each signed kind in a flood (see [`Forger::tokens`]).
 const SIGNED_POOL: usize = 50;
+/// The tests of this file run one at a time: the first measures the process's memory, which a
+/// test running beside it would inflate.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The most the process may grow during the flood.
 const MAX_RSS_GROWTH_KIB: u64 = 50 * 1024;
 
@@ -435,6 +439,7 @@ fn token_reviews(server: &FakeApiServer) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_flood_never_exceeds_the_token_review_cap_and_memory_stays_bounded() {
+    let _serial = SERIAL.lock().await;
     let pem = signing_pem();
     let server = cluster(&pem).await;
     // The worst case: no issuer keys (discovery fails now and at every retry), so the pre-check
@@ -522,6 +527,7 @@ async fn a_token_flood_never_exceeds_the_token_review_cap_and_memory_stays_bound
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_precheck_active_forged_expired_and_garbage_tokens_cost_no_token_review() {
+    let _serial = SERIAL.lock().await;
     let pem = signing_pem();
     let server = cluster(&pem).await;
     server.set_path_latency(TOKEN_REVIEWS_PATH, REVIEW_LATENCY);
@@ -561,5 +567,150 @@ async fn with_the_precheck_active_forged_expired_and_garbage_tokens_cost_no_toke
     );
     assert!(reviews > 0 && reviews <= REVOKED, "{reviews}");
     assert!(max_outstanding <= CAP, "{max_outstanding} over the cap");
+    controller.stop().await;
+}
+
+/// Reports from `tokens`, one connection each of `connections`, counting the status codes.
+async fn reports(
+    addr: std::net::SocketAddr,
+    tokens: Vec<String>,
+    connections: usize,
+) -> BTreeMap<u16, usize> {
+    let tokens = Arc::new(tokens);
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..connections {
+        let (tokens, next) = (Arc::clone(&tokens), Arc::clone(&next));
+        workers.spawn(async move {
+            let mut codes = BTreeMap::<u16, usize>::new();
+            let mut conn = Connection::open(addr).await.unwrap();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(token) = tokens.get(i) else { break };
+                let status = match conn.report(token).await {
+                    Ok(status) => status,
+                    Err(_) => {
+                        conn = Connection::open(addr).await.unwrap();
+                        conn.report(token).await.unwrap()
+                    }
+                };
+                *codes.entry(status).or_default() += 1;
+            }
+            codes
+        });
+    }
+    let mut codes = BTreeMap::new();
+    while let Some(done) = workers.join_next().await {
+        for (code, n) in done.unwrap() {
+            *codes.entry(code).or_default() += n;
+        }
+    }
+    codes
+}
+
+/// Finding 6a: any namespace can mint distinct, validly signed tokens for our audience, each
+/// costing a TokenReview and each refused 403 only afterwards. Listed producers have reserved
+/// slots, so a flood of such tokens from many unlisted accounts does not turn their reports into
+/// 503s; on `main`, with one pool of 8, most of the producer's fresh tokens were 503.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listed_producers_keep_their_token_review_slots_under_a_flood_from_unlisted_accounts() {
+    let _serial = SERIAL.lock().await;
+    let pem = signing_pem();
+    let server = cluster(&pem).await;
+    server.set_path_latency(TOKEN_REVIEWS_PATH, REVIEW_LATENCY);
+    let controller = Controller::start(&server).await;
+    let mint = |ns: &str, name: &str| {
+        server
+            .mint_service_account_token(
+                ns,
+                name,
+                "uid-1",
+                vec![DEFAULT_AUDIENCE.to_owned()],
+                Duration::from_secs(600),
+            )
+            .unwrap()
+    };
+    // 200 accounts of the attacker's namespace, a few tokens each (under the per-account rate,
+    // so it is the reserved slots, not the rate, that this measures).
+    const ATTACK: usize = 1000;
+    const ATTACK_CONNECTIONS: usize = 48;
+    let attack: Vec<String> = (0..ATTACK)
+        .map(|i| mint("intruder", &format!("sa-{}", i % 200)))
+        .collect();
+    // The listed producer, with a fresh token per report: each one costs a review.
+    const PRODUCER: usize = 60;
+    let producer: Vec<String> = (0..PRODUCER)
+        .map(|_| mint("example-storage", "storage-operator"))
+        .collect();
+    server.clear_requests();
+
+    let addr = controller.addr;
+    // Within the per-source connection cap (64) with the producer's three.
+    let flood = tokio::spawn(reports(addr, attack, ATTACK_CONNECTIONS));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let legit = reports(addr, producer, 3).await;
+    let attacked = flood.await.unwrap();
+    let max_outstanding = server.max_in_flight(TOKEN_REVIEWS_PATH);
+    println!(
+        "valid tokens of {ATTACK} reports from 200 unlisted accounts on {ATTACK_CONNECTIONS} connections: \
+         {attacked:?}; listed producer, {PRODUCER} fresh tokens on 3 connections meanwhile: \
+         {legit:?}; most TokenReviews outstanding: {max_outstanding} (cap {CAP})"
+    );
+    assert!(
+        attacked.get(&503).copied().unwrap_or(0) > 0,
+        "the flood never filled the shared slots, so it proves nothing: {attacked:?}"
+    );
+    assert!(
+        attacked.keys().all(|c| matches!(c, 403 | 429 | 503)),
+        "{attacked:?}"
+    );
+    // An empty body is 400: authenticated and authorized, which is what counts.
+    assert_eq!(
+        legit.get(&400),
+        Some(&PRODUCER),
+        "the listed producer was refused during the flood: {legit:?}"
+    );
+    assert!(max_outstanding <= CAP, "{max_outstanding} over the cap");
+    controller.stop().await;
+}
+
+/// Finding 6a, one account: distinct valid tokens of one unlisted account cost at most a burst
+/// of TokenReviews, then 429s that cost none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unlisted_account_gets_a_few_token_reviews_then_429() {
+    let _serial = SERIAL.lock().await;
+    let pem = signing_pem();
+    let server = cluster(&pem).await;
+    let controller = Controller::start(&server).await;
+    let tokens: Vec<String> = (0..100)
+        .map(|_| {
+            server
+                .mint_service_account_token(
+                    "intruder",
+                    "one",
+                    "uid-1",
+                    vec![DEFAULT_AUDIENCE.to_owned()],
+                    Duration::from_secs(600),
+                )
+                .unwrap()
+        })
+        .collect();
+    server.clear_requests();
+    let started = Instant::now();
+    let codes = reports(controller.addr, tokens, 4).await;
+    let reviews = token_reviews(&server);
+    let seconds = started.elapsed().as_secs() as usize;
+    println!("100 distinct tokens of one unlisted account: {codes:?}, TokenReviews: {reviews}");
+    assert!(codes.get(&429).copied().unwrap_or(0) > 0, "{codes:?}");
+    // 503: over the two shared slots while four connections ask at once.
+    assert!(
+        codes.keys().all(|c| matches!(c, 403 | 429 | 503)),
+        "{codes:?}"
+    );
+    // Burst 5, then 1 a second.
+    assert!(
+        reviews <= 5 + seconds + 1,
+        "{reviews} TokenReviews in {seconds} s"
+    );
     controller.stop().await;
 }

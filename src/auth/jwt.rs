@@ -7,7 +7,8 @@
 //!    read from the token), no `crit` extensions;
 //! 3. the signature, with the configured key;
 //! 4. the registered claims, all required (`set_required_spec_claims`): `iss` is the configured
-//!    issuer (one string), `aud` contains our audience, `exp` and `nbf` are numbers and the time is inside them
+//!    issuer (one string), `aud` is exactly our audience (alone: a token also valid for the API
+//!    server could be replayed there), `exp` and `nbf` are numbers and the time is inside them
 //!    give or take a small leeway (`validate_nbf` is off by default in jsonwebtoken: turned on),
 //!    `sub` is a string;
 //! 5. `sub` is a service account, and the `kubernetes.io` claim, when present, names the same
@@ -31,7 +32,7 @@ use update_status_api::v1alpha1::KubeUid;
 
 use super::bearer::MAX_TOKEN_BYTES;
 use super::keys::{KeyError, SigningAlgorithm, decoding_key};
-use super::{AuthError, AuthFuture, Authenticator, Identity, ServiceAccount};
+use super::{AuthError, AuthFuture, Authenticator, Identity, ServiceAccount, screen};
 
 /// The clock skew tolerated on `exp` and `nbf` by default: small, because the only clocks
 /// involved are the cluster's (Kubernetes itself allows 60 s).
@@ -201,6 +202,7 @@ impl JwtAuthenticator {
         let claims = decode::<Map<String, Value>>(token, &self.key, &self.validation)
             .map_err(|e| self.explain(e.kind(), token, payload))?
             .claims;
+        screen::exact_audience(&claims, &self.audience)?;
         identity(claims)
     }
 

@@ -27,6 +27,8 @@ pub mod jwt;
 pub mod keys;
 pub mod mint;
 pub mod oidc;
+pub mod priority;
+pub mod screen;
 pub mod token_review;
 
 pub use access_review::{AccessReviewError, AccessReviewSettings, AccessReviewer};
@@ -169,6 +171,14 @@ pub enum AuthError {
         /// How long the caller should wait before retrying.
         retry_after: Duration,
     },
+    /// A verified caller that no UpdateInformer lists asked for more token reviews than its
+    /// share ([`priority`]): it would be refused (403) anyway, and distinct tokens of one
+    /// account must not become a stream of TokenReviews. Answered 429 with `Retry-After`.
+    #[error("too many token reviews for an account no informer lists, retry after {} s", retry_after.as_secs())]
+    RateLimited {
+        /// How long the caller should wait before retrying.
+        retry_after: Duration,
+    },
 }
 
 /// The future an [`Authenticator`] returns: boxed so the trait stays object-safe and the server
@@ -185,6 +195,12 @@ pub type AuthFuture<'a> =
 pub trait Authenticator: Send + Sync + 'static {
     /// Verifies `token` and returns the identity it proves.
     fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a>;
+
+    /// Tells the authenticator which usernames are listed producers (or metrics readers), whose
+    /// verified tokens get the TokenReview slots reserved for them ([`priority`]). The server
+    /// calls it whenever the UpdateInformers change. Authenticators without reserved capacity
+    /// ignore it.
+    fn set_priority_subjects(&self, _subjects: std::collections::HashSet<String>) {}
 }
 
 #[cfg(test)]

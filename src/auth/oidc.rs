@@ -14,20 +14,37 @@
 //! What a token must satisfy: a `kid` naming one of the issuer's keys; the key's algorithm (fixed
 //! by the key's type and curve, never by the token's `alg`: `none`, `HS256` signed with a public
 //! key and friends are refused); the signature; `iss` equal to the discovered issuer; `aud`
-//! containing our audience; `exp`, `nbf`, `sub` present and `exp`/`nbf` holding (with a small
-//! leeway). Symmetric (`oct`) keys, encryption keys, RSA keys under 2048 bits and curves we do
+//! exactly our audience (a one-element array or the string: a token also valid for the API server
+//! could be replayed there); no `crit` header, whatever it lists; `exp`, `nbf`, `sub` present and
+//! `exp`/`nbf` holding (with a small leeway). The `aud` and `crit` checks need no key
+//! ([`super::screen`]), so they come first and hold even while the pre-check steps aside. Symmetric (`oct`) keys, encryption keys, RSA keys under 2048 bits and curves we do
 //! not verify are ignored when the JWKS is read.
 //!
-//! Keys are cached. A token naming an unknown `kid` triggers a refresh, at most one per refresh
-//! interval however many such tokens arrive (concurrent ones wait for the one fetch in progress);
-//! a `kid` still unknown after that is refused.
+//! **Unknown `kid`s.** Keys are cached. A token naming a `kid` we do not hold is either forged or
+//! signed by a key rotated in since the last fetch, and only a fetch tells them apart; an attacker
+//! sends made-up `kid`s for free, so a fetch must neither be theirs to spend nor make a real new
+//! key wait long. The rule, in order:
+//! 1. a token that would be refused whatever key it names (another issuer, expired, not yet
+//!    valid, no `iat`, a `sub` that is no service account) is refused (401) without a fetch;
+//! 2. a token issued before the latest successful fetch began (its `iat` plus the leeway) is
+//!    refused (401): that fetch would have seen its key;
+//! 3. otherwise, when a fetch is in progress, or the last one started less than the refresh
+//!    interval ([`DEFAULT_REFRESH_INTERVAL`], 5 s) ago, or the fetch it starts fails, the answer is
+//!    [`AuthError::Unavailable`] (503 with `Retry-After`: the time until a fetch is due), never a
+//!    401 a producer would give up on and never a TokenReview;
+//! 4. else it fetches (one fetch at a time, globally), and refuses the `kid` if still unknown.
+//!
+//! So made-up `kid`s cost at most one JWKS fetch per interval and never a TokenReview, and since
+//! every fetch reads the whole key set, the attacker's fetch after a rotation finds the new key
+//! as well as ours would: a token signed with a new key waits at most one interval, 503s meanwhile.
 //!
 //! **Fallback.** The pre-check is a filter; TokenReview is the authority. When discovery cannot
 //! be fetched (the feature disabled on the cluster, RBAC missing, the API server down) the
 //! pre-check steps aside ([`PrecheckOutcome::Bypassed`]) and tokens go to TokenReview alone,
-//! which stays fail-closed (an unreachable API server is a 503, never an accept). The same holds
-//! for an unknown `kid` when the latest refresh failed: the keys may be stale, so the pre-check
-//! cannot call the token forged. [`OidcPrecheck::state`] exposes which mode is in force so the
+//! which stays fail-closed (an unreachable API server is a 503, never an accept). Once keys are
+//! held they stay in use when a refresh fails; an unknown `kid` is then a 503 (rule 3 above), not
+//! a TokenReview: the keys may be stale, but made-up `kid`s must not reach the API server
+//! either. [`OidcPrecheck::state`] exposes which mode is in force so the
 //! server can put it in a metric or a condition. Discovery is retried at most once per refresh
 //! interval.
 //!
@@ -54,7 +71,9 @@ use tokio::time::Instant;
 use super::apiserver::{CallError, call, call_accepting};
 use super::jwt::{DEFAULT_LEEWAY, MAX_LEEWAY};
 use super::keys::MIN_RSA_BITS;
-use super::{AuthError, AuthFuture, Authenticator};
+use super::priority::Priority;
+use super::token_review::in_pool;
+use super::{AuthError, AuthFuture, Authenticator, screen};
 
 /// Where the API server serves its OIDC discovery document.
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
@@ -67,9 +86,13 @@ pub const JWKS_PATH: &str = "/openid/v1/jwks";
 const JWKS_ACCEPT: &str = "application/jwk-set+json, application/json";
 
 /// The shortest time between two key fetches unless configured otherwise: a flood of tokens with
-/// made-up `kid`s costs at most one fetch per interval, while a rotated-in key is picked up
-/// within seconds.
-pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(30);
+/// made-up `kid`s costs at most one fetch (two small GETs) per interval, while a token signed with
+/// a rotated-in key waits at most this long (answered 503 with `Retry-After` meanwhile).
+pub const DEFAULT_REFRESH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// The `Retry-After` of a token naming an unknown `kid` while a key fetch is in progress: the
+/// fetch takes milliseconds.
+pub const FETCH_IN_PROGRESS_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 /// The deadline of each discovery request unless configured otherwise.
 pub const DEFAULT_DISCOVERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -217,6 +240,9 @@ struct State {
     keys: Option<Arc<IssuerKeys>>,
     last_attempt: Option<Instant>,
     last_error: Option<DiscoveryError>,
+    /// When (Unix seconds, wall clock: compared with tokens' `iat`) the latest successful fetch
+    /// started.
+    last_success_at: Option<i64>,
 }
 
 /// Verifies tokens against the service-account issuer's keys; see the module documentation.
@@ -304,65 +330,114 @@ impl OidcPrecheck {
         self.fetch_and_install().await
     }
 
-    /// Checks `token`: `Err` (always [`AuthError::Invalid`]) when it must be refused, else whether
-    /// it was verified or let through unchecked (see the module documentation on fallback).
+    /// Checks `token`: `Err` when it must be refused ([`AuthError::Invalid`]) or cannot be judged
+    /// yet ([`AuthError::Unavailable`]: an unknown `kid` while a key fetch is in progress, not
+    /// due, or failing), else whether it was verified or let through unchecked (see the module
+    /// documentation on fallback).
     pub async fn check(&self, token: &str) -> Result<PrecheckOutcome, AuthError> {
+        self.check_subject(token).await.map(|(outcome, _)| outcome)
+    }
+
+    /// [`Self::check`], also returning the token's `sub` when the token verified (and only then:
+    /// an unverified `sub` is anyone's to write), so the caller can give listed producers their
+    /// reserved TokenReview slots.
+    pub async fn check_subject(
+        &self,
+        token: &str,
+    ) -> Result<(PrecheckOutcome, Option<String>), AuthError> {
         // Fails for `alg: none` and any algorithm jsonwebtoken does not know.
         let header = decode_header(token)
             .map_err(|_| invalid("header: not a JWS header naming a supported algorithm"))?;
-        let kid = header.kid.as_deref().filter(|kid| !kid.is_empty());
-        let mut keys = self.keys();
-        let usable = match (&keys, kid) {
-            (None, _) => false,
-            (Some(keys), Some(kid)) => keys.has(kid),
-            (Some(_), None) => true,
+        screen::refuse_crit(token)?;
+        let claims = screen::claims(token)?;
+        screen::exact_audience(&claims, &self.settings.audience)?;
+        let keys = match self.keys() {
+            Some(keys) => keys,
+            None => {
+                self.refresh_if_due().await;
+                match self.keys() {
+                    Some(keys) => keys,
+                    None => return Ok((PrecheckOutcome::Bypassed, None)),
+                }
+            }
         };
-        if !usable {
-            self.refresh_if_due().await;
-            keys = self.keys();
-        }
-        let Some(keys) = keys else {
-            return Ok(PrecheckOutcome::Bypassed);
-        };
-        let Some(kid) = kid else {
+        let Some(kid) = header.kid.as_deref().filter(|kid| !kid.is_empty()) else {
             return Err(invalid(
                 "kid: missing (service-account tokens name their signing key)",
             ));
         };
-        if !keys.has(kid) {
-            if self.last_attempt_failed() {
-                return Ok(PrecheckOutcome::Bypassed);
-            }
-            return Err(invalid(
-                "kid: not a key of the cluster's service-account issuer",
-            ));
-        }
+        let keys = if keys.has(kid) {
+            keys
+        } else {
+            self.keys_naming(kid, &claims, &keys.issuer).await?
+        };
         keys.verify(token, kid, &self.settings.audience)?;
-        Ok(PrecheckOutcome::Verified)
+        let subject = claims.get("sub").and_then(Value::as_str).map(str::to_owned);
+        Ok((PrecheckOutcome::Verified, subject))
+    }
+
+    /// The keys once they name `kid`, a key not held: fetched at most once per refresh interval,
+    /// and only for a token that could be genuine; see the module documentation.
+    async fn keys_naming(
+        &self,
+        kid: &str,
+        claims: &Map<String, Value>,
+        issuer: &str,
+    ) -> Result<Arc<IssuerKeys>, AuthError> {
+        let now = jiff::Timestamp::now().as_second();
+        let leeway = i64::try_from(self.settings.leeway.as_secs()).unwrap_or(i64::MAX);
+        screen::could_be_genuine(claims, issuer, now, leeway)?;
+        let iat = claims.get("iat").and_then(Value::as_i64).unwrap_or(now);
+        if self
+            .last_success_at()
+            .is_some_and(|fetched| iat.saturating_add(leeway) < fetched)
+        {
+            // A fetch made after the token was issued did not have its key.
+            return Err(unknown_kid());
+        }
+        let Ok(_fetching) = self.fetching.try_lock() else {
+            return Err(AuthError::Unavailable {
+                retry_after: FETCH_IN_PROGRESS_RETRY_AFTER,
+            });
+        };
+        if let Some(wait) = self.wait_before_fetch() {
+            return Err(AuthError::Unavailable {
+                retry_after: whole_seconds(wait),
+            });
+        }
+        let fetched = self.fetch_and_install().await;
+        match self.keys() {
+            Some(keys) if keys.has(kid) => Ok(keys),
+            _ if fetched.is_ok() => Err(unknown_kid()),
+            _ => Err(AuthError::Unavailable {
+                retry_after: whole_seconds(self.settings.refresh_interval),
+            }),
+        }
     }
 
     fn keys(&self) -> Option<Arc<IssuerKeys>> {
         self.state.lock().ok().and_then(|s| s.keys.clone())
     }
 
-    fn last_attempt_failed(&self) -> bool {
-        self.state
-            .lock()
-            .map(|s| s.last_error.is_some())
-            .unwrap_or(true)
+    /// When (Unix seconds) the latest successful fetch started.
+    fn last_success_at(&self) -> Option<i64> {
+        self.state.lock().ok().and_then(|s| s.last_success_at)
+    }
+
+    /// How long until a fetch is due, if it is not yet.
+    fn wait_before_fetch(&self) -> Option<Duration> {
+        let interval = self.settings.refresh_interval;
+        let state = self.state.lock().ok()?;
+        let wait = interval.saturating_sub(state.last_attempt?.elapsed());
+        (!wait.is_zero()).then_some(wait)
     }
 
     /// Fetches unless a fetch started less than the refresh interval ago; waits for a fetch in
-    /// progress either way, so its keys are seen.
+    /// progress either way, so its keys are seen. Only for the no-keys path: with keys held, an
+    /// unknown `kid` never waits (see [`Self::keys_naming`]).
     async fn refresh_if_due(&self) {
         let _fetching = self.fetching.lock().await;
-        let interval = self.settings.refresh_interval;
-        let due = self
-            .state
-            .lock()
-            .map(|s| s.last_attempt.is_none_or(|at| at.elapsed() >= interval))
-            .unwrap_or(false);
-        if due {
+        if self.wait_before_fetch().is_none() {
             // The outcome is recorded in the state.
             let _ = self.fetch_and_install().await;
         }
@@ -373,6 +448,7 @@ impl OidcPrecheck {
         if let Ok(mut state) = self.state.lock() {
             state.last_attempt = Some(Instant::now());
         }
+        let started = jiff::Timestamp::now().as_second();
         let fetched = self.fetch().await;
         let mut state = self.state.lock().ok();
         match fetched {
@@ -381,6 +457,7 @@ impl OidcPrecheck {
                 if let Some(state) = state.as_mut() {
                     state.keys = Some(Arc::new(keys));
                     state.last_error = None;
+                    state.last_success_at = Some(started);
                 }
                 Ok(count)
             }
@@ -559,6 +636,16 @@ fn claim_name(claim: &str) -> &'static str {
         .unwrap_or("claims")
 }
 
+fn unknown_kid() -> AuthError {
+    invalid("kid: not a key of the cluster's service-account issuer")
+}
+
+/// `wait` rounded up to whole seconds (what `Retry-After` carries), at least one.
+fn whole_seconds(wait: Duration) -> Duration {
+    let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+    Duration::from_secs(secs.max(1))
+}
+
 fn invalid(why: &'static str) -> AuthError {
     AuthError::Invalid(why.to_owned())
 }
@@ -584,9 +671,14 @@ fn rsa_modulus_bits(n: &str) -> Option<usize> {
 /// token is checked against the issuer's current keys each time); the cache behind saves the API
 /// call, which is the expensive part. Wrapping this whole authenticator in a
 /// [`super::cache::CachingAuthenticator`] instead would save the verification on cache hits too.
+///
+/// A token whose `sub` the pre-check verified reviews in the pool [`Priority`] gives it: listed
+/// producers have reserved TokenReview slots, everyone else shares a few and is rate-limited per
+/// subject (see [`super::priority`]).
 pub struct PrecheckedAuthenticator<R> {
     precheck: Arc<OidcPrecheck>,
     review: R,
+    priority: Priority,
 }
 
 impl<R: fmt::Debug> fmt::Debug for PrecheckedAuthenticator<R> {
@@ -601,7 +693,11 @@ impl<R: fmt::Debug> fmt::Debug for PrecheckedAuthenticator<R> {
 impl<R: Authenticator> PrecheckedAuthenticator<R> {
     /// Checks with `precheck`, then authenticates with `review`.
     pub fn new(precheck: Arc<OidcPrecheck>, review: R) -> Self {
-        Self { precheck, review }
+        Self {
+            precheck,
+            review,
+            priority: Priority::default(),
+        }
     }
 
     /// The pre-check, for its state.
@@ -618,9 +714,19 @@ impl<R: Authenticator> PrecheckedAuthenticator<R> {
 impl<R: Authenticator> Authenticator for PrecheckedAuthenticator<R> {
     fn authenticate<'a>(&'a self, token: &'a str) -> AuthFuture<'a> {
         Box::pin(async move {
-            self.precheck.check(token).await?;
-            self.review.authenticate(token).await
+            let (_, subject) = self.precheck.check_subject(token).await?;
+            match self
+                .priority
+                .pool(subject.as_deref(), std::time::Instant::now())?
+            {
+                Some(pool) => in_pool(pool, self.review.authenticate(token)).await,
+                None => self.review.authenticate(token).await,
+            }
         })
+    }
+
+    fn set_priority_subjects(&self, subjects: std::collections::HashSet<String>) {
+        self.priority.set_listed(subjects);
     }
 }
 
@@ -688,6 +794,22 @@ mod tests {
         let mut header = Header::new(alg);
         header.kid = kid.map(str::to_owned);
         jsonwebtoken::encode(&header, claims, &encoding_key(pem, alg)).unwrap()
+    }
+
+    /// Signs with a header given as JSON (jsonwebtoken's `Header` cannot carry every member).
+    fn sign_with_header(pem: &[u8], header: Value, claims: &Value) -> String {
+        let signing_input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = jsonwebtoken::crypto::sign(
+            signing_input.as_bytes(),
+            &encoding_key(pem, Algorithm::ES256),
+            Algorithm::ES256,
+        )
+        .unwrap();
+        format!("{signing_input}.{signature}")
     }
 
     fn unsigned(header: &Value, claims: &Value) -> String {
@@ -905,9 +1027,46 @@ mod tests {
                 "kid:",
             ),
             (
-                "unknown kid",
-                sign(DEV_KEY, Algorithm::ES256, Some("nope"), &claims()),
+                "unknown kid, issued before the keys were fetched",
+                sign(
+                    DEV_KEY,
+                    Algorithm::ES256,
+                    Some("nope"),
+                    &with(claims(), "iat", json!(now - 300)),
+                ),
                 "kid:",
+            ),
+            (
+                "our audience and the API server's",
+                es(&with(claims(), "aud", json!([DEFAULT_AUDIENCE, ISSUER]))),
+                "aud:",
+            ),
+            (
+                "our audience twice",
+                es(&with(
+                    claims(),
+                    "aud",
+                    json!([DEFAULT_AUDIENCE, DEFAULT_AUDIENCE]),
+                )),
+                "aud:",
+            ),
+            (
+                "crit header on a known key",
+                sign_with_header(
+                    DEV_KEY,
+                    json!({"alg": "ES256", "kid": "ec", "crit": ["b64"], "b64": true}),
+                    &claims(),
+                ),
+                "header:",
+            ),
+            (
+                "crit header on an unknown key",
+                sign_with_header(
+                    DEV_KEY,
+                    json!({"alg": "ES256", "kid": "rotated-in", "crit": ["b64"], "b64": true}),
+                    &claims(),
+                ),
+                "header:",
             ),
         ];
         for (name, token, prefix) in &cases {
@@ -956,12 +1115,15 @@ mod tests {
         );
         assert_eq!(api.count(JWKS_PATH), 1);
 
-        // The issuer rotates a key in; within the interval the new kid is not looked for.
+        // The issuer rotates a key in; within the interval the new kid is not looked for, and
+        // its token is told when to come back.
         shared.lock().unwrap().jwks = json!({"keys": [ec_key("k1"), ec_key("k2")]});
-        assert!(matches!(
+        assert_eq!(
             precheck.check(&token("k2")).await,
-            Err(AuthError::Invalid(_))
-        ));
+            Err(AuthError::Unavailable {
+                retry_after: DEFAULT_REFRESH_INTERVAL
+            })
+        );
         assert_eq!(api.count(JWKS_PATH), 1);
 
         // After it, the first unknown kid refreshes, and finds the key.
@@ -975,7 +1137,7 @@ mod tests {
         // A flood of made-up kids right after fetches nothing more.
         for n in 0..100 {
             let got = precheck.check(&token(&format!("made-up-{n}"))).await;
-            assert!(matches!(got, Err(AuthError::Invalid(_))));
+            assert!(matches!(got, Err(AuthError::Unavailable { .. })));
         }
         assert_eq!(api.count(JWKS_PATH), 2);
 
@@ -987,10 +1149,168 @@ mod tests {
             tasks.spawn(async move { precheck.check(&token).await });
         }
         while let Some(got) = tasks.join_next().await {
-            assert!(matches!(got.unwrap(), Err(AuthError::Invalid(_))));
+            // The one that fetched learns its kid is unknown; the rest are told to come back.
+            assert!(matches!(
+                got.unwrap(),
+                Err(AuthError::Invalid(_) | AuthError::Unavailable { .. })
+            ));
         }
         assert_eq!(api.count(JWKS_PATH), 3);
         assert_eq!(api.count(DISCOVERY_PATH), 3);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn made_up_kids_cannot_hold_back_a_rotated_in_key() {
+        let (client, api, shared) = cluster(vec![ec_key("k1")]);
+        let auth = authenticator(client);
+        let precheck = Arc::clone(auth.precheck());
+        let token = |kid: &str| sign(DEV_KEY, Algorithm::ES256, Some(kid), &claims());
+        assert_eq!(precheck.refresh().await, Ok(1));
+
+        // The attacker spends a fetch just before the issuer rotates a key in.
+        tokio::time::advance(DEFAULT_REFRESH_INTERVAL + Duration::from_secs(1)).await;
+        assert!(matches!(
+            precheck.check(&token("made-up-first")).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(api.count(JWKS_PATH), 2);
+        shared.lock().unwrap().jwks = json!({"keys": [ec_key("k1"), ec_key("k2")]});
+        let rotated = Instant::now();
+
+        // Made-up kids every 100 ms, and the producer with the new key retrying as often.
+        let mut n = 0;
+        let waited = loop {
+            n += 1;
+            let attack = auth.authenticate(&token(&format!("made-up-{n}"))).await;
+            assert!(
+                matches!(
+                    attack,
+                    Err(AuthError::Invalid(_) | AuthError::Unavailable { .. })
+                ),
+                "{attack:?}"
+            );
+            match auth.authenticate(&token("k2")).await {
+                Ok(_) => break rotated.elapsed(),
+                Err(AuthError::Unavailable { retry_after }) => {
+                    assert!(retry_after <= DEFAULT_REFRESH_INTERVAL, "{retry_after:?}");
+                }
+                Err(other) => panic!("a token signed with a rotated-in key was refused: {other:?}"),
+            }
+            tokio::time::advance(Duration::from_millis(100)).await;
+        };
+        assert!(
+            waited <= DEFAULT_REFRESH_INTERVAL + Duration::from_millis(100),
+            "the new key waited {waited:?}"
+        );
+        assert_eq!(
+            api.count(JWKS_PATH),
+            3,
+            "one fetch per interval, whoever asks"
+        );
+        assert_eq!(
+            api.count(TOKEN_REVIEWS_PATH),
+            1,
+            "made-up kids never reach TokenReview; the producer's token does, once"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unknown_kids_on_tokens_refused_anyway_fetch_nothing() {
+        let (client, api, _) = cluster(vec![ec_key("ec")]);
+        let precheck = precheck(client);
+        assert_eq!(precheck.refresh().await, Ok(1));
+        tokio::time::advance(DEFAULT_REFRESH_INTERVAL + Duration::from_secs(1)).await;
+        let now = now();
+        let unknown = |claims: &Value| sign(DEV_KEY, Algorithm::ES256, Some("made-up"), claims);
+        let cases = [
+            (
+                "another issuer",
+                with(claims(), "iss", json!("https://evil.example")),
+                "iss:",
+            ),
+            ("expired", with(claims(), "exp", json!(now - 600)), "exp:"),
+            (
+                "not yet valid",
+                with(claims(), "nbf", json!(now + 600)),
+                "nbf:",
+            ),
+            ("no iat", without(claims(), "iat"), "iat:"),
+            (
+                "not a service account",
+                with(claims(), "sub", json!("system:admin")),
+                "sub:",
+            ),
+            (
+                "issued before the last fetch",
+                with(claims(), "iat", json!(now - 600)),
+                "kid:",
+            ),
+        ];
+        for (name, claims, prefix) in cases {
+            match precheck.check(&unknown(&claims)).await {
+                Err(AuthError::Invalid(why)) => assert!(why.starts_with(prefix), "{name}: {why}"),
+                other => panic!("{name}: {other:?}"),
+            }
+        }
+        assert_eq!(api.count(JWKS_PATH), 1, "none of them fetched keys");
+        // A token that could be genuine does fetch, and learns its kid is unknown.
+        assert!(matches!(
+            precheck.check(&unknown(&claims())).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(api.count(JWKS_PATH), 2);
+    }
+
+    #[tokio::test]
+    async fn a_crit_header_is_refused_on_every_path() {
+        let (client, api, _) = cluster(vec![ec_key("ec")]);
+        let auth = authenticator(client);
+        // The same header without `crit` verifies: only `crit` refuses the token below.
+        let plain = sign_with_header(DEV_KEY, json!({"alg": "ES256", "kid": "ec"}), &claims());
+        assert!(auth.authenticate(&plain).await.is_ok());
+        let jwks = api.count(JWKS_PATH);
+        for kid in ["ec", "rotated-in"] {
+            let token = sign_with_header(
+                DEV_KEY,
+                json!({"alg": "ES256", "kid": kid, "crit": ["b64"], "b64": true}),
+                &claims(),
+            );
+            assert!(
+                matches!(auth.authenticate(&token).await, Err(AuthError::Invalid(why)) if why.starts_with("header:")),
+                "kid {kid}"
+            );
+        }
+        assert_eq!(api.count(JWKS_PATH), jwks, "no fetch for a crit token");
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 1, "only the plain token");
+        // With no keys (discovery failing) the pre-check steps aside, but not for `crit`.
+        let (client, api) = MockApi::new(|_| Reply::Status(404, None));
+        let auth = authenticator(client);
+        let token = sign_with_header(
+            DEV_KEY,
+            json!({"alg": "ES256", "kid": "ec", "crit": ["b64"], "b64": true}),
+            &claims(),
+        );
+        assert!(matches!(
+            auth.authenticate(&token).await,
+            Err(AuthError::Invalid(_))
+        ));
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 0);
+    }
+
+    #[tokio::test]
+    async fn a_token_also_for_the_api_server_is_refused_even_without_keys() {
+        let (client, api) = MockApi::new(|_| Reply::Status(404, None));
+        let auth = authenticator(client);
+        let token = sign(
+            DEV_KEY,
+            Algorithm::ES256,
+            Some("ec"),
+            &with(claims(), "aud", json!([DEFAULT_AUDIENCE, ISSUER])),
+        );
+        assert!(
+            matches!(auth.authenticate(&token).await, Err(AuthError::Invalid(why)) if why.starts_with("aud:"))
+        );
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 0);
     }
 
     #[tokio::test(start_paused = true)]
@@ -1063,10 +1383,13 @@ mod tests {
 
         shared.lock().unwrap().jwks_failure = Some(500);
         tokio::time::advance(DEFAULT_REFRESH_INTERVAL + Duration::from_secs(1)).await;
-        // The refresh fails: the keys may be stale, so an unknown kid is TokenReview's to judge.
+        // The refresh fails: the keys may be stale, so an unknown kid cannot be called forged,
+        // and it must not cost a TokenReview either: come back later.
         assert_eq!(
             precheck.check(&token("new")).await,
-            Ok(PrecheckOutcome::Bypassed)
+            Err(AuthError::Unavailable {
+                retry_after: DEFAULT_REFRESH_INTERVAL
+            })
         );
         assert_eq!(api.count(JWKS_PATH), 2);
         // Known keys still verify.
@@ -1160,9 +1483,12 @@ mod tests {
             &EncodingKey::from_secret(b"a shared secret, published").unwrap(),
         )
         .unwrap();
-        assert!(
-            matches!(precheck.check(&hs).await, Err(AuthError::Invalid(why)) if why.starts_with("kid:"))
-        );
+        // Its kid is not among the keys that verify: never verified (refused, or told to wait
+        // for the next fetch, which will not have it either).
+        assert!(matches!(
+            precheck.check(&hs).await,
+            Err(AuthError::Unavailable { .. })
+        ));
         let good = sign(DEV_KEY, Algorithm::ES256, Some("ec"), &claims());
         assert_eq!(precheck.check(&good).await, Ok(PrecheckOutcome::Verified));
     }

@@ -2,7 +2,7 @@
 //! TokenReview), the authoritative check in Kubernetes mode (DESIGN §5 step 3).
 //!
 //! Every review asks for our audience in `spec.audiences`, and a token is accepted only when the
-//! answer says `status.authenticated: true` **and** lists our audience in `status.audiences`.
+//! answer says `status.authenticated: true` **and** `status.audiences` is exactly `[ours]`.
 //! That refuses the default in-pod token (audience: the API server), legacy secret tokens and
 //! tokens minted for anyone else (research S1, S3), and, unlike local verification, it sees
 //! revocation: a token whose pod or service account was deleted is refused (S4).
@@ -15,7 +15,17 @@
 //!
 //! At most a configured number of reviews are outstanding at once; past that, a call fails at
 //! once with `Unavailable` and a short `Retry-After` rather than queueing, so a flood of
-//! distinct tokens can neither pile up API calls nor memory. Caching and the collapsing of
+//! distinct tokens can neither pile up API calls nor memory.
+//!
+//! **Reserved slots.** Any service account in any namespace can mint distinct, validly signed
+//! tokens for our audience, and each costs a review; with one global pool that flood starves the
+//! producers. So the cap is split: [`shared_slots`] (a quarter, at least one) for everyone, the
+//! rest reserved. A review run inside [`in_pool`] with [`ReviewPool::Producers`] (the pre-check
+//! verified the token's `sub` and the registry lists it) takes a reserved slot first, then a
+//! shared one; [`ReviewPool::Shared`] (verified, not listed) takes shared slots only. A review
+//! outside [`in_pool`] (the pre-check had no keys, so nobody can be told apart) may use every
+//! slot, as before the split. The pool travels as a task-local because the review runs inside the
+//! cache's single flight, which only forwards the token. Caching and the collapsing of
 //! identical concurrent lookups are [`super::cache::CachingAuthenticator`]'s job, in front.
 //!
 //! The token goes into the request body and nowhere else: it is not logged, not kept, not part of
@@ -44,6 +54,30 @@ pub const DEFAULT_REVIEW_TIMEOUT: Duration = Duration::from_secs(5);
 /// dozen producers of a cluster (whose tokens are cached), small enough that a flood of distinct
 /// tokens cannot become a flood of API calls.
 pub const DEFAULT_MAX_OUTSTANDING_REVIEWS: usize = 32;
+
+/// Which slots a review may take; see the module documentation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReviewPool {
+    /// A verified token of a listed producer: reserved slots first, then shared ones.
+    Producers,
+    /// A verified token of anyone else: shared slots only.
+    Shared,
+}
+
+tokio::task_local! {
+    static REVIEW_POOL: ReviewPool;
+}
+
+/// Runs `review` (normally the cached TokenReview of one token) with the slots of `pool`.
+pub async fn in_pool<F: std::future::Future>(pool: ReviewPool, review: F) -> F::Output {
+    REVIEW_POOL.scope(pool, review).await
+}
+
+/// How many of `cap` slots are shared by callers no informer lists: a quarter, at least one
+/// (8 of the default 32). The rest are reserved for listed producers.
+pub fn shared_slots(cap: usize) -> usize {
+    (cap / 4).max(1).min(cap)
+}
 
 /// The `Retry-After` of a call refused because the cap is reached: reviews take milliseconds, so
 /// a slot is usually free again a second later.
@@ -93,7 +127,8 @@ pub enum ReviewError {
     /// `status.authenticated` is not `true`.
     #[error("tokenreview: the API server does not authenticate the token")]
     NotAuthenticated,
-    /// Authenticated, but not for our audience (for example the default in-pod token).
+    /// Authenticated, but `status.audiences` is not exactly ours (for example the default
+    /// in-pod token).
     #[error("tokenreview: the token is not meant for audience {audience}")]
     WrongAudience {
         /// The audience required.
@@ -157,7 +192,10 @@ pub struct TokenReviewAuthenticator {
     audience: String,
     timeout: Duration,
     cap: usize,
-    permits: Semaphore,
+    /// Slots only listed producers take.
+    reserved: Semaphore,
+    /// Slots anyone takes.
+    shared: Semaphore,
     last_failure: Mutex<Option<ReviewError>>,
 }
 
@@ -198,7 +236,10 @@ impl TokenReviewAuthenticator {
             audience: settings.audience,
             timeout: settings.timeout,
             cap: settings.max_outstanding,
-            permits: Semaphore::new(settings.max_outstanding),
+            reserved: Semaphore::new(
+                settings.max_outstanding - shared_slots(settings.max_outstanding),
+            ),
+            shared: Semaphore::new(shared_slots(settings.max_outstanding)),
             last_failure: Mutex::new(None),
         })
     }
@@ -210,7 +251,24 @@ impl TokenReviewAuthenticator {
 
     /// How many reviews are in flight now (a gauge for metrics).
     pub fn outstanding(&self) -> usize {
-        self.cap.saturating_sub(self.permits.available_permits())
+        self.cap
+            .saturating_sub(self.reserved.available_permits() + self.shared.available_permits())
+    }
+
+    /// A slot for one review, from the pool of the current [`in_pool`] scope.
+    fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ReviewError> {
+        let pool = REVIEW_POOL.try_with(|pool| *pool).ok();
+        let reserved = match pool {
+            Some(ReviewPool::Shared) => None,
+            Some(ReviewPool::Producers) | None => self.reserved.try_acquire().ok(),
+        };
+        match reserved {
+            Some(permit) => Ok(permit),
+            None => self
+                .shared
+                .try_acquire()
+                .map_err(|_| ReviewError::OverCap { cap: self.cap }),
+        }
     }
 
     /// Why the most recent review that could not be made failed, until a review succeeds again:
@@ -234,10 +292,7 @@ impl TokenReviewAuthenticator {
     }
 
     async fn review_uncounted(&self, token: &str) -> Result<Identity, ReviewError> {
-        let _permit = self
-            .permits
-            .try_acquire()
-            .map_err(|_| ReviewError::OverCap { cap: self.cap })?;
+        let _permit = self.slot()?;
         let body = serde_json::json!({
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenReview",
@@ -267,12 +322,8 @@ impl TokenReviewAuthenticator {
         if status.authenticated != Some(true) {
             return Err(ReviewError::NotAuthenticated);
         }
-        if !status
-            .audiences
-            .as_deref()
-            .unwrap_or_default()
-            .contains(&self.audience)
-        {
+        // Exactly ours: we ask for ours alone, so anything else back is not an answer to us.
+        if status.audiences.as_deref() != Some(std::slice::from_ref(&self.audience)) {
             return Err(ReviewError::WrongAudience {
                 audience: self.audience.clone(),
             });
@@ -393,7 +444,7 @@ mod tests {
 
     #[tokio::test]
     async fn accepts_a_token_for_our_audience_and_asks_for_it() {
-        let (auth, api) = reviewer(|_| accepted(&["other.example", DEFAULT_AUDIENCE]));
+        let (auth, api) = reviewer(|_| accepted(&[DEFAULT_AUDIENCE]));
         let t = token(1, 600);
         let identity = auth.authenticate(&t).await.unwrap();
         assert_eq!(
@@ -427,6 +478,9 @@ mod tests {
             vec![],
             vec!["https://kubernetes.default.svc"],
             vec!["update-status-controller.openshift.io.evil"],
+            // Ours among others: an answer to some other question than ours.
+            vec![DEFAULT_AUDIENCE, "https://kubernetes.default.svc"],
+            vec!["other.example", DEFAULT_AUDIENCE],
         ] {
             let (auth, _) = reviewer(move |_| accepted(&audiences));
             let got = auth.authenticate(&token(1, 600)).await;
@@ -644,6 +698,61 @@ mod tests {
             0,
             "cancelled reviews return their slots"
         );
+    }
+
+    #[tokio::test]
+    async fn unlisted_callers_cannot_take_the_producers_slots() {
+        let (client, api) = MockApi::new(|_| Reply::Stall);
+        let mut s = settings();
+        s.max_outstanding = 8;
+        s.timeout = Duration::from_secs(60);
+        assert_eq!(shared_slots(8), 2);
+        assert_eq!(shared_slots(32), 8);
+        assert_eq!(shared_slots(1), 1);
+        let auth = Arc::new(cached(TokenReviewAuthenticator::new(client, s).unwrap()));
+        let mut stalled = tokio::task::JoinSet::new();
+        // A flood of distinct tokens from unlisted callers: two slots, then 503s at once.
+        for n in 0..20 {
+            let auth = Arc::clone(&auth);
+            stalled.spawn(async move {
+                in_pool(ReviewPool::Shared, auth.authenticate(&token(n, 600))).await
+            });
+        }
+        let mut refused = 0;
+        while refused < 18 {
+            let got = tokio::time::timeout(Duration::from_secs(1), stalled.join_next())
+                .await
+                .expect("calls over the shared slots must not wait");
+            assert_eq!(
+                got.unwrap().unwrap(),
+                Err(AuthError::Unavailable {
+                    retry_after: OVER_CAP_RETRY_AFTER
+                })
+            );
+            refused += 1;
+        }
+        assert_eq!(refused, 18);
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 2);
+        // Listed producers still have their six.
+        for n in 100..106 {
+            let auth = Arc::clone(&auth);
+            stalled.spawn(async move {
+                in_pool(ReviewPool::Producers, auth.authenticate(&token(n, 600))).await
+            });
+        }
+        for _ in 0..200 {
+            if api.count(TOKEN_REVIEWS_PATH) == 8 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(api.count(TOKEN_REVIEWS_PATH), 8);
+        assert_eq!(auth.inner().outstanding(), 8);
+        // And now the cap is the cap for everyone.
+        let got = in_pool(ReviewPool::Producers, auth.authenticate(&token(200, 600))).await;
+        assert!(matches!(got, Err(AuthError::Unavailable { .. })));
+        stalled.abort_all();
+        while stalled.join_next().await.is_some() {}
     }
 
     #[tokio::test]

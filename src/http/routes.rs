@@ -201,6 +201,12 @@ fn auth_error(e: AuthError) -> ApiError {
             "the token authority is unavailable; retry later",
             retry_after,
         ),
+        AuthError::RateLimited { retry_after } => ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            "too many token reviews for an account no informer lists; retry later",
+        )
+        .retry_after(retry_after),
         AuthError::Missing => ApiError::unauthorized(
             "an Authorization: Bearer <service-account token> header is required",
         ),

@@ -1,5 +1,6 @@
 //! What the informer API handlers share.
 
+use std::collections::HashSet;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -67,10 +68,25 @@ impl AppState {
             .unwrap_or_default()
     }
 
-    /// Replaces the registry (UpdateInformers changed).
+    /// Replaces the registry (UpdateInformers changed), and tells the authenticator whose
+    /// tokens get the reserved TokenReview slots.
     pub fn set_registry(&self, registry: Registry) {
+        self.authenticator
+            .set_priority_subjects(self.priority_subjects(&registry));
         if let Ok(mut r) = self.registry.write() {
             *r = Arc::new(registry);
         }
+    }
+
+    /// The usernames whose verified tokens review in the reserved pool: every producer any
+    /// UpdateInformer lists (enabled or not: a disabled one is still a known party), and the
+    /// metrics readers.
+    pub fn priority_subjects(&self, registry: &Registry) -> HashSet<String> {
+        registry
+            .iter()
+            .flat_map(|(_, informer)| informer.spec.producers.iter())
+            .map(|producer| producer.service_account.username())
+            .chain(self.metrics_readers.iter().cloned())
+            .collect()
     }
 }

@@ -316,7 +316,7 @@ fn new_state(
     clock: Clock,
 ) -> Arc<AppState> {
     let limits = &args.limits;
-    Arc::new(AppState {
+    let state = Arc::new(AppState {
         store: Arc::new(Mutex::new(Store::new())),
         registry: RwLock::new(Arc::new(registry)),
         authenticator,
@@ -341,7 +341,11 @@ fn new_state(
             ),
             max_staged_bytes: usize::try_from(limits.max_staged_bytes).unwrap_or(usize::MAX),
         }),
-    })
+    });
+    state
+        .authenticator
+        .set_priority_subjects(state.priority_subjects(&state.registry()));
+    state
 }
 
 /// The sockets `serve` answers on.
