@@ -1256,6 +1256,7 @@ const REFUSED: &str = "
     deletecollection nodeprogressinsights.update.openshift.io
     update nodeprogressinsights/status.update.openshift.io worker-0
     patch upgradestatuses.update.openshift.io other
+    update upgradestatuses.update.openshift.io cluster
     update upgradestatuses/status.update.openshift.io other
     list upgradestatuses.update.openshift.io
     list clusterversions.config.openshift.io
