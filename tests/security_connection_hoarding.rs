@@ -27,6 +27,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/raw_http.rs"]
+mod raw_http;
+
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
@@ -44,6 +47,8 @@ use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 use update_status_controller::auth::{DEFAULT_AUDIENCE, DEV_ISSUER, ServiceAccount, mint};
 use update_status_controller::publish::dir::FILE_NAME;
+
+use raw_http::read_reply;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// Upper bound for any single network step.
@@ -184,44 +189,9 @@ async fn request<S: AsyncRead + AsyncWrite + Unpin>(
         let head = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{extra_headers}\r\n");
         s.write_all(head.as_bytes()).await?;
         s.flush().await?;
-        read_reply(s).await
+        read_reply(s).await.map(|r| (r.status, r.body))
     })
     .await?
-}
-
-async fn read_reply<S: AsyncRead + Unpin>(s: &mut S) -> io::Result<(u16, String)> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0);
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < len {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Ok((status, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// A plain-HTTP GET on the probe port, as the kubelet sends it: its status (0 when it got no
@@ -232,7 +202,7 @@ async fn probe_get(addr: SocketAddr, path: &str) -> (u16, Duration) {
         let mut tcp = TcpStream::connect(addr).await?;
         tcp.write_all(format!("GET {path} HTTP/1.1\r\nHost: probe\r\n\r\n").as_bytes())
             .await?;
-        read_reply(&mut tcp).await
+        read_reply(&mut tcp).await.map(|r| (r.status, r.body))
     })
     .await;
     let status = match answer {

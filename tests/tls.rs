@@ -4,6 +4,9 @@
 //! graceful shutdown. Certificates are made at test time with rcgen; nothing is read from the
 //! repository. Every wait is bounded.
 
+#[path = "support/raw_http.rs"]
+mod raw_http;
+
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +26,8 @@ use tokio::time::{Instant, timeout};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
+
+use raw_http::{Reply, read_reply};
 use update_status_controller::server::{
     ListenerConfig, ReloadConfig, ReloadingCert, ServeError, TlsProfile, serve, server_config,
 };
@@ -186,56 +191,10 @@ async fn connect(addr: SocketAddr, tls: &TlsConnector) -> io::Result<TlsStream<T
 // ---------------------------------------------------------------------------------------------
 // Minimal HTTP/1.1 client: enough to control every byte and to see when the server closes.
 
-#[derive(Debug)]
-struct Reply {
-    status: u16,
-    headers: String,
-    body: String,
-}
-
 async fn send_get<S: AsyncWrite + Unpin>(s: &mut S, path: &str) -> io::Result<()> {
     let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
     s.write_all(req.as_bytes()).await?;
     s.flush().await
-}
-
-async fn read_reply<S: AsyncRead + Unpin>(s: &mut S) -> io::Result<Reply> {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let head_end = loop {
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break i + 4;
-        }
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        buf.extend_from_slice(&chunk[..n]);
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let len: usize = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .map(|v| v.trim().parse().unwrap())
-        .unwrap_or(0);
-    let mut body = buf[head_end..].to_vec();
-    while body.len() < len {
-        let n = s.read(&mut chunk).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-        body.extend_from_slice(&chunk[..n]);
-    }
-    Ok(Reply {
-        status,
-        headers: head,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    })
 }
 
 async fn get_on<S: AsyncRead + AsyncWrite + Unpin>(s: &mut S, path: &str) -> io::Result<Reply> {
