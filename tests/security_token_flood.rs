@@ -240,41 +240,7 @@ impl Connection {
 /// Sends every token from [`CONNECTIONS`] connections at once; returns how many of each status
 /// code came back.
 async fn flood(controller: &Controller, tokens: Vec<String>) -> BTreeMap<u16, usize> {
-    let tokens = Arc::new(tokens);
-    let next = Arc::new(AtomicUsize::new(0));
-    let addr = controller.addr;
-    let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..CONNECTIONS {
-        let (tokens, next) = (Arc::clone(&tokens), Arc::clone(&next));
-        workers.spawn(async move {
-            let mut codes = BTreeMap::<u16, usize>::new();
-            let mut conn = Connection::open(addr).await.unwrap();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(token) = tokens.get(i) else { break };
-                let status = match conn.report(token).await {
-                    Ok(status) => status,
-                    // The server may close a connection (e.g. after an error); reconnect once.
-                    Err(_) => {
-                        conn = Connection::open(addr).await.unwrap();
-                        conn.report(token).await.unwrap()
-                    }
-                };
-                *codes.entry(status).or_default() += 1;
-            }
-            codes
-        });
-    }
-    let mut codes = BTreeMap::new();
-    let all = tokio::time::timeout(Duration::from_secs(60), async {
-        while let Some(done) = workers.join_next().await {
-            for (code, n) in done.unwrap() {
-                *codes.entry(code).or_default() += n;
-            }
-        }
-    });
-    all.await.expect("the flood finished within 60 s");
-    codes
+    reports(controller.addr, tokens, CONNECTIONS).await
 }
 
 /// The kinds of invalid token an attacker can make.
@@ -570,7 +536,9 @@ async fn with_the_precheck_active_forged_expired_and_garbage_tokens_cost_no_toke
     controller.stop().await;
 }
 
-/// Reports from `tokens`, one connection each of `connections`, counting the status codes.
+/// Reports from `tokens` over `connections` connections at once (each worker takes the next
+/// token; a connection the server closed is reopened once), counting the status codes; all
+/// within 60 s.
 async fn reports(
     addr: std::net::SocketAddr,
     tokens: Vec<String>,
@@ -600,11 +568,14 @@ async fn reports(
         });
     }
     let mut codes = BTreeMap::new();
-    while let Some(done) = workers.join_next().await {
-        for (code, n) in done.unwrap() {
-            *codes.entry(code).or_default() += n;
+    let all = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(done) = workers.join_next().await {
+            for (code, n) in done.unwrap() {
+                *codes.entry(code).or_default() += n;
+            }
         }
-    }
+    });
+    all.await.expect("the flood finished within 60 s");
     codes
 }
 
