@@ -13,7 +13,7 @@
 //!   two `Authorization` headers are always refused;
 //! - a token is accepted only when it is signed with the configured key (the target holds no
 //!   other), and only when its header names ES256 without `crit`, `iss` is the
-//!   configured issuer, `aud` contains the audience, `exp`/`nbf` hold, and `sub` is the service
+//!   configured issuer, `aud` is exactly the audience, `exp`/`nbf` hold, and `sub` is the service
 //!   account the identity names (and the `kubernetes.io` claim, if any, agrees);
 //! - no error message contains the token.
 
@@ -183,7 +183,7 @@ fn accepted(token: &str, username: &str) {
     assert_eq!(claims.get("iss"), Some(&Value::String(DEV_ISSUER.into())));
     let audience = Value::String(DEFAULT_AUDIENCE.into());
     match claims.get("aud") {
-        Some(Value::Array(items)) => assert!(items.contains(&audience)),
+        Some(Value::Array(items)) => assert_eq!(items.as_slice(), std::slice::from_ref(&audience)),
         other => assert_eq!(other, Some(&audience)),
     }
     let now = jiff::Timestamp::now().as_second() as f64;

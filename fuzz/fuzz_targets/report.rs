@@ -10,7 +10,8 @@
 //! - accepted uids are unique, and each accepted insight survives a serialize/parse round trip
 //!   and passes the cross-field rules again;
 //! - every rejection names an index inside the report and has a reason;
-//! - the policy of a third-party informer lets nothing but Health insights through;
+//! - the policy of a third-party informer lets through exactly the Health insights at most
+//!   Warning whose link is plain `https://`;
 //! - the store holds exactly what was accepted, a repeated report changes nothing but the
 //!   report time, and the published status stays within the byte budget unless it had to leave
 //!   every insight out, with omitted counts that add up.
@@ -25,11 +26,12 @@ use serde_json::value::RawValue;
 use update_status_api::constraints::BoundedVec;
 use update_status_api::time::Timestamp;
 use update_status_api::v1alpha1::{
-    InformerName, InsightType, UpdateInformerSpec, UpgradeStatusStatus,
+    InformerName, InsightPayload, UpdateInformerSpec, UpgradeStatusStatus,
 };
 use update_status_api::validation;
 use update_status_api::wire::{ReportError, ReportedInsight, parse_report};
 use update_status_controller::informers::Grant;
+use update_status_controller::informers::policy::THIRD_PARTY_MAX_LEVEL;
 use update_status_controller::store::Store;
 
 /// The server's default `--max-insights-per-report`.
@@ -109,8 +111,10 @@ fuzz_target!(|body: &[u8]| {
     let third_party = grant("example-storage-operator");
     let owner = grant("machine-config");
     for insight in &parsed.accepted {
-        let health = insight.insight.insight_type() == InsightType::Health;
-        assert_eq!(third_party.check(insight).is_ok(), health);
+        assert_eq!(
+            third_party.check(insight).is_ok(),
+            third_party_may_say(insight)
+        );
         assert!(owner.check(insight).is_ok());
     }
 
@@ -198,6 +202,25 @@ fn round_trips(insight: &ReportedInsight) {
         }
         Err(e) => panic!("accepted insight {} does not re-validate: {e}", insight.uid),
     }
+}
+
+/// What a third party may publish, restated from the policy's rules: Health insights only, at
+/// most Warning, and a reference link (if any) that is `https://`, printable ASCII and has no
+/// user information before the host.
+fn third_party_may_say(insight: &ReportedInsight) -> bool {
+    let InsightPayload::Health(health) = &insight.insight else {
+        return false;
+    };
+    if health.impact.level > THIRD_PARTY_MAX_LEVEL {
+        return false;
+    }
+    health.remediation.reference.as_ref().is_none_or(|url| {
+        let url = url.as_str();
+        url.strip_prefix("https://").is_some_and(|rest| {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+            !host.is_empty() && !host.contains('@')
+        }) && url.bytes().all(|b| b.is_ascii_graphic())
+    })
 }
 
 /// The grant an UpdateInformer with a default spec gives `name`.
