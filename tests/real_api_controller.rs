@@ -464,6 +464,44 @@ async fn a_deleted_or_disabled_informer_takes_its_insights_with_it_and_a_forged_
         status["informers"],
         controller.log_tail()
     );
+
+    // While the controller leads, the forged informer is removed at its next publish.
+    let mut object = upgrade_status(cp).unwrap();
+    let mut ghost = summary(&object["status"], STORAGE).unwrap();
+    ghost["name"] = "ghost".into();
+    object["status"]["informers"]
+        .as_array_mut()
+        .unwrap()
+        .push(ghost);
+    std::fs::write(file.path(), object.to_string()).unwrap();
+    cp.kubectl_run(&[
+        "replace",
+        "--subresource=status",
+        "-f",
+        &file.path().to_string_lossy(),
+    ])
+    .unwrap();
+    assert!(summary(&upgrade_status(cp).unwrap()["status"], "ghost").is_some());
+    let answer = controller
+        .report(STORAGE, &token, report_saying("said again"))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let status = published(cp, Duration::from_secs(10), |s| {
+        summaries_from(s, STORAGE) == ["said again"]
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut status = status;
+    while summary(&status, "ghost").is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "a summary forged while the controller leads outlived its next publish: {}\n{}",
+            status["informers"],
+            controller.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        status = upgrade_status(cp).unwrap()["status"].clone();
+    }
     controller.stop();
     cp.kubectl_run(&["delete", "updateinformer", "turned-off"])
         .unwrap();

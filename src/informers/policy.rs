@@ -4,6 +4,7 @@ use update_status_api::v1alpha1::{
     ImpactLevel, InformerName, InsightPayload, InsightType, STATUS_INSIGHT_INFORMERS, ScopeType,
     UpdateInformerSpec,
 };
+use update_status_api::time::{GoDuration, Timestamp};
 use update_status_api::wire::ReportedInsight;
 
 /// The right to report for one informer, with its limits.
@@ -27,6 +28,11 @@ pub struct Grant {
 
 /// The level a third party may claim when its UpdateInformer does not say.
 pub const THIRD_PARTY_MAX_LEVEL: ImpactLevel = ImpactLevel::Warning;
+
+/// How far ahead of the controller's clock a reported `startedAt` may lie: producers' clocks
+/// drift a little, but a start in the future would sort an insight above every other one of its
+/// level for as long as it stays in the future.
+pub const MAX_CLOCK_SKEW: GoDuration = GoDuration::from_mins(5);
 
 /// Why one insight was refused by the informer's policy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -55,6 +61,15 @@ pub enum PolicyViolation {
         "informer {informer} may only link to https:// URLs of ASCII characters without a user name or password"
     )]
     Link { informer: String },
+    /// The insight says it started after the controller received it (beyond the clock skew).
+    #[error(
+        "informer {informer} sent a health insight that starts in the future ({started_at}, received at {now}); startedAt may be at most 5 minutes ahead of the controller's clock"
+    )]
+    Future {
+        informer: String,
+        started_at: String,
+        now: String,
+    },
 }
 
 impl PolicyViolation {
@@ -65,6 +80,7 @@ impl PolicyViolation {
             (PolicyViolation::Type { .. }, _) => "insight.type",
             (PolicyViolation::Level { .. }, _) => "insight.health.impact.level",
             (PolicyViolation::Link { .. }, _) => "insight.health.remediation.reference",
+            (PolicyViolation::Future { .. }, _) => "insight.health.startedAt",
             (PolicyViolation::Scope { .. }, InsightPayload::Health(_)) => {
                 "insight.health.scope.type"
             }
@@ -166,6 +182,27 @@ impl Grant {
                     informer: self.informer.to_string(),
                 });
             }
+        }
+        Ok(())
+    }
+
+    /// [`Grant::check`], and that a Health insight's `startedAt` is not in the future as of
+    /// `now`, the moment the report was received (within [`MAX_CLOCK_SKEW`]).
+    pub fn check_at(
+        &self,
+        insight: &ReportedInsight,
+        now: Timestamp,
+    ) -> Result<(), PolicyViolation> {
+        self.check(insight)?;
+        if let InsightPayload::Health(h) = &insight.insight
+            && let Some(started_at) = h.started_at
+            && started_at > now.plus(MAX_CLOCK_SKEW)
+        {
+            return Err(PolicyViolation::Future {
+                informer: self.informer.to_string(),
+                started_at: started_at.to_rfc3339_seconds(),
+                now: now.to_rfc3339_seconds(),
+            });
         }
         Ok(())
     }
@@ -319,5 +356,27 @@ mod tests {
                 .check(&health_at("Info", Some("http://example.com")))
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_start_in_the_future_is_refused_beyond_the_clock_skew() {
+        let g = Grant::builtin(InformerName::new("machine-config").unwrap());
+        let now: Timestamp = "2026-01-01T12:00:00Z".parse().unwrap();
+        let starting = |at: &str| {
+            let mut v = serde_json::to_value(health("ControlPlane")).unwrap();
+            v["insight"]["health"]["startedAt"] = at.into();
+            serde_json::from_value::<ReportedInsight>(v).unwrap()
+        };
+        // Within the skew, and in the past or unknown, all pass; owners are not exempt.
+        for ok in ["2026-01-01T12:05:00Z", "2020-01-01T00:00:00Z"] {
+            assert!(g.check_at(&starting(ok), now).is_ok(), "{ok}");
+        }
+        assert!(g.check_at(&health("ControlPlane"), now).is_ok());
+        let far = starting("2099-01-01T00:00:00Z");
+        assert!(g.check(&far).is_ok(), "check alone has no clock");
+        let e = g.check_at(&far, now).unwrap_err();
+        assert!(matches!(e, PolicyViolation::Future { .. }), "{e}");
+        assert_eq!(e.field(&far.insight), "insight.health.startedAt");
+        assert!(e.to_string().contains("2099-01-01T00:00:00Z"), "{e}");
     }
 }

@@ -22,6 +22,7 @@ use update_status_api::v1alpha1::{
 };
 
 use super::nodes::{NodeChange, NodeObjects};
+use super::scrub::{informer_names, remove_foreign_informers};
 use super::{PublishError, Sink, SinkFuture};
 
 /// How many node objects are written at once. A first publication of a 10,000-node cluster is
@@ -59,6 +60,7 @@ async fn bounded<T>(call: impl Future<Output = Result<T, kube::Error>>) -> Resul
 
 /// Applies the status of `UpgradeStatus/cluster` and of the NodeProgressInsights.
 pub struct ApplySink {
+    client: kube::Client,
     api: Api<UpgradeStatus>,
     nodes: Api<NodeProgressInsight>,
     /// The singleton's uid, learnt from its last write: the owner of every node object.
@@ -70,7 +72,8 @@ impl ApplySink {
     pub fn new(client: kube::Client) -> Self {
         Self {
             api: Api::all(client.clone()),
-            nodes: Api::all(client),
+            nodes: Api::all(client.clone()),
+            client,
             owner_uid: Mutex::new(None),
         }
     }
@@ -87,8 +90,28 @@ impl ApplySink {
             .api
             .patch_status(UPGRADE_STATUS_NAME, &params, &Patch::Apply(&body))
             .await?;
-        if let (Ok(mut uid), Some(new)) = (self.owner_uid.lock(), written.metadata.uid) {
+        if let (Ok(mut uid), Some(new)) = (self.owner_uid.lock(), written.metadata.uid.clone()) {
             *uid = Some(new);
+        }
+        // What another field manager added survives our apply (it owns those list items).
+        // Whatever informer the stored status names and ours does not is foreign: remove it
+        // now rather than at the next change of leader.
+        if let Some(stored) = &written.status {
+            let ours = informer_names(status);
+            // A failed removal (the object changed meanwhile) is retried at the next publish;
+            // it does not make this one fail.
+            match remove_foreign_informers(self.client.clone(), stored, |n| ours.contains(n)).await
+            {
+                Ok(0) => {}
+                Ok(removed) => tracing::warn!(
+                    removed,
+                    "removed informers another writer added to the published UpgradeStatus"
+                ),
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "cannot remove informers another writer added to the published UpgradeStatus"
+                ),
+            }
         }
         Ok(())
     }

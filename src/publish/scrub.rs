@@ -7,6 +7,8 @@
 //! JSON patch can, and each `remove` is guarded by a `test` of the item's name, so a status
 //! that changed meanwhile is refused whole (422) rather than losing the wrong item.
 
+use std::collections::HashSet;
+
 use kube::Api;
 use serde_json::{Value, json};
 use update_status_api::v1alpha1::{
@@ -47,6 +49,18 @@ pub fn foreign_informer_removals(
         }
     }
     ops
+}
+
+/// Every informer `status` names: its summaries and its groups in every scope (with more
+/// informers than summaries, a group's informer may have no summary).
+pub fn informer_names(status: &UpgradeStatusStatus) -> HashSet<&InformerName> {
+    let groups = status
+        .control_plane
+        .iter()
+        .flat_map(|cp| cp.informers.iter())
+        .chain(status.worker_pools.iter().flat_map(|p| p.informers.iter()))
+        .map(|g| &g.name);
+    status.informers.iter().map(|s| &s.name).chain(groups).collect()
 }
 
 /// Removes from the stored `UpgradeStatus/cluster` every informer `keep` refuses (see the

@@ -9,7 +9,7 @@ use update_status_api::time::Timestamp;
 use update_status_api::v1alpha1::{
     Condition, ConditionStatus, Conditions, ControlPlane, InformerInsights, InformerName,
     InformerSource, InformerState, InformerSummary, Insight, InsightPayload, InsightType,
-    MAX_INFORMERS, MAX_INSIGHTS_PER_INFORMER, MAX_WORKER_POOLS, NodeCount, ObjectName,
+    MAX_INFORMERS, MAX_INFORMER_SUMMARIES, MAX_INSIGHTS_PER_INFORMER, MAX_WORKER_POOLS, NodeCount, ObjectName,
     OmittedInsights, PoolAssessment, RESERVED_INFORMER_NAMES, ResourceRef,
     STATUS_INSIGHT_INFORMERS, ScopeType, UpgradeStatusStatus, WorkerPool, find_condition,
 };
@@ -142,9 +142,18 @@ pub(super) fn build(
         }
     }
 
+    let present: std::collections::HashSet<&InformerName> = control_plane
+        .informers
+        .iter()
+        .chain(worker_pools.iter().flat_map(|p| p.informers.iter()))
+        .map(|i| &i.name)
+        .collect();
+    let (summarized, left_out) = summarized(view, &present);
     let summaries = view
         .iter()
-        .map(|v| {
+        .enumerate()
+        .filter(|(vi, _)| summarized.contains(vi))
+        .map(|(_, v)| {
             let left_out: Vec<OmittedInsights> = InsightType::ALL
                 .iter()
                 .filter_map(|t| {
@@ -172,8 +181,28 @@ pub(super) fn build(
         control_plane: Some(control_plane),
         worker_pools: BoundedVec::new(worker_pools).unwrap_or_default(),
         informers: BoundedVec::new(summaries).unwrap_or_default(),
+        omitted_informers: (left_out > 0).then(|| count(left_out)),
         health_insights: count(health),
     }
+}
+
+/// Which informers (indexes into `view`) get one of the [`MAX_INFORMER_SUMMARIES`] summaries,
+/// and how many do not. Owners of the update's status come first, then informers whose
+/// insights the object holds (`present`), then the rest, each group in name order: a crowd of
+/// registered but silent informers cannot hide who said what, nor empty the list.
+fn summarized(
+    view: &[InformerView<'_>],
+    present: &std::collections::HashSet<&InformerName>,
+) -> (std::collections::HashSet<usize>, usize) {
+    let mut order: Vec<usize> = (0..view.len()).collect();
+    order.sort_by_key(|&i| {
+        view.get(i)
+            .map_or((true, true), |v| (!is_owner(v.name), !present.contains(v.name)))
+    });
+    let kept: std::collections::HashSet<usize> =
+        order.into_iter().take(MAX_INFORMER_SUMMARIES).collect();
+    let left_out = view.len() - kept.len();
+    (kept, left_out)
 }
 
 /// A count as the API's bounded integer (saturating at its maximum).

@@ -439,3 +439,39 @@ fn a_restart_keeps_the_published_times_of_facts_that_did_not_change() {
     );
     assert!(!outcome.changed);
 }
+
+#[test]
+fn more_informers_than_summaries_keep_owners_and_speakers_and_count_the_rest() {
+    let mut store = Store::new();
+    let t0 = t("2024-01-01T00:00:00Z");
+    // 80 silent third parties named before everything else, one third party that speaks, and
+    // the owner of operator insights: 82 informers for 64 summaries.
+    for i in 0..80 {
+        store.replace(&name(&format!("aaa-silent-{i:02}")), false, vec![], t0);
+    }
+    let speaker = name("zz-speaker");
+    store.replace(
+        &speaker,
+        false,
+        vec![health("h1", serde_json::json!({"type": "ControlPlane"}))],
+        t0,
+    );
+    let cvo = name("cluster-version");
+    store.replace(&cvo, true, vec![operator("etcd", "Updated")], t0);
+
+    let status = store.status(t0, usize::MAX);
+    let names: Vec<&str> = status.informers.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names.len(), MAX_INFORMER_SUMMARIES, "{names:?}");
+    assert!(names.contains(&"cluster-version"), "{names:?}");
+    assert!(names.contains(&"zz-speaker"), "{names:?}");
+    assert_eq!(status.omitted_informers.map(|n| n.get()), Some(82 - 64));
+    // Still in name order, as a map-keyed list reads best.
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted);
+
+    // Under the cap, nothing is counted.
+    let mut small = Store::new();
+    small.replace(&cvo, true, vec![operator("etcd", "Updated")], t0);
+    assert_eq!(small.status(t0, usize::MAX).omitted_informers, None);
+}

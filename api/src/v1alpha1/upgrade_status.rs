@@ -68,6 +68,10 @@ pub const UPGRADE_STATUS_NAME: &str = "cluster";
 pub const MAX_WORKER_POOLS: usize = 32;
 /// At most this many informers contribute to one scope.
 pub const MAX_INFORMERS: usize = 16;
+/// At most this many informer summaries in the object. More informers may be registered: owners
+/// of the update's status and informers whose insights the object holds are summarized first,
+/// and the rest are counted in `omittedInformers`.
+pub const MAX_INFORMER_SUMMARIES: usize = 64;
 /// At most this many insights from one informer in one scope. The stored-size budget (etcd
 /// refuses objects over about 1.5 MiB, server-side apply's managedFields included) leaves room
 /// for fewer node insights than this anyway.
@@ -96,7 +100,11 @@ pub struct UpgradeStatusStatus {
     /// One summary per informer, built-in or remote, keyed by name.
     #[serde(default)]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["name"]))]
-    pub informers: BoundedVec<InformerSummary, 64>,
+    pub informers: BoundedVec<InformerSummary, MAX_INFORMER_SUMMARIES>,
+    /// How many informers have no summary in `informers` because the list is full; absent
+    /// unless more than [`MAX_INFORMER_SUMMARIES`] informers are known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub omitted_informers: Option<NodeCount>,
     /// How many health insights the object holds (for `oc get`).
     #[serde(default)]
     pub health_insights: NodeCount,
