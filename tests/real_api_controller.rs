@@ -855,3 +855,99 @@ async fn watch_never_emptier(cp: &'static ControlPlane, nodes: usize, period: Du
     }
     assert!(samples > 5, "only {samples} samples");
 }
+
+/// SECURITY.md S4 on the real TokenReview: a token bound to a pod stops working once the pod is
+/// deleted, and any token of a service account once the account is deleted, within the token
+/// cache's 10 s: the controller's local signature check alone would accept both until `exp`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_of_a_deleted_pod_or_service_account_are_refused_within_the_cache_ttl() {
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    let (namespace, account) = ("example-storage", "short-lived");
+    cp.service_account(namespace, account).unwrap();
+    cp.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: producer-pod, namespace: {namespace}}}\n\
+         spec: {{serviceAccountName: {account}, automountServiceAccountToken: false, \
+         containers: [{{name: p, image: registry.invalid/producer}}]}}\n\
+         ---\n\
+         apiVersion: update.openshift.io/v1alpha1\nkind: UpdateInformer\n\
+         metadata: {{name: short-lived}}\n\
+         spec: {{reporting: Enabled, producers: [{{serviceAccount: {{namespace: {namespace}, name: {account}}}}}], \
+         allowedInsightTypes: [Health]}}\n"
+    ))
+    .unwrap();
+    let token = |bound: &[&str]| {
+        let audience = format!("--audience={AUDIENCE}");
+        let mut args = vec![
+            "create",
+            "token",
+            account,
+            "-n",
+            namespace,
+            "--duration=1h",
+            &audience,
+        ];
+        args.extend_from_slice(bound);
+        cp.kubectl_run(&args).unwrap().trim().to_owned()
+    };
+    let pod_token = token(&[
+        "--bound-object-kind=Pod",
+        "--bound-object-name=producer-pod",
+    ]);
+    let account_token = token(&[]);
+    let controller = Controller::start(cp, "token-revocation", &[]);
+    controller.wait_ready(Duration::from_secs(30)).await;
+
+    // Both work, and are cached (the second report of each costs no TokenReview).
+    for t in [&pod_token, &account_token] {
+        for _ in 0..2 {
+            let answer = controller
+                .report("short-lived", t, report_saying("still here"))
+                .await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        }
+    }
+    // Refused within the cache's lifetime after what it is bound to goes; a report refused
+    // for its rate (429) says nothing either way and is retried.
+    let refused_within = |token: String| {
+        let controller = &controller;
+        async move {
+            let gone = Instant::now();
+            loop {
+                let answer = controller
+                    .report("short-lived", &token, report_saying("still here"))
+                    .await;
+                match answer.status {
+                    401 => return gone.elapsed(),
+                    200 | 429 => {}
+                    other => panic!("{other}: {}", answer.body),
+                }
+                assert!(
+                    gone.elapsed() < Duration::from_secs(15),
+                    "still accepted {:?} after its pod or account was deleted",
+                    gone.elapsed()
+                );
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+        }
+    };
+    cp.kubectl_run(&[
+        "delete",
+        "pod",
+        "producer-pod",
+        "-n",
+        namespace,
+        "--grace-period=0",
+        "--force",
+    ])
+    .unwrap();
+    let pod = refused_within(pod_token).await;
+    cp.kubectl_run(&["delete", "serviceaccount", account, "-n", namespace])
+        .unwrap();
+    let account = refused_within(account_token).await;
+    println!("refused {pod:?} after the pod's deletion, {account:?} after the account's");
+    assert!(pod <= Duration::from_secs(11) && account <= Duration::from_secs(11));
+    controller.stop();
+    cp.kubectl_run(&["delete", "updateinformer", "short-lived"])
+        .unwrap();
+}

@@ -1,10 +1,10 @@
 //! What one informer may say: the limits of its UpdateInformer, applied to each insight it sends.
 
+use update_status_api::time::{GoDuration, Timestamp};
 use update_status_api::v1alpha1::{
     ImpactLevel, InformerName, InsightPayload, InsightType, STATUS_INSIGHT_INFORMERS, ScopeType,
     UpdateInformerSpec,
 };
-use update_status_api::time::{GoDuration, Timestamp};
 use update_status_api::wire::ReportedInsight;
 
 /// The right to report for one informer, with its limits.

@@ -60,7 +60,12 @@ pub fn informer_names(status: &UpgradeStatusStatus) -> HashSet<&InformerName> {
         .flat_map(|cp| cp.informers.iter())
         .chain(status.worker_pools.iter().flat_map(|p| p.informers.iter()))
         .map(|g| &g.name);
-    status.informers.iter().map(|s| &s.name).chain(groups).collect()
+    status
+        .informers
+        .iter()
+        .map(|s| &s.name)
+        .chain(groups)
+        .collect()
 }
 
 /// Removes from the stored `UpgradeStatus/cluster` every informer `keep` refuses (see the

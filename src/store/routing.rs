@@ -9,8 +9,8 @@ use update_status_api::time::Timestamp;
 use update_status_api::v1alpha1::{
     Condition, ConditionStatus, Conditions, ControlPlane, InformerInsights, InformerName,
     InformerSource, InformerState, InformerSummary, Insight, InsightPayload, InsightType,
-    MAX_INFORMERS, MAX_INFORMER_SUMMARIES, MAX_INSIGHTS_PER_INFORMER, MAX_WORKER_POOLS, NodeCount, ObjectName,
-    OmittedInsights, PoolAssessment, RESERVED_INFORMER_NAMES, ResourceRef,
+    MAX_INFORMER_SUMMARIES, MAX_INFORMERS, MAX_INSIGHTS_PER_INFORMER, MAX_WORKER_POOLS, NodeCount,
+    ObjectName, OmittedInsights, PoolAssessment, RESERVED_INFORMER_NAMES, ResourceRef,
     STATUS_INSIGHT_INFORMERS, ScopeType, UpgradeStatusStatus, WorkerPool, find_condition,
 };
 
@@ -196,8 +196,9 @@ fn summarized(
 ) -> (std::collections::HashSet<usize>, usize) {
     let mut order: Vec<usize> = (0..view.len()).collect();
     order.sort_by_key(|&i| {
-        view.get(i)
-            .map_or((true, true), |v| (!is_owner(v.name), !present.contains(v.name)))
+        view.get(i).map_or((true, true), |v| {
+            (!is_owner(v.name), !present.contains(v.name))
+        })
     });
     let kept: std::collections::HashSet<usize> =
         order.into_iter().take(MAX_INFORMER_SUMMARIES).collect();
