@@ -1068,3 +1068,105 @@ fn aws_lc_rs_is_not_in_the_dependency_graph() {
     }
     assert!(lock.contains("name = \"ring\""));
 }
+
+/// D5: with HTTP/2 off (the default) an HTTP/2 client that skips ALPN and sends the connection
+/// preface anyway ("prior knowledge") is not spoken to in HTTP/2: no SETTINGS frame comes back,
+/// so no stream or reset flood can follow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h2_preface_is_not_answered_in_h2_unless_http2_is_on() {
+    let (server, pki, _dir) =
+        Server::simple(ListenerConfig::default(), TlsProfile::default()).await;
+    let mut conn = connect(server.addr, &pki.client(BOTH, HTTP1))
+        .await
+        .unwrap();
+    // The client preface, then an empty SETTINGS frame (length 0, type 4, flags 0, stream 0).
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+        .await
+        .unwrap();
+    conn.flush().await.unwrap();
+    let answer = read_until_closed(&mut conn, STEP).await;
+    assert!(
+        answer.is_empty() || answer.starts_with(b"HTTP/1.1 4") || answer.starts_with(b"HTTP/1.1 5"),
+        "answered {:?}",
+        String::from_utf8_lossy(&answer[..answer.len().min(64)])
+    );
+    // Still serving.
+    let mut other = connect(server.addr, &pki.client(BOTH, HTTP1))
+        .await
+        .unwrap();
+    assert_eq!(get_on(&mut other, "/hello").await.unwrap().status, 200);
+    server.stop().await;
+}
+
+/// D5 (CVE-2023-44487, "rapid reset"): with HTTP/2 on, one connection opening streams and
+/// cancelling each at once, as fast as it can, is told to go away long before it has cost the
+/// server its 20,000 streams, and a second connection is served all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rapid_reset_flood_over_h2_is_cut_off_and_others_are_served() {
+    const FLOOD: usize = 20_000;
+    let cfg = ListenerConfig {
+        http2: true,
+        ..ListenerConfig::default()
+    };
+    let (server, pki, _dir) = Server::simple(cfg, TlsProfile::default()).await;
+    let tls = connect(server.addr, &pki.client(BOTH, H2_AND_HTTP1))
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (client, connection) = timeout(STEP, h2::client::handshake(tls))
+        .await
+        .unwrap()
+        .unwrap();
+    let ended = tokio::spawn(connection);
+
+    let flood = async {
+        let mut client = client;
+        for sent in 0..FLOOD {
+            client = match timeout(STEP, client.ready()).await {
+                Ok(Ok(client)) => client,
+                _ => return sent,
+            };
+            let request = axum::http::Request::get("https://localhost/sleep/2000")
+                .body(())
+                .unwrap();
+            match client.send_request(request, true) {
+                // Dropping the response at once resets the stream (RST_STREAM CANCEL).
+                Ok((response, _)) => drop(response),
+                Err(_) => return sent,
+            }
+            if sent % 100 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        FLOOD
+    };
+    let watch = async {
+        // Meanwhile another client asks for a page every 50 ms, each answered within STEP.
+        let mut served = 0;
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            let mut other = connect(server.addr, &pki.client(BOTH, HTTP1))
+                .await
+                .unwrap();
+            assert_eq!(get_on(&mut other, "/hello").await.unwrap().status, 200);
+            served += 1;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        served
+    };
+    let (sent, served) = tokio::join!(flood, watch);
+    let end = timeout(STEP, ended).await.unwrap().unwrap();
+    println!(
+        "rapid reset: {sent} streams before the connection ended ({end:?}); {served} other requests served"
+    );
+    assert!(sent < FLOOD, "the server took all {FLOOD} reset streams");
+    // The server ends the connection (GOAWAY ENHANCE_YOUR_CALM, then closes; the client may
+    // see only the close, as a broken pipe, while still writing resets).
+    let end = end.expect_err("the flooding connection ended cleanly");
+    assert!(
+        end.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) || end.is_io(),
+        "{end:?}"
+    );
+    assert!(served > 0);
+    server.stop().await;
+}
