@@ -39,6 +39,12 @@ pub const INSIGHTS_SUBRESOURCE: &str = "insights";
 /// The verb reviewed.
 pub const INSIGHTS_VERB: &str = "update";
 
+/// The non-resource URL a scraper must be allowed to `get`.
+pub const SCRAPE_PATH: &str = "/metrics";
+
+/// The verb reviewed for scraping.
+pub const SCRAPE_VERB: &str = "get";
+
 /// How long an answer is kept unless configured otherwise (kube-apiserver's default).
 pub const DEFAULT_ACCESS_REVIEW_TTL: Duration = Duration::from_secs(10);
 
@@ -137,14 +143,44 @@ impl AccessReviewer {
     /// Whether `identity` may report for `informer`: `Ok(true)` allowed, `Ok(false)` denied
     /// (403), `Err` ([`AuthError::Unavailable`]) when the API server could not answer (503).
     pub async fn allows(&self, identity: &Identity, informer: &str) -> Result<bool, AuthError> {
-        let id = self.key(identity, informer);
+        let attributes = serde_json::json!({
+            "resourceAttributes": {
+                "verb": INSIGHTS_VERB,
+                "group": INSIGHTS_GROUP,
+                "resource": INSIGHTS_RESOURCE,
+                "subresource": INSIGHTS_SUBRESOURCE,
+                "name": informer,
+            },
+        });
+        self.decide(identity, informer, attributes).await
+    }
+
+    /// Whether `identity` may scrape `/metrics`: `get` on that non-resource URL, the question
+    /// kube-rbac-proxy and library-go's delegating authorizer ask for every OpenShift component
+    /// (the platform Prometheus' ClusterRole grants it). Answers as [`AccessReviewer::allows`].
+    pub async fn allows_scrape(&self, identity: &Identity) -> Result<bool, AuthError> {
+        let attributes = serde_json::json!({
+            "nonResourceAttributes": {"path": SCRAPE_PATH, "verb": SCRAPE_VERB},
+        });
+        // No informer is named `/metrics` (names are DNS labels), so the keys never collide.
+        self.decide(identity, SCRAPE_PATH, attributes).await
+    }
+
+    /// The cached answer to the question `attributes` asks about `identity`, keyed by `subject`.
+    async fn decide(
+        &self,
+        identity: &Identity,
+        subject: &str,
+        attributes: serde_json::Value,
+    ) -> Result<bool, AuthError> {
+        let id = self.key(identity, subject);
         let ttl = self.settings.ttl;
         let verdict = self
             .memo
             .get_or_fetch(
                 id,
                 || async {
-                    self.review(identity, informer)
+                    self.review(identity, attributes)
                         .await
                         .map_err(AuthError::from)
                 },
@@ -178,23 +214,22 @@ impl AccessReviewer {
     async fn review(
         &self,
         identity: &Identity,
-        informer: &str,
+        attributes: serde_json::Value,
     ) -> Result<Verdict, AccessReviewError> {
+        let mut spec = serde_json::json!({
+            "user": identity.username,
+            "uid": identity.uid,
+            "groups": identity.groups,
+        });
+        if let (Some(spec), serde_json::Value::Object(attributes)) =
+            (spec.as_object_mut(), attributes)
+        {
+            spec.extend(attributes);
+        }
         let body = serde_json::json!({
             "apiVersion": "authorization.k8s.io/v1",
             "kind": "SubjectAccessReview",
-            "spec": {
-                "user": identity.username,
-                "uid": identity.uid,
-                "groups": identity.groups,
-                "resourceAttributes": {
-                    "verb": INSIGHTS_VERB,
-                    "group": INSIGHTS_GROUP,
-                    "resource": INSIGHTS_RESOURCE,
-                    "subresource": INSIGHTS_SUBRESOURCE,
-                    "name": informer,
-                },
-            },
+            "spec": spec,
         })
         .to_string()
         .into_bytes();
@@ -307,6 +342,26 @@ mod tests {
                 },
             })
         );
+    }
+
+    #[tokio::test]
+    async fn a_scrape_asks_for_get_on_the_metrics_url_and_is_its_own_question() {
+        // Allows the non-resource `get /metrics` only, as the platform Prometheus' role does.
+        let (reviewer, api) = reviewer(|call| {
+            let spec = &call.json()["spec"];
+            answer(json!({"allowed": spec["nonResourceAttributes"] == json!({"path": "/metrics", "verb": "get"})
+                && spec.get("resourceAttributes").is_none()}))
+        });
+        for _ in 0..3 {
+            assert_eq!(reviewer.allows_scrape(&identity()).await, Ok(true));
+        }
+        assert_eq!(api.count(SUBJECT_ACCESS_REVIEWS_PATH), 1, "cached");
+        let body = api.calls()[0].json();
+        assert_eq!(body["spec"]["user"], identity().username);
+        assert_eq!(body["spec"]["groups"], json!(identity().groups));
+        // Being allowed to scrape says nothing about reporting, and the other way round.
+        assert_eq!(reviewer.allows(&identity(), "machine-config").await, Ok(false));
+        assert_eq!(api.count(SUBJECT_ACCESS_REVIEWS_PATH), 2);
     }
 
     #[tokio::test]

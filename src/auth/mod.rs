@@ -28,6 +28,7 @@ pub mod keys;
 pub mod mint;
 pub mod oidc;
 pub mod priority;
+pub mod scrape;
 pub mod screen;
 pub mod token_review;
 
