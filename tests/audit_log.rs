@@ -9,6 +9,9 @@
 //! `server::limits::harden`, as the server does.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/dev_token.rs"]
+mod dev_token;
+
 use std::io::Write;
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
@@ -19,6 +22,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode, header};
+use dev_token::dev_token as token;
 use http_body_util::BodyExt as _;
 use hyper::body::Frame;
 use serde_json::{Value, json};
@@ -29,9 +33,7 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 use update_status_controller::api::time::Timestamp;
 use update_status_controller::api::v1alpha1::UpdateInformer;
-use update_status_controller::auth::{
-    DEFAULT_AUDIENCE, DEV_ISSUER, JwtAuthenticator, JwtSettings, ServiceAccount, mint,
-};
+use update_status_controller::auth::{DEFAULT_AUDIENCE, DEV_ISSUER, JwtAuthenticator, JwtSettings};
 use update_status_controller::http::metrics::Metrics;
 use update_status_controller::http::ratelimit::RateLimiter;
 use update_status_controller::http::routes::router;
@@ -39,7 +41,6 @@ use update_status_controller::http::state::{ApiLimits, AppState};
 use update_status_controller::informers::Registry;
 use update_status_controller::server::limits::{RequestLimits, harden};
 
-const DEV_KEY: &[u8] = include_bytes!("../certs-dev/token-signing.key");
 const DEV_PUB: &[u8] = include_bytes!("../certs-dev/token-signing.pub");
 
 const MCO: &str = "machine-config";
@@ -169,21 +170,6 @@ fn app(burst: u32) -> Router {
         staging: Default::default(),
     });
     harden(router(state), &limits())
-}
-
-fn token(namespace: &str, name: &str) -> String {
-    let sa = ServiceAccount::from_username(&format!("system:serviceaccount:{namespace}:{name}"))
-        .unwrap();
-    mint(
-        DEV_KEY,
-        DEV_ISSUER,
-        DEFAULT_AUDIENCE,
-        &sa,
-        None,
-        jiff::Timestamp::now(),
-        Duration::from_secs(600),
-    )
-    .unwrap()
 }
 
 fn mco_token() -> String {

@@ -10,6 +10,9 @@
 //! - `api/examples/report.json` does not satisfy the request schema.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/dev_token.rs"]
+mod dev_token;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -18,6 +21,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
+use dev_token::dev_token as token;
 use http_body_util::BodyExt as _;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
@@ -29,7 +33,7 @@ use update_status_controller::api::wire::{
 };
 use update_status_controller::auth::{
     AuthError, AuthFuture, Authenticator, DEFAULT_AUDIENCE, DEV_ISSUER, JwtAuthenticator,
-    JwtSettings, ServiceAccount, mint,
+    JwtSettings,
 };
 use update_status_controller::clock::Clock;
 use update_status_controller::http::metrics::Metrics;
@@ -47,7 +51,6 @@ const DOC: &str = "api/openapi.yaml";
 const MARKER: &str = "    # ---- generated from api/src/wire.rs by tests/openapi_contract.rs; do not edit below ----";
 const REWRITE: &str = "UPDATE_OPENAPI=1 cargo test --test openapi_contract";
 
-const DEV_KEY: &[u8] = include_bytes!("../certs-dev/token-signing.key");
 const DEV_PUB: &[u8] = include_bytes!("../certs-dev/token-signing.pub");
 /// The sample producer `serve --dev` knows (the README's walkthrough reports as it).
 const INFORMER: &str = "example-storage-operator";
@@ -473,21 +476,6 @@ impl Api {
 
 /// A request body and its content type.
 type Payload = Option<(&'static str, Vec<u8>)>;
-
-fn token(namespace: &str, name: &str) -> String {
-    let sa = ServiceAccount::from_username(&format!("system:serviceaccount:{namespace}:{name}"))
-        .unwrap();
-    mint(
-        DEV_KEY,
-        DEV_ISSUER,
-        DEFAULT_AUDIENCE,
-        &sa,
-        None,
-        jiff::Timestamp::now(),
-        Duration::from_secs(600),
-    )
-    .unwrap()
-}
 
 fn json_body(v: &Value) -> Payload {
     Some(("application/json", serde_json::to_vec(v).unwrap()))

@@ -27,6 +27,11 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/dev_token.rs"]
+mod dev_token;
+#[path = "support/ports.rs"]
+mod ports;
+
 #[path = "support/raw_http.rs"]
 mod raw_http;
 
@@ -45,9 +50,10 @@ use tokio::time::{Instant, timeout};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
-use update_status_controller::auth::{DEFAULT_AUDIENCE, DEV_ISSUER, ServiceAccount, mint};
 use update_status_controller::publish::dir::FILE_NAME;
 
+use dev_token::dev_token_for as token_for;
+use ports::free_port;
 use raw_http::read_reply;
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -66,15 +72,6 @@ struct Server {
     https: SocketAddr,
     probe: SocketAddr,
     _cluster: tempfile::TempDir,
-}
-
-/// A port nobody listens on now (bound then released; the server binds it a moment later).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Server {
@@ -210,22 +207,6 @@ async fn probe_get(addr: SocketAddr, path: &str) -> (u16, Duration) {
         _ => 0,
     };
     (status, started.elapsed())
-}
-
-/// A development token for `username` (a `system:serviceaccount:` name).
-fn token_for(username: &str) -> String {
-    let key = std::fs::read(format!("{ROOT}/certs-dev/token-signing.key")).unwrap();
-    let sa = ServiceAccount::from_username(username).unwrap();
-    mint(
-        &key,
-        DEV_ISSUER,
-        DEFAULT_AUDIENCE,
-        &sa,
-        None,
-        jiff::Timestamp::now(),
-        Duration::from_secs(600),
-    )
-    .unwrap()
 }
 
 /// The value of one sample of the server's `/metrics`, read over a fresh connection from

@@ -29,6 +29,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/dev_token.rs"]
+mod dev_token;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
 use std::sync::Arc;
@@ -36,8 +39,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use dev_token::dev_token;
 use tokio_util::sync::CancellationToken;
-use update_status_controller::auth::{DEFAULT_AUDIENCE, DEV_ISSUER, ServiceAccount, mint};
 use update_status_controller::cli::{Cli, Command, ServeArgs};
 use update_status_controller::commands::report::post;
 use update_status_controller::publish::dir::FILE_NAME;
@@ -145,20 +148,7 @@ struct Producer {
 
 impl Producer {
     fn new(url: &str) -> Self {
-        let key = std::fs::read(format!("{ROOT}/certs-dev/token-signing.key")).unwrap();
-        let sa =
-            ServiceAccount::from_username("system:serviceaccount:example-storage:storage-operator")
-                .unwrap();
-        let token = mint(
-            &key,
-            DEV_ISSUER,
-            DEFAULT_AUDIENCE,
-            &sa,
-            None,
-            jiff::Timestamp::now(),
-            Duration::from_secs(600),
-        )
-        .unwrap();
+        let token = dev_token("example-storage", "storage-operator");
         let ca_path = PathBuf::from(format!("{ROOT}/certs-dev/ca.crt"));
         Self {
             url: url.to_owned(),

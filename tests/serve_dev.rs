@@ -5,12 +5,15 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+#[path = "support/dev_token.rs"]
+mod dev_token;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use dev_token::dev_token as token;
 use tokio_util::sync::CancellationToken;
-use update_status_controller::auth::{DEFAULT_AUDIENCE, DEV_ISSUER, ServiceAccount, mint};
 use update_status_controller::cli::{Cli, Command, ServeArgs};
 use update_status_controller::commands::report::post;
 use update_status_controller::publish::dir::{FILE_NAME, read};
@@ -48,21 +51,6 @@ fn serve_args(dir: &Path) -> ServeArgs {
         Command::Serve(args) => *args,
         _ => unreachable!(),
     }
-}
-
-fn token(ns: &str, name: &str) -> String {
-    let key = std::fs::read(format!("{ROOT}/certs-dev/token-signing.key")).unwrap();
-    let sa = ServiceAccount::from_username(&format!("system:serviceaccount:{ns}:{name}")).unwrap();
-    mint(
-        &key,
-        DEV_ISSUER,
-        DEFAULT_AUDIENCE,
-        &sa,
-        None,
-        jiff::Timestamp::now(),
-        Duration::from_secs(600),
-    )
-    .unwrap()
 }
 
 const REPORT: &str = r#"{"insights": [{"uid": "slow-detach", "insight": {"type": "Health", "health": {

@@ -349,8 +349,10 @@ mod tests {
         // Allows the non-resource `get /metrics` only, as the platform Prometheus' role does.
         let (reviewer, api) = reviewer(|call| {
             let spec = &call.json()["spec"];
-            answer(json!({"allowed": spec["nonResourceAttributes"] == json!({"path": "/metrics", "verb": "get"})
-                && spec.get("resourceAttributes").is_none()}))
+            answer(
+                json!({"allowed": spec["nonResourceAttributes"] == json!({"path": "/metrics", "verb": "get"})
+                && spec.get("resourceAttributes").is_none()}),
+            )
         });
         for _ in 0..3 {
             assert_eq!(reviewer.allows_scrape(&identity()).await, Ok(true));
@@ -360,7 +362,10 @@ mod tests {
         assert_eq!(body["spec"]["user"], identity().username);
         assert_eq!(body["spec"]["groups"], json!(identity().groups));
         // Being allowed to scrape says nothing about reporting, and the other way round.
-        assert_eq!(reviewer.allows(&identity(), "machine-config").await, Ok(false));
+        assert_eq!(
+            reviewer.allows(&identity(), "machine-config").await,
+            Ok(false)
+        );
         assert_eq!(api.count(SUBJECT_ACCESS_REVIEWS_PATH), 2);
     }
 

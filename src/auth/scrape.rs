@@ -67,12 +67,9 @@ impl ApiAudienceReviewer {
     }
 
     async fn review(&self, token: &str) -> Result<Identity, ReviewError> {
-        let _permit = self
-            .slots
-            .try_acquire()
-            .map_err(|_| ReviewError::OverCap {
-                cap: SCRAPE_REVIEW_SLOTS,
-            })?;
+        let _permit = self.slots.try_acquire().map_err(|_| ReviewError::OverCap {
+            cap: SCRAPE_REVIEW_SLOTS,
+        })?;
         let body = serde_json::json!({
             "apiVersion": "authentication.k8s.io/v1",
             "kind": "TokenReview",
@@ -224,9 +221,8 @@ mod tests {
 
     #[tokio::test]
     async fn scrape_reviews_never_take_more_than_their_own_slots() {
-        let (client, api) = MockApi::new(|call| {
-            Reply::Slow(Duration::from_millis(200), Box::new(cluster(call)))
-        });
+        let (client, api) =
+            MockApi::new(|call| Reply::Slow(Duration::from_millis(200), Box::new(cluster(call))));
         let access = Arc::new(ScrapeAccess::new(client, Duration::from_secs(5)).unwrap());
         let tasks: Vec<_> = (100..110)
             .map(|n| {

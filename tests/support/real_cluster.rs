@@ -11,6 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use envtest::ControlPlane;
+
+#[path = "ports.rs"]
+mod ports;
+use ports::free_port;
 use serde_json::Value;
 
 /// The controller's namespace and service account, as `manifests/` ship them.
@@ -124,15 +128,6 @@ pub fn set_up(cp: &ControlPlane) {
         .unwrap();
     cp.service_account("example-storage", "someone-else")
         .unwrap();
-}
-
-/// A free port on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The controller binary, run as a pod would run it.
