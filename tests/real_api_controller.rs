@@ -425,15 +425,19 @@ async fn a_deleted_or_disabled_informer_takes_its_insights_with_it_and_a_forged_
             groups.push(group);
         }
     }
-    let file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(file.path(), object.to_string()).unwrap();
-    cp.kubectl_run(&[
-        "replace",
-        "--subresource=status",
-        "-f",
-        &file.path().to_string_lossy(),
-    ])
-    .unwrap();
+    // What a writer of the status subresource can do, as another field manager.
+    let forge = |object: &serde_json::Value| {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), object.to_string()).unwrap();
+        cp.kubectl_run(&[
+            "replace",
+            "--subresource=status",
+            "-f",
+            &file.path().to_string_lossy(),
+        ])
+        .unwrap();
+    };
+    forge(&object);
     let forged = upgrade_status(cp).unwrap();
     assert_eq!(
         summaries_from(&forged["status"], "ghost"),
@@ -473,14 +477,7 @@ async fn a_deleted_or_disabled_informer_takes_its_insights_with_it_and_a_forged_
         .as_array_mut()
         .unwrap()
         .push(ghost);
-    std::fs::write(file.path(), object.to_string()).unwrap();
-    cp.kubectl_run(&[
-        "replace",
-        "--subresource=status",
-        "-f",
-        &file.path().to_string_lossy(),
-    ])
-    .unwrap();
+    forge(&object);
     assert!(summary(&upgrade_status(cp).unwrap()["status"], "ghost").is_some());
     let answer = controller
         .report(STORAGE, &token, report_saying("said again"))

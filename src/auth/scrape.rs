@@ -20,15 +20,11 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::Method;
-use k8s_openapi::api::authentication::v1::TokenReviewStatus;
-use serde::Deserialize;
 use tokio::sync::Semaphore;
 
 use super::access_review::{AccessReviewSettings, AccessReviewer};
-use super::apiserver::call;
 use super::cache::{CacheKeyError, CachingAuthenticator, DEFAULT_TOKEN_CACHE_TTL};
-use super::token_review::{ReviewError, TOKEN_REVIEWS_PATH};
+use super::token_review::{ReviewError, authenticated_user, post_review};
 use super::{AuthError, AuthFuture, Authenticator, Identity};
 
 /// Most TokenReviews in flight for scrapes: Prometheus scrapes each target with one token, so
@@ -48,12 +44,6 @@ impl fmt::Debug for ApiAudienceReviewer {
             .field("timeout", &self.timeout)
             .finish_non_exhaustive()
     }
-}
-
-/// The part of a TokenReview answer that is read; `spec` (with the token) is skipped unread.
-#[derive(Deserialize)]
-struct ReviewAnswer {
-    status: Option<TokenReviewStatus>,
 }
 
 impl ApiAudienceReviewer {
@@ -77,33 +67,8 @@ impl ApiAudienceReviewer {
         })
         .to_string()
         .into_bytes();
-        let answer = call(
-            &self.client,
-            Method::POST,
-            TOKEN_REVIEWS_PATH,
-            Some(body),
-            self.timeout,
-        )
-        .await?;
-        let answer: ReviewAnswer =
-            serde_json::from_slice(&answer).map_err(|e| ReviewError::Decode {
-                line: e.line(),
-                column: e.column(),
-            })?;
-        let status = answer.status.ok_or(ReviewError::NotAuthenticated)?;
-        if status.authenticated != Some(true) {
-            return Err(ReviewError::NotAuthenticated);
-        }
-        let user = status.user.unwrap_or_default();
-        let username = user
-            .username
-            .filter(|u| !u.is_empty())
-            .ok_or(ReviewError::NoUsername)?;
-        Ok(Identity {
-            username,
-            uid: user.uid.filter(|u| !u.is_empty()),
-            groups: user.groups.unwrap_or_default(),
-        })
+        let status = post_review(&self.client, body, self.timeout).await?;
+        authenticated_user(status.ok_or(ReviewError::NotAuthenticated)?)
     }
 }
 
@@ -155,6 +120,7 @@ mod tests {
     use super::*;
     use crate::auth::access_review::SUBJECT_ACCESS_REVIEWS_PATH;
     use crate::auth::apiserver::mock::{MockApi, Recorded, Reply};
+    use crate::auth::token_review::TOKEN_REVIEWS_PATH;
 
     const PROMETHEUS: &str = "system:serviceaccount:openshift-monitoring:prometheus-k8s";
 

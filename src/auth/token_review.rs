@@ -300,20 +300,8 @@ impl TokenReviewAuthenticator {
         })
         .to_string()
         .into_bytes();
-        let answer = call(
-            &self.client,
-            Method::POST,
-            TOKEN_REVIEWS_PATH,
-            Some(body),
-            self.timeout,
-        )
-        .await?;
-        let answer: ReviewAnswer =
-            serde_json::from_slice(&answer).map_err(|e| ReviewError::Decode {
-                line: e.line(),
-                column: e.column(),
-            })?;
-        self.identity(answer.status)
+        let status = post_review(&self.client, body, self.timeout).await?;
+        self.identity(status)
     }
 
     /// Applies the acceptance rule to `status`.
@@ -328,17 +316,49 @@ impl TokenReviewAuthenticator {
                 audience: self.audience.clone(),
             });
         }
-        let user = status.user.unwrap_or_default();
-        let username = user
-            .username
-            .filter(|u| !u.is_empty())
-            .ok_or(ReviewError::NoUsername)?;
-        Ok(Identity {
-            username,
-            uid: user.uid.filter(|u| !u.is_empty()),
-            groups: user.groups.unwrap_or_default(),
-        })
+        authenticated_user(status)
     }
+}
+
+/// Creates the TokenReview `body` and reads back its status (the echoed `spec`, with the
+/// token, is skipped unread).
+pub(super) async fn post_review(
+    client: &kube::Client,
+    body: Vec<u8>,
+    timeout: Duration,
+) -> Result<Option<TokenReviewStatus>, ReviewError> {
+    let answer = call(
+        client,
+        Method::POST,
+        TOKEN_REVIEWS_PATH,
+        Some(body),
+        timeout,
+    )
+    .await?;
+    let answer: ReviewAnswer =
+        serde_json::from_slice(&answer).map_err(|e| ReviewError::Decode {
+            line: e.line(),
+            column: e.column(),
+        })?;
+    Ok(answer.status)
+}
+
+/// The user of an answer that authenticates the token; refused unless it says so and names a
+/// user (an authenticated answer without a username is an API server bug, not guessed at).
+pub(super) fn authenticated_user(status: TokenReviewStatus) -> Result<Identity, ReviewError> {
+    if status.authenticated != Some(true) {
+        return Err(ReviewError::NotAuthenticated);
+    }
+    let user = status.user.unwrap_or_default();
+    let username = user
+        .username
+        .filter(|u| !u.is_empty())
+        .ok_or(ReviewError::NoUsername)?;
+    Ok(Identity {
+        username,
+        uid: user.uid.filter(|u| !u.is_empty()),
+        groups: user.groups.unwrap_or_default(),
+    })
 }
 
 impl Authenticator for TokenReviewAuthenticator {
