@@ -427,13 +427,21 @@ async fn serve_https(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, %profile, "serving the informer API over HTTPS");
     }
-    let probes = probe.map(|probe| {
-        tokio::spawn(server::serve_probes(
-            probe,
-            probe_router(state.clone()),
-            shutdown.clone(),
-        ))
-    });
+    // The probes on a thread of their own, failing only when this runtime stops beating
+    // (`server::probe`): under attack this runtime is busy, and probes must not wait behind it.
+    let heartbeat = server::Heartbeat::new();
+    let beating = heartbeat.spawn_beating(shutdown.clone());
+    let probes = probe
+        .map(|probe| {
+            server::spawn_probe_thread(
+                probe,
+                probe_router(state.clone()),
+                heartbeat,
+                server::PROBE_STALL_LIMIT,
+                shutdown.clone(),
+            )
+        })
+        .transpose()?;
 
     let served = server::serve_with_metrics(
         listener,
@@ -451,6 +459,7 @@ async fn serve_https(
         tracing::warn!(error = %e, "the probe listener failed");
     }
     let _ = reloader.await;
+    let _ = beating.await;
     if let Some(follower) = follower {
         let _ = follower.await;
     }

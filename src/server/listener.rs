@@ -182,6 +182,10 @@ pub enum ServeError {
     /// The listener's own address could not be read (the socket is unusable).
     #[error("cannot read the listening socket's address: {0}")]
     LocalAddr(#[source] io::Error),
+    /// The probe listener's thread or its runtime could not be started
+    /// ([`super::probe::spawn_probe_thread`]).
+    #[error("cannot start the probe thread: {0}")]
+    ProbeThread(#[source] io::Error),
 }
 
 /// Serves `app` over TLS on `listener` until `shutdown` is cancelled, then drains.

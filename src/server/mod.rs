@@ -20,5 +20,5 @@ pub use certs::{CertError, ReloadConfig, ReloadOutcome, ReloadingCert};
 pub use conn_metrics::ConnectionMetrics;
 pub use limits::{RequestLimits, harden};
 pub use listener::{ListenerConfig, ServeError, serve, serve_with_metrics};
-pub use probe::serve_probes;
+pub use probe::{Heartbeat, PROBE_STALL_LIMIT, serve_probes, spawn_probe_thread};
 pub use tls::{TlsConfigHandle, TlsError, TlsPolicy, TlsProfile, server_config};
