@@ -34,6 +34,7 @@ use update_status_controller::auth::{
 };
 use update_status_controller::http::metrics::Metrics;
 use update_status_controller::http::ratelimit::RateLimiter;
+use update_status_controller::http::refusals::RefusalLimiter;
 use update_status_controller::http::routes::router;
 use update_status_controller::http::state::{ApiLimits, AppState};
 use update_status_controller::informers::Registry;
@@ -162,6 +163,7 @@ fn app(burst: u32) -> Router {
         metrics_readers: vec![],
         metrics: Metrics::new(),
         rate: RateLimiter::new(0.001, burst),
+        refusals: RefusalLimiter::default(),
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(true),
         clock: update_status_controller::clock::Clock::fixed(t0()),

@@ -37,6 +37,7 @@ use update_status_controller::auth::{
 };
 use update_status_controller::http::metrics::Metrics;
 use update_status_controller::http::ratelimit::RateLimiter;
+use update_status_controller::http::refusals::RefusalLimiter;
 use update_status_controller::http::routes::router;
 use update_status_controller::http::state::{ApiLimits, AppState};
 use update_status_controller::informers::Registry;
@@ -143,6 +144,7 @@ fn request_limits() -> RequestLimits {
 
 struct Options {
     rate: RateLimiter,
+    refusals: RefusalLimiter,
     now: fn() -> Timestamp,
     request_limits: RequestLimits,
     paging: PagingLimits,
@@ -153,6 +155,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             rate: RateLimiter::new(1000.0, 1000),
+            refusals: RefusalLimiter::default(),
             now: t0,
             request_limits: request_limits(),
             paging: PagingLimits::default(),
@@ -176,6 +179,7 @@ fn state(options: Options, store: Arc<Mutex<Store>>) -> Arc<AppState> {
         metrics_readers: vec![METRICS_READER.to_owned()],
         metrics: Metrics::new(),
         rate: options.rate,
+        refusals: options.refusals,
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(false),
         clock: update_status_controller::clock::Clock::fixed((options.now)()),

@@ -34,6 +34,7 @@ use update_status_controller::auth::{
 use update_status_controller::clock::Clock;
 use update_status_controller::http::metrics::Metrics;
 use update_status_controller::http::ratelimit::RateLimiter;
+use update_status_controller::http::refusals::RefusalLimiter;
 use update_status_controller::http::routes::{ROUTES, router};
 use update_status_controller::http::state::{ApiLimits, AppState};
 use update_status_controller::informers::Registry;
@@ -419,6 +420,7 @@ impl Api {
             metrics_readers: vec![DEFAULT_METRICS_READER.to_owned()],
             metrics: Metrics::new(),
             rate: setup.rate,
+            refusals: RefusalLimiter::default(),
             changed: Arc::new(Notify::new()),
             ready: AtomicBool::new(false),
             clock: Clock::fixed("2026-06-01T12:00:00Z".parse().unwrap()),

@@ -1,8 +1,9 @@
 //! The informer API routes. Order of checks on a report, each before any more work is done:
-//! informer name → authentication → authorization → rate limit → content type → body (limited)
-//! → validation → store. Nothing the controller holds changes unless the report is accepted.
+//! informer name → the source's refused-token budget → authentication → authorization → rate
+//! limit → content type → body (limited) → validation → store. Nothing the controller holds changes unless the report is accepted.
 
 use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -11,8 +12,8 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Extension, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use sha2::{Digest, Sha256};
@@ -154,10 +155,10 @@ async fn discovery(State(state): State<Arc<AppState>>) -> Json<Discovery> {
 
 async fn metrics(
     State(state): State<Arc<AppState>>,
-    mark: Option<Extension<AuthMark>>,
+    extensions: Extensions,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let identity = authenticate(&state, &headers, mark.as_deref()).await?;
+    let identity = authenticate(&state, &headers, Conn::of(&extensions)).await?;
     if !state.metrics_readers.contains(&identity.username) {
         return Err(ApiError::forbidden(format!(
             "{} may not read metrics",
@@ -175,21 +176,62 @@ async fn metrics(
         .into_response())
 }
 
+/// What the listener knows about the connection a request came on (both absent when the
+/// router is driven without the listener, as in-process tests do).
+#[derive(Clone, Copy, Default)]
+struct Conn<'a> {
+    /// The connection's "has authenticated" flag (`server::auth_mark`).
+    mark: Option<&'a AuthMark>,
+    /// The peer's IP address, which the refused-token budget is kept by.
+    source: Option<IpAddr>,
+}
+
+impl<'a> Conn<'a> {
+    fn of(extensions: &'a Extensions) -> Self {
+        Self {
+            mark: extensions.get::<AuthMark>(),
+            source: extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip()),
+        }
+    }
+}
+
 /// Authenticates the caller from the bearer token; never logs the token. An accepted token
-/// marks the connection (`mark`, from the listener) as authenticated, which exempts it from the
-/// listener's unauthenticated-connection lifetime (`server::auth_mark`).
+/// marks the connection as authenticated, which exempts it from the listener's
+/// unauthenticated-connection lifetime (`server::auth_mark`).
+///
+/// A source that has spent its budget of refused tokens ([`super::refusals`]) is answered 429
+/// before its token is even parsed; each 401 spends from that budget, an accepted token nothing.
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    mark: Option<&AuthMark>,
+    conn: Conn<'_>,
 ) -> Result<Arc<Identity>, ApiError> {
-    let token = bearer_token(headers).map_err(auth_error)?;
-    let identity = state
-        .authenticator
-        .authenticate(token)
-        .await
-        .map_err(auth_error)?;
-    if let Some(mark) = mark {
+    if let Some(source) = conn.source
+        && let Err(wait) = state.refusals.admit(source, Instant::now())
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRefusedTokens",
+            "too many refused tokens from this address; retry later with a valid token",
+        )
+        .retry_after(wait));
+    }
+    let verified = match bearer_token(headers) {
+        Ok(token) => state.authenticator.authenticate(token).await,
+        Err(e) => Err(e),
+    };
+    let identity = verified.map_err(|e| {
+        let error = auth_error(e);
+        if let Some(source) = conn.source
+            && error.status == StatusCode::UNAUTHORIZED
+        {
+            state.refusals.charge(source, Instant::now());
+        }
+        error
+    })?;
+    if let Some(mark) = conn.mark {
         mark.authenticated();
     }
     Ok(identity)
@@ -219,7 +261,7 @@ async fn admit(
     state: &AppState,
     informer: &str,
     headers: &HeaderMap,
-    mark: Option<&AuthMark>,
+    conn: Conn<'_>,
     audit: &mut Audit,
 ) -> Result<Arc<Grant>, ApiError> {
     // The name is not echoed back: it is the caller's own input, of any length.
@@ -228,7 +270,7 @@ async fn admit(
             "no informer has that name: informer names are lower-case RFC 1123 labels of at most 63 characters",
         )
     })?;
-    let identity = authenticate(state, headers, mark).await?;
+    let identity = authenticate(state, headers, conn).await?;
     audit.identity = Some(Arc::clone(&identity));
     let grant = state
         .registry()
@@ -259,13 +301,14 @@ fn informer_of(path: Result<Path<String>, PathRejection>) -> String {
 async fn read_back(
     State(state): State<Arc<AppState>>,
     path: Result<Path<String>, PathRejection>,
-    mark: Option<Extension<AuthMark>>,
+    extensions: Extensions,
     headers: HeaderMap,
 ) -> Response {
     let informer = informer_of(path);
     let mut audit = Audit::new("read", &informer);
     let result = async {
-        let grant = admit(&state, &informer, &headers, mark.as_deref(), &mut audit).await?;
+        let conn = Conn::of(&extensions);
+        let grant = admit(&state, &informer, &headers, conn, &mut audit).await?;
         let insights = state
             .store
             .lock()
@@ -293,8 +336,8 @@ async fn report(
     let started = Instant::now();
     let mut audit = Audit::new("report", &informer);
     let (parts, body) = request.into_parts();
-    let mark = parts.extensions.get::<AuthMark>();
-    let result = handle_report(&state, &informer, &parts.headers, mark, body, &mut audit).await;
+    let conn = Conn::of(&parts.extensions);
+    let result = handle_report(&state, &informer, &parts.headers, conn, body, &mut audit).await;
     state
         .metrics
         .latency
@@ -306,11 +349,11 @@ async fn handle_report(
     state: &AppState,
     informer: &str,
     headers: &HeaderMap,
-    mark: Option<&AuthMark>,
+    conn: Conn<'_>,
     body: Body,
     audit: &mut Audit,
 ) -> Result<Response, ApiError> {
-    let grant = admit(state, informer, headers, mark, audit).await?;
+    let grant = admit(state, informer, headers, conn, audit).await?;
     let identity = audit.username().unwrap_or_default();
     if let Err(wait) = state.rate.check(identity, Instant::now()) {
         return Err(ApiError::new(
