@@ -929,6 +929,132 @@ async fn a_registry_change_applies_from_the_next_request() {
     );
 }
 
+/// A body that says when it is first read (the request passed authorization: the body is read
+/// only after it), then sends `content` once released, as a slow producer's body arrives while
+/// an administrator changes the UpdateInformer.
+struct Gated {
+    read: Option<tokio::sync::oneshot::Sender<()>>,
+    release: tokio::sync::oneshot::Receiver<()>,
+    content: Option<Bytes>,
+}
+
+impl hyper::body::Body for Gated {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(read) = self.read.take() {
+            let _ = read.send(());
+        }
+        if self.content.is_none() {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.release).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(_) => Poll::Ready(self.content.take().map(|c| Ok(Frame::data(c)))),
+        }
+    }
+}
+
+/// Sends `body` to `informer` as `token`, and changes the registry to `changed` while the body
+/// is on its way (after authorization, before the body has arrived): the answer.
+async fn report_while_the_registry_changes(
+    api: &Api,
+    informer: &str,
+    token: &str,
+    body: String,
+    changed: Registry,
+) -> Reply {
+    let (read, body_read) = tokio::sync::oneshot::channel();
+    let (release, released) = tokio::sync::oneshot::channel();
+    let req = Request::post(format!("/v1alpha1/informers/{informer}/reports"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::new(Gated {
+            read: Some(read),
+            release: released,
+            content: Some(Bytes::from(body)),
+        }))
+        .unwrap();
+    let reply = tokio::spawn({
+        let app = api.app.clone();
+        async move { app.oneshot(req).await.unwrap() }
+    });
+    tokio::time::timeout(BOUND, body_read)
+        .await
+        .expect("the body is read once the request is authorized")
+        .unwrap();
+    api.state.set_registry(changed);
+    release.send(()).unwrap();
+    let response = tokio::time::timeout(BOUND, reply).await.unwrap().unwrap();
+    let (parts, body) = response.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+/// The registry, with `change` applied to the UpdateInformer named `name` (or without it, when
+/// `change` says so by returning false).
+fn registry_with(name: &str, change: impl Fn(&mut UpdateInformer) -> bool) -> Registry {
+    Registry::new(registry().iter().filter_map(|(n, o)| {
+        let mut o = o.clone();
+        (n != name || change(&mut o)).then_some(o)
+    }))
+}
+
+#[tokio::test]
+async fn authorization_is_checked_again_after_the_body_is_read() {
+    let removed = || {
+        registry_with(STORAGE, |o| {
+            o.spec.producers =
+                serde_json::from_value(json!([producer("example-storage", "successor")])).unwrap();
+            true
+        })
+    };
+    let cases = [
+        ("producer removed from spec.producers", removed()),
+        (
+            "informer disabled",
+            registry_with(STORAGE, |o| {
+                o.spec.reporting = Reporting::Disabled;
+                true
+            }),
+        ),
+        ("informer deleted", registry_with(STORAGE, |_| false)),
+    ];
+    for (case, changed) in cases {
+        let api = Api::new();
+        let storage = storage_token();
+        api.report(STORAGE, &storage, vec![health("s", "WorkerPool", "s")])
+            .await
+            .result();
+        assert!(api.notified().await);
+        let before = api.dump();
+        let body = json!({"insights": [health("t", "WorkerPool", "t")]}).to_string();
+        let reply = report_while_the_registry_changes(&api, STORAGE, &storage, body, changed).await;
+        let error = reply.error(StatusCode::FORBIDDEN);
+        assert_eq!(error.reason, "Forbidden", "{case}");
+        assert_eq!(api.dump(), before, "{case}: nothing stored");
+        assert!(!api.notified().await, "{case}: no publication");
+    }
+
+    // A page is not staged either: once the producer is listed again, the report's other page
+    // alone does not complete it.
+    let api = Api::new();
+    let storage = storage_token();
+    let first = page_body("r1", 0, 2, &[health("p0", "WorkerPool", "p0")]);
+    let reply = report_while_the_registry_changes(&api, STORAGE, &storage, first, removed()).await;
+    reply.error(StatusCode::FORBIDDEN);
+    api.state.set_registry(registry());
+    let second = page_body("r1", 1, 2, &[health("p1", "WorkerPool", "p1")]);
+    let staged = api.page(STORAGE, &storage, second).await.staged();
+    assert_eq!(staged.staged, vec![1], "the refused page was not staged");
+}
+
 /// A body that sends one chunk, then never another and never ends.
 struct Stalled(bool);
 

@@ -1,6 +1,6 @@
 //! The informer API routes. Order of checks on a report, each before any more work is done:
 //! informer name → the source's refused-token budget → authentication → authorization → rate
-//! limit → content type → body (limited) → validation → store. Nothing the controller holds changes unless the report is accepted.
+//! limit → content type → body (limited) → authorization again → validation → store. Nothing the controller holds changes unless the report is accepted.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
@@ -28,8 +28,8 @@ use super::errors::ApiError;
 use super::metrics::{InformerLabels, UNREGISTERED};
 use super::state::AppState;
 use crate::auth::{AuthError, Identity, bearer::bearer_token};
-use crate::informers::Grant;
 use crate::informers::paging::{IncomingPage, PageError, PageOutcome, PagingLimits, Poisoned};
+use crate::informers::{Denial, Grant};
 use crate::server::AuthMark;
 
 /// A report: the informer's complete current set of insights.
@@ -275,7 +275,7 @@ async fn admit(
     let grant = state
         .registry()
         .authorize(&name, &identity.username, identity.uid.as_deref())
-        .map_err(|d| ApiError::forbidden(d.to_string()))?;
+        .map_err(|d| denied(&d))?;
     if let Some(reviewer) = &state.access_reviewer
         && !reviewer
             .allows(&identity, name.as_str())
@@ -289,6 +289,29 @@ async fn admit(
     }
     audit.grant = Some(Arc::clone(&grant));
     Ok(grant)
+}
+
+/// The 403 for a caller the registry does not let report for (or read) an informer.
+fn denied(denial: &Denial) -> ApiError {
+    ApiError::forbidden(denial.to_string())
+}
+
+/// Authorizes the caller of [`admit`] again, against the registry as it is now: reading a body
+/// may take up to the whole-request timeout, in which an administrator may have deleted or
+/// disabled the informer or removed the producer, and what was sent must then not be stored.
+/// Not authenticated again (the token was valid when presented) nor reviewed again by
+/// SubjectAccessReview (an API call per report; RBAC is checked at admission). The grant is the
+/// current one, so limits changed meanwhile apply too.
+fn still_authorized(
+    state: &AppState,
+    grant: &Grant,
+    audit: &Audit,
+) -> Result<Arc<Grant>, ApiError> {
+    let identity = audit.identity.as_deref().ok_or_else(ApiError::internal)?;
+    state
+        .registry()
+        .authorize(&grant.informer, &identity.username, identity.uid.as_deref())
+        .map_err(|d| denied(&d))
 }
 
 /// The informer segment of the path, percent-decoded. One that does not decode (`%ff`) is no
@@ -365,9 +388,11 @@ async fn handle_report(
     }
     let result = handle_admitted(state, &grant, headers, body, audit).await;
     // The administrator sees why an authorized producer's report was refused; a refusal that is
-    // the server's state (5xx), not the report, says nothing about the producer.
+    // the server's state (5xx), not the report, says nothing about the producer, and neither
+    // does a 403 after the body was read (the administrator's own change refused it).
     if let Err(e) = &result
         && e.status.is_client_error()
+        && e.status != StatusCode::FORBIDDEN
     {
         state.observed.record_rejections(
             &grant.informer,
@@ -379,8 +404,9 @@ async fn handle_report(
     result
 }
 
-/// Everything after authorization and the rate limit: content type, body, validation, policy,
-/// then the store (a whole report) or the staging area (one page of a paged report).
+/// Everything after authorization and the rate limit: content type, body, authorization again
+/// (the registry may have changed while the body arrived), validation, policy, then the store
+/// (a whole report) or the staging area (one page of a paged report).
 async fn handle_admitted(
     state: &AppState,
     grant: &Grant,
@@ -401,6 +427,7 @@ async fn handle_admitted(
     let digest: [u8; 32] = Sha256::digest(&bytes).into();
     audit.body_sha256 = Some(digest);
     audit.bytes = bytes.len();
+    let grant = &*still_authorized(state, grant, audit)?;
     let max = grant
         .max_insights
         .map_or(state.limits.max_insights_per_report, |m| {
