@@ -164,6 +164,8 @@ fn app(burst: u32) -> Router {
         metrics: Metrics::new(),
         rate: RateLimiter::new(0.001, burst),
         refusals: RefusalLimiter::default(),
+        read_rate: RateLimiter::new(1000.0, 1000),
+        metrics_rate: RateLimiter::new(1000.0, 1000),
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(true),
         clock: update_status_controller::clock::Clock::fixed(t0()),

@@ -145,6 +145,8 @@ fn request_limits() -> RequestLimits {
 struct Options {
     rate: RateLimiter,
     refusals: RefusalLimiter,
+    read_rate: RateLimiter,
+    metrics_rate: RateLimiter,
     now: fn() -> Timestamp,
     request_limits: RequestLimits,
     paging: PagingLimits,
@@ -156,6 +158,8 @@ impl Default for Options {
         Self {
             rate: RateLimiter::new(1000.0, 1000),
             refusals: RefusalLimiter::default(),
+            read_rate: RateLimiter::new(1000.0, 1000),
+            metrics_rate: RateLimiter::new(1000.0, 1000),
             now: t0,
             request_limits: request_limits(),
             paging: PagingLimits::default(),
@@ -180,6 +184,8 @@ fn state(options: Options, store: Arc<Mutex<Store>>) -> Arc<AppState> {
         metrics: Metrics::new(),
         rate: options.rate,
         refusals: options.refusals,
+        read_rate: options.read_rate,
+        metrics_rate: options.metrics_rate,
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(false),
         clock: update_status_controller::clock::Clock::fixed((options.now)()),
@@ -1946,6 +1952,76 @@ async fn an_identity_over_its_burst_is_429_and_others_are_not() {
         .await
         .error(StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(api.read_back(MCO, &a).await.insights.len(), 2);
+}
+
+/// Asserts a 429 with a `Retry-After` of at least a second.
+fn assert_too_many(reply: &Reply, case: &str) {
+    let error = reply.error(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(error.reason, "TooManyRequests", "{case}");
+    let retry: u64 = reply
+        .headers
+        .get(header::RETRY_AFTER)
+        .unwrap_or_else(|| panic!("{case}: Retry-After"))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1, "{case}: {retry}");
+}
+
+#[tokio::test]
+async fn read_backs_and_metrics_over_their_rate_are_429_per_identity() {
+    let api = Api::with(Options {
+        read_rate: RateLimiter::new(0.01, 2),
+        metrics_rate: RateLimiter::new(0.01, 2),
+        ..Options::default()
+    });
+    let (mco, storage) = (mco_token(), storage_token());
+    let read = |token: String, informer: &'static str| {
+        let api = &api;
+        async move {
+            api.get(
+                &format!("/v1alpha1/informers/{informer}/insights"),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    // Over the burst: 429, again and again.
+    for _ in 0..2 {
+        assert_eq!(read(mco.clone(), MCO).await.status, StatusCode::OK);
+    }
+    for _ in 0..3 {
+        assert_too_many(&read(mco.clone(), MCO).await, "read-back over the burst");
+    }
+    // Per identity: another producer still reads; authorization comes first, so the limited
+    // caller asking for an informer it may not read is told 403, not 429.
+    assert_eq!(read(storage.clone(), STORAGE).await.status, StatusCode::OK);
+    read(mco.clone(), STORAGE)
+        .await
+        .error(StatusCode::FORBIDDEN);
+    // Buckets of their own: reports are not limited by reading.
+    api.report(MCO, &mco, vec![node("node-a", "a")])
+        .await
+        .result();
+
+    let metrics = metrics_token();
+    for _ in 0..2 {
+        assert_eq!(
+            api.get("/metrics", Some(&metrics)).await.status,
+            StatusCode::OK
+        );
+    }
+    for _ in 0..3 {
+        assert_too_many(
+            &api.get("/metrics", Some(&metrics)).await,
+            "metrics over the burst",
+        );
+    }
+    // A caller refused /metrics spends nothing and is told 403, whatever the readers' rate.
+    api.get("/metrics", Some(&mco))
+        .await
+        .error(StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

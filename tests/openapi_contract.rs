@@ -421,6 +421,8 @@ impl Api {
             metrics: Metrics::new(),
             rate: setup.rate,
             refusals: RefusalLimiter::default(),
+            read_rate: RateLimiter::new(1000.0, 1000),
+            metrics_rate: RateLimiter::new(1000.0, 1000),
             changed: Arc::new(Notify::new()),
             ready: AtomicBool::new(false),
             clock: Clock::fixed("2026-06-01T12:00:00Z".parse().unwrap()),

@@ -1,5 +1,6 @@
 //! Rate limiting by token bucket, one bucket per key, so one noisy caller cannot crowd out the
-//! others. Keyed by the authenticated identity (reports, read-backs, `/metrics`) or by the
+//! others. Keyed by the authenticated identity (reports, read-backs and `/metrics`, each with
+//! buckets of its own, so reading never costs a producer a report) or by the
 //! peer address the listener saw (refused tokens, [`super::refusals`]), never by anything a
 //! client can spoof; the number of buckets is bounded.
 
@@ -11,6 +12,22 @@ use std::time::{Duration, Instant};
 
 /// Most identities tracked at once; beyond it, full (idle) buckets are forgotten first.
 const MAX_KEYS: usize = 10_000;
+
+/// Read-backs (`GET .../insights`) a second one identity may make on average: a restarted
+/// producer reads once to reconcile, so this is generous, yet a loop reading a large informer's
+/// insights (the whole set serialised each time) cannot take the server's time.
+pub const READ_BACK_RATE: f64 = 1.0;
+
+/// The burst of [`READ_BACK_RATE`].
+pub const READ_BACK_BURST: u32 = 10;
+
+/// `/metrics` scrapes a second one identity may make on average: the monitoring stack's
+/// replicas share one service account and scrape every 30 s; encoding every series on each
+/// request is not free.
+pub const METRICS_RATE: f64 = 1.0;
+
+/// The burst of [`METRICS_RATE`].
+pub const METRICS_BURST: u32 = 10;
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {

@@ -26,6 +26,7 @@ use update_status_api::{VERSION, v1alpha1};
 use super::audit::{Audit, Decision};
 use super::errors::ApiError;
 use super::metrics::{InformerLabels, UNREGISTERED};
+use super::ratelimit::RateLimiter;
 use super::state::AppState;
 use crate::auth::{AuthError, Identity, bearer::bearer_token};
 use crate::informers::paging::{IncomingPage, PageError, PageOutcome, PagingLimits, Poisoned};
@@ -165,6 +166,7 @@ async fn metrics(
             identity.username
         )));
     }
+    within_rate(&state.metrics_rate, &identity.username, "metrics")?;
     let text = state.metrics.encode().map_err(|_| ApiError::internal())?;
     Ok((
         [(
@@ -256,6 +258,20 @@ fn auth_error(e: AuthError) -> ApiError {
     }
 }
 
+/// Takes one request of `identity` from `limiter` (after authorization: a refused caller
+/// spends nothing), or the 429 that says when to retry. `what` names the kind of request whose
+/// rate it is: reports, read-backs and `/metrics` have buckets of their own.
+fn within_rate(limiter: &RateLimiter, identity: &str, what: &str) -> Result<(), ApiError> {
+    limiter.check(identity, Instant::now()).map_err(|wait| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            format!("{what} rate limit exceeded; retry later"),
+        )
+        .retry_after(wait)
+    })
+}
+
 /// Checks the informer name, authenticates and authorizes: everything before the body.
 async fn admit(
     state: &AppState,
@@ -332,6 +348,11 @@ async fn read_back(
     let result = async {
         let conn = Conn::of(&extensions);
         let grant = admit(&state, &informer, &headers, conn, &mut audit).await?;
+        within_rate(
+            &state.read_rate,
+            audit.username().unwrap_or_default(),
+            "read-back",
+        )?;
         let insights = state
             .store
             .lock()
@@ -377,15 +398,7 @@ async fn handle_report(
     audit: &mut Audit,
 ) -> Result<Response, ApiError> {
     let grant = admit(state, informer, headers, conn, audit).await?;
-    let identity = audit.username().unwrap_or_default();
-    if let Err(wait) = state.rate.check(identity, Instant::now()) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "report rate limit exceeded; retry later",
-        )
-        .retry_after(wait));
-    }
+    within_rate(&state.rate, audit.username().unwrap_or_default(), "report")?;
     let result = handle_admitted(state, &grant, headers, body, audit).await;
     // The administrator sees why an authorized producer's report was refused; a refusal that is
     // the server's state (5xx), not the report, says nothing about the producer, and neither

@@ -48,6 +48,10 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Per-identity report rate limit.
     pub rate: RateLimiter,
+    /// Per-identity read-back (`GET .../insights`) rate limit.
+    pub read_rate: RateLimiter,
+    /// Per-identity `/metrics` rate limit.
+    pub metrics_rate: RateLimiter,
     /// Per-source budget of refused tokens (401), checked before any token work.
     pub refusals: RefusalLimiter,
     /// Woken when the store changes, so the publisher writes.
