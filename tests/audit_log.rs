@@ -257,6 +257,7 @@ fn assert_line(line: &Value, expected: Value) {
         "informer",
         "decision",
         "reason",
+        "denial",
         "code",
         "accepted",
         "rejected",
@@ -367,7 +368,7 @@ async fn refused_requests_are_audited_once_each() {
             "not a producer",
             post(MCO, Some(&stranger), good.clone()),
             json!({"identity": "system:serviceaccount:default:default", "informer": MCO,
-                   "code": 403, "reason": "Forbidden"}),
+                   "code": 403, "reason": "Forbidden", "denial": "NotAProducer"}),
         ),
         (
             "another informer's producer",
@@ -378,12 +379,14 @@ async fn refused_requests_are_audited_once_each() {
         (
             "unregistered informer",
             post("not-registered", Some(&mco), good.clone()),
-            json!({"identity": MCO_USER, "informer": "not-registered", "code": 403}),
+            json!({"identity": MCO_USER, "informer": "not-registered", "code": 403,
+                   "denial": "Unregistered"}),
         ),
         (
             "invalid informer name",
             post("Not_Valid", Some(&mco), good.clone()),
-            json!({"identity": "-", "informer": "Not_Valid", "code": 404, "reason": "NotFound"}),
+            json!({"identity": "-", "informer": "Not_Valid", "code": 404, "reason": "NotFound",
+                   "denial": "-"}),
         ),
         (
             "wrong content type",

@@ -40,8 +40,8 @@ use update_status_controller::http::ratelimit::RateLimiter;
 use update_status_controller::http::refusals::RefusalLimiter;
 use update_status_controller::http::routes::router;
 use update_status_controller::http::state::{ApiLimits, AppState};
-use update_status_controller::informers::Registry;
 use update_status_controller::informers::paging::{PagingLimits, Staging};
+use update_status_controller::informers::{NOT_ALLOWED, Registry};
 use update_status_controller::server::limits::{RequestLimits, harden};
 use update_status_controller::store::Store;
 
@@ -857,18 +857,24 @@ async fn callers_not_listed_for_the_informer_are_403() {
             .await;
         let error = reply.error(StatusCode::FORBIDDEN);
         assert_eq!(error.reason, "Forbidden", "{case}");
-        assert!(
-            error.message.contains(informer),
-            "{case}: the message names the informer: {error:?}"
-        );
-        let message = error.message.replace(
-            "system:serviceaccount:openshift-machine-config-operator:machine-config-operator",
-            "<caller>",
-        );
+        let told = if informer == RETIRED {
+            // Its own listed producer is told why.
+            assert!(error.message.contains("disabled"), "{case}: {error:?}");
+            error.message.as_str()
+        } else {
+            // Everyone else is told who they are, and that they may not.
+            let (caller, rest) = error.message.split_once(' ').unwrap();
+            assert!(
+                caller.starts_with("system:serviceaccount:"),
+                "{case}: {error:?}"
+            );
+            assert_eq!(rest, NOT_ALLOWED, "{case}: one answer for strangers");
+            rest
+        };
         for other in [MCO, STORAGE, PINNED, RETIRED, NETWORK, ROGUE] {
             assert!(
-                other == informer || !message.contains(other),
-                "{case}: a refusal names only what was asked for: {error:?}"
+                !told.contains(other),
+                "{case}: a refusal names no informer: {error:?}"
             );
         }
         assert_eq!(api.dump(), before, "{case}: nothing stored");
@@ -890,6 +896,72 @@ async fn callers_not_listed_for_the_informer_are_403() {
         .await
         .result();
     assert_eq!(result.accepted, 1);
+}
+
+/// Every refusal an unlisted caller can get from the API, for a request to `informer`: the
+/// report's and the read-back's, status, headers and body.
+async fn refusals_for(
+    api: &Api,
+    informer: &str,
+    token: &str,
+) -> Vec<(StatusCode, HeaderMap, Bytes)> {
+    let mut answers = Vec::new();
+    for reply in [
+        api.report(informer, token, vec![health("x", "WorkerPool", "x")])
+            .await,
+        api.get(
+            &format!("/v1alpha1/informers/{informer}/insights"),
+            Some(token),
+        )
+        .await,
+    ] {
+        answers.push((reply.status, reply.headers, reply.body));
+    }
+    answers
+}
+
+#[tokio::test]
+async fn a_caller_not_listed_cannot_tell_which_informers_exist() {
+    let api = Api::new();
+    // Callers listed for no informer here: a stranger, and another informer's producer.
+    for token in [token("default", "default", None), network_token()] {
+        let unregistered = refusals_for(&api, "not-registered", &token).await;
+        assert_eq!(unregistered[0].0, StatusCode::FORBIDDEN);
+        for (case, informer) in [
+            ("disabled", RETIRED),
+            ("registered, caller not listed", MCO),
+            ("registered, uid pinned", PINNED),
+            ("reserved built-in name", "alerts"),
+        ] {
+            assert_eq!(
+                refusals_for(&api, informer, &token).await,
+                unregistered,
+                "{case}: the answer differs from an unregistered name's"
+            );
+        }
+        let message = String::from_utf8_lossy(&unregistered[0].2).into_owned();
+        for name in [
+            MCO,
+            RETIRED,
+            PINNED,
+            "disabled",
+            "not-registered",
+            "registered",
+        ] {
+            assert!(!message.contains(name), "{name} in {message}");
+        }
+    }
+    // A listed producer may still learn that its own informer is disabled.
+    let retired = token("retired", "op", None);
+    let error = api
+        .report(RETIRED, &retired, vec![])
+        .await
+        .error(StatusCode::FORBIDDEN);
+    assert!(error.message.contains("disabled"), "{error:?}");
+    // And every bad name gets the same 404, which does not echo it.
+    let bad = refusals_for(&api, "Not_Valid", &network_token()).await;
+    assert_eq!(bad[0].0, StatusCode::NOT_FOUND);
+    assert_eq!(refusals_for(&api, &"x".repeat(64), &mco_token()).await, bad);
 }
 
 #[tokio::test]

@@ -291,7 +291,7 @@ async fn admit(
     let grant = state
         .registry()
         .authorize(&name, &identity.username, identity.uid.as_deref())
-        .map_err(|d| denied(&d))?;
+        .map_err(|d| denied(&d, audit))?;
     if let Some(reviewer) = &state.access_reviewer
         && !reviewer
             .allows(&identity, name.as_str())
@@ -307,9 +307,13 @@ async fn admit(
     Ok(grant)
 }
 
-/// The 403 for a caller the registry does not let report for (or read) an informer.
-fn denied(denial: &Denial) -> ApiError {
-    ApiError::forbidden(denial.to_string())
+/// The 403 for a caller the registry does not let report for (or read) an informer. The
+/// caller is told only [`Denial::public_message`] (a stranger cannot tell an unregistered
+/// informer from one that does not list it); why goes to the audit line and the debug log.
+fn denied(denial: &Denial, audit: &mut Audit) -> ApiError {
+    audit.denial = Some(denial.kind());
+    tracing::debug!(%denial, "authorization refused");
+    ApiError::forbidden(denial.public_message(audit.username().unwrap_or_default()))
 }
 
 /// Authorizes the caller of [`admit`] again, against the registry as it is now: reading a body
@@ -321,13 +325,13 @@ fn denied(denial: &Denial) -> ApiError {
 fn still_authorized(
     state: &AppState,
     grant: &Grant,
-    audit: &Audit,
+    audit: &mut Audit,
 ) -> Result<Arc<Grant>, ApiError> {
-    let identity = audit.identity.as_deref().ok_or_else(ApiError::internal)?;
+    let identity = audit.identity.clone().ok_or_else(ApiError::internal)?;
     state
         .registry()
         .authorize(&grant.informer, &identity.username, identity.uid.as_deref())
-        .map_err(|d| denied(&d))
+        .map_err(|d| denied(&d, audit))
 }
 
 /// The informer segment of the path, percent-decoded. One that does not decode (`%ff`) is no
