@@ -2289,6 +2289,56 @@ async fn error_bodies_are_generic() {
     }
 }
 
+#[tokio::test]
+async fn a_huge_uid_or_type_in_a_refused_insight_is_not_echoed_whole() {
+    const LARGE: usize = 512 * 1024;
+    let api = Api::with(Options {
+        request_limits: RequestLimits {
+            body_limit: LARGE,
+            ..RequestLimits::default()
+        },
+        api_limits: ApiLimits {
+            max_body_bytes: LARGE,
+            max_insights_per_report: MAX_INSIGHTS,
+            max_insights_per_informer: MAX_PER_INFORMER,
+        },
+        ..Options::default()
+    });
+    // 100 KB each, of a two-byte character, so a cut that is not on a character boundary would
+    // not even be a string.
+    let huge = "é".repeat(50_000);
+    let mut bad_uid = health("h", "ControlPlane", "s");
+    bad_uid["uid"] = json!(huge);
+    // An unknown type, which the parser quotes in its reason.
+    let mut bad_type = health("k", "ControlPlane", "s");
+    bad_type["insight"]["type"] = json!(huge);
+    let reply = api
+        .report(
+            MCO,
+            &mco_token(),
+            vec![bad_uid, bad_type, health("fine", "ControlPlane", "s")],
+        )
+        .await;
+    let result = reply.result();
+    assert_eq!(result.accepted, 1);
+    assert_eq!(result.rejected.len(), 2, "{result:?}");
+    let uid = result.rejected[0].uid.as_deref().unwrap();
+    assert!(
+        uid.chars().count() <= update_status_controller::api::v1alpha1::Uid::MAX_LEN
+            && huge.starts_with(uid),
+        "the uid is cut to a uid's length: {} characters",
+        uid.chars().count()
+    );
+    for r in &result.rejected {
+        assert!(r.reason.len() < 1024 && r.field.len() < 1024, "{r:?}");
+    }
+    assert!(
+        reply.body.len() < 4 * 1024,
+        "the answer to 200 KB of input is {} bytes",
+        reply.body.len()
+    );
+}
+
 // ---- paged reports ----
 
 fn page_body(report: &str, index: u32, count: u32, insights: &[Value]) -> String {

@@ -494,8 +494,10 @@ async fn handle_admitted(
     }
     rejected.sort_by_key(|r| r.index);
     for r in &mut rejected {
-        // Parser messages can quote the producer's input; keep the answer small.
+        // Parser messages can quote the producer's input, and so could a path through a map;
+        // keep the answer small (the uid is cut by `parse_report`, or is a valid one).
         r.reason = bounded(std::mem::take(&mut r.reason));
+        r.field = bounded(std::mem::take(&mut r.field));
     }
     let now = state.clock.now();
     let Some(page) = parsed.page else {
