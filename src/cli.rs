@@ -234,6 +234,14 @@ pub struct LimitArgs {
     /// How many reports one identity may send in a burst.
     #[arg(long, env = "USC_RATE_BURST", default_value_t = 20)]
     pub rate_burst: u32,
+    /// Refused tokens (401) per second one client IP address may present on average; past its
+    /// burst, it is answered 429 with Retry-After before its token is checked. Accepted tokens
+    /// spend nothing.
+    #[arg(long, env = "USC_REFUSED_TOKEN_RATE_LIMIT", default_value_t = crate::http::refusals::DEFAULT_RATE)]
+    pub refused_token_rate_limit: f64,
+    /// How many refused tokens one client IP address may present in a burst.
+    #[arg(long, env = "USC_REFUSED_TOKEN_BURST", default_value_t = crate::http::refusals::DEFAULT_BURST)]
+    pub refused_token_burst: u32,
     /// On SIGTERM, how long in-flight requests may take to finish.
     #[arg(long, env = "USC_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration)]
     pub shutdown_grace: std::time::Duration,

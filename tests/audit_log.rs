@@ -36,6 +36,7 @@ use update_status_controller::api::v1alpha1::UpdateInformer;
 use update_status_controller::auth::{DEFAULT_AUDIENCE, DEV_ISSUER, JwtAuthenticator, JwtSettings};
 use update_status_controller::http::metrics::Metrics;
 use update_status_controller::http::ratelimit::RateLimiter;
+use update_status_controller::http::refusals::RefusalLimiter;
 use update_status_controller::http::routes::router;
 use update_status_controller::http::state::{ApiLimits, AppState};
 use update_status_controller::informers::Registry;
@@ -163,6 +164,9 @@ fn app(burst: u32) -> Router {
         metrics_readers: vec![],
         metrics: Metrics::new(),
         rate: RateLimiter::new(0.001, burst),
+        refusals: RefusalLimiter::default(),
+        read_rate: RateLimiter::new(1000.0, 1000),
+        metrics_rate: RateLimiter::new(1000.0, 1000),
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(true),
         clock: update_status_controller::clock::Clock::fixed(t0()),
@@ -239,6 +243,7 @@ fn assert_line(line: &Value, expected: Value) {
         "informer",
         "decision",
         "reason",
+        "denial",
         "code",
         "accepted",
         "rejected",
@@ -349,7 +354,7 @@ async fn refused_requests_are_audited_once_each() {
             "not a producer",
             post(MCO, Some(&stranger), good.clone()),
             json!({"identity": "system:serviceaccount:default:default", "informer": MCO,
-                   "code": 403, "reason": "Forbidden"}),
+                   "code": 403, "reason": "Forbidden", "denial": "NotAProducer"}),
         ),
         (
             "another informer's producer",
@@ -360,12 +365,14 @@ async fn refused_requests_are_audited_once_each() {
         (
             "unregistered informer",
             post("not-registered", Some(&mco), good.clone()),
-            json!({"identity": MCO_USER, "informer": "not-registered", "code": 403}),
+            json!({"identity": MCO_USER, "informer": "not-registered", "code": 403,
+                   "denial": "Unregistered"}),
         ),
         (
             "invalid informer name",
             post("Not_Valid", Some(&mco), good.clone()),
-            json!({"identity": "-", "informer": "Not_Valid", "code": 404, "reason": "NotFound"}),
+            json!({"identity": "-", "informer": "Not_Valid", "code": 404, "reason": "NotFound",
+                   "denial": "-"}),
         ),
         (
             "wrong content type",

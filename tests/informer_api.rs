@@ -37,10 +37,11 @@ use update_status_controller::auth::{
 };
 use update_status_controller::http::metrics::Metrics;
 use update_status_controller::http::ratelimit::RateLimiter;
+use update_status_controller::http::refusals::RefusalLimiter;
 use update_status_controller::http::routes::router;
 use update_status_controller::http::state::{ApiLimits, AppState};
-use update_status_controller::informers::Registry;
 use update_status_controller::informers::paging::{PagingLimits, Staging};
+use update_status_controller::informers::{NOT_ALLOWED, Registry};
 use update_status_controller::server::limits::{RequestLimits, harden};
 use update_status_controller::store::Store;
 
@@ -143,6 +144,9 @@ fn request_limits() -> RequestLimits {
 
 struct Options {
     rate: RateLimiter,
+    refusals: RefusalLimiter,
+    read_rate: RateLimiter,
+    metrics_rate: RateLimiter,
     now: fn() -> Timestamp,
     request_limits: RequestLimits,
     paging: PagingLimits,
@@ -153,6 +157,9 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             rate: RateLimiter::new(1000.0, 1000),
+            refusals: RefusalLimiter::default(),
+            read_rate: RateLimiter::new(1000.0, 1000),
+            metrics_rate: RateLimiter::new(1000.0, 1000),
             now: t0,
             request_limits: request_limits(),
             paging: PagingLimits::default(),
@@ -176,6 +183,9 @@ fn state(options: Options, store: Arc<Mutex<Store>>) -> Arc<AppState> {
         metrics_readers: vec![METRICS_READER.to_owned()],
         metrics: Metrics::new(),
         rate: options.rate,
+        refusals: options.refusals,
+        read_rate: options.read_rate,
+        metrics_rate: options.metrics_rate,
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(false),
         clock: update_status_controller::clock::Clock::fixed((options.now)()),
@@ -847,18 +857,24 @@ async fn callers_not_listed_for_the_informer_are_403() {
             .await;
         let error = reply.error(StatusCode::FORBIDDEN);
         assert_eq!(error.reason, "Forbidden", "{case}");
-        assert!(
-            error.message.contains(informer),
-            "{case}: the message names the informer: {error:?}"
-        );
-        let message = error.message.replace(
-            "system:serviceaccount:openshift-machine-config-operator:machine-config-operator",
-            "<caller>",
-        );
+        let told = if informer == RETIRED {
+            // Its own listed producer is told why.
+            assert!(error.message.contains("disabled"), "{case}: {error:?}");
+            error.message.as_str()
+        } else {
+            // Everyone else is told who they are, and that they may not.
+            let (caller, rest) = error.message.split_once(' ').unwrap();
+            assert!(
+                caller.starts_with("system:serviceaccount:"),
+                "{case}: {error:?}"
+            );
+            assert_eq!(rest, NOT_ALLOWED, "{case}: one answer for strangers");
+            rest
+        };
         for other in [MCO, STORAGE, PINNED, RETIRED, NETWORK, ROGUE] {
             assert!(
-                other == informer || !message.contains(other),
-                "{case}: a refusal names only what was asked for: {error:?}"
+                !told.contains(other),
+                "{case}: a refusal names no informer: {error:?}"
             );
         }
         assert_eq!(api.dump(), before, "{case}: nothing stored");
@@ -880,6 +896,72 @@ async fn callers_not_listed_for_the_informer_are_403() {
         .await
         .result();
     assert_eq!(result.accepted, 1);
+}
+
+/// Every refusal an unlisted caller can get from the API, for a request to `informer`: the
+/// report's and the read-back's, status, headers and body.
+async fn refusals_for(
+    api: &Api,
+    informer: &str,
+    token: &str,
+) -> Vec<(StatusCode, HeaderMap, Bytes)> {
+    let mut answers = Vec::new();
+    for reply in [
+        api.report(informer, token, vec![health("x", "WorkerPool", "x")])
+            .await,
+        api.get(
+            &format!("/v1alpha1/informers/{informer}/insights"),
+            Some(token),
+        )
+        .await,
+    ] {
+        answers.push((reply.status, reply.headers, reply.body));
+    }
+    answers
+}
+
+#[tokio::test]
+async fn a_caller_not_listed_cannot_tell_which_informers_exist() {
+    let api = Api::new();
+    // Callers listed for no informer here: a stranger, and another informer's producer.
+    for token in [token("default", "default", None), network_token()] {
+        let unregistered = refusals_for(&api, "not-registered", &token).await;
+        assert_eq!(unregistered[0].0, StatusCode::FORBIDDEN);
+        for (case, informer) in [
+            ("disabled", RETIRED),
+            ("registered, caller not listed", MCO),
+            ("registered, uid pinned", PINNED),
+            ("reserved built-in name", "alerts"),
+        ] {
+            assert_eq!(
+                refusals_for(&api, informer, &token).await,
+                unregistered,
+                "{case}: the answer differs from an unregistered name's"
+            );
+        }
+        let message = String::from_utf8_lossy(&unregistered[0].2).into_owned();
+        for name in [
+            MCO,
+            RETIRED,
+            PINNED,
+            "disabled",
+            "not-registered",
+            "registered",
+        ] {
+            assert!(!message.contains(name), "{name} in {message}");
+        }
+    }
+    // A listed producer may still learn that its own informer is disabled.
+    let retired = token("retired", "op", None);
+    let error = api
+        .report(RETIRED, &retired, vec![])
+        .await
+        .error(StatusCode::FORBIDDEN);
+    assert!(error.message.contains("disabled"), "{error:?}");
+    // And every bad name gets the same 404, which does not echo it.
+    let bad = refusals_for(&api, "Not_Valid", &network_token()).await;
+    assert_eq!(bad[0].0, StatusCode::NOT_FOUND);
+    assert_eq!(refusals_for(&api, &"x".repeat(64), &mco_token()).await, bad);
 }
 
 #[tokio::test]
@@ -923,6 +1005,132 @@ async fn a_registry_change_applies_from_the_next_request() {
             .removed,
         1
     );
+}
+
+/// A body that says when it is first read (the request passed authorization: the body is read
+/// only after it), then sends `content` once released, as a slow producer's body arrives while
+/// an administrator changes the UpdateInformer.
+struct Gated {
+    read: Option<tokio::sync::oneshot::Sender<()>>,
+    release: tokio::sync::oneshot::Receiver<()>,
+    content: Option<Bytes>,
+}
+
+impl hyper::body::Body for Gated {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if let Some(read) = self.read.take() {
+            let _ = read.send(());
+        }
+        if self.content.is_none() {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut self.release).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(_) => Poll::Ready(self.content.take().map(|c| Ok(Frame::data(c)))),
+        }
+    }
+}
+
+/// Sends `body` to `informer` as `token`, and changes the registry to `changed` while the body
+/// is on its way (after authorization, before the body has arrived): the answer.
+async fn report_while_the_registry_changes(
+    api: &Api,
+    informer: &str,
+    token: &str,
+    body: String,
+    changed: Registry,
+) -> Reply {
+    let (read, body_read) = tokio::sync::oneshot::channel();
+    let (release, released) = tokio::sync::oneshot::channel();
+    let req = Request::post(format!("/v1alpha1/informers/{informer}/reports"))
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::new(Gated {
+            read: Some(read),
+            release: released,
+            content: Some(Bytes::from(body)),
+        }))
+        .unwrap();
+    let reply = tokio::spawn({
+        let app = api.app.clone();
+        async move { app.oneshot(req).await.unwrap() }
+    });
+    tokio::time::timeout(BOUND, body_read)
+        .await
+        .expect("the body is read once the request is authorized")
+        .unwrap();
+    api.state.set_registry(changed);
+    release.send(()).unwrap();
+    let response = tokio::time::timeout(BOUND, reply).await.unwrap().unwrap();
+    let (parts, body) = response.into_parts();
+    Reply {
+        status: parts.status,
+        headers: parts.headers,
+        body: body.collect().await.unwrap().to_bytes(),
+    }
+}
+
+/// The registry, with `change` applied to the UpdateInformer named `name` (or without it, when
+/// `change` says so by returning false).
+fn registry_with(name: &str, change: impl Fn(&mut UpdateInformer) -> bool) -> Registry {
+    Registry::new(registry().iter().filter_map(|(n, o)| {
+        let mut o = o.clone();
+        (n != name || change(&mut o)).then_some(o)
+    }))
+}
+
+#[tokio::test]
+async fn authorization_is_checked_again_after_the_body_is_read() {
+    let removed = || {
+        registry_with(STORAGE, |o| {
+            o.spec.producers =
+                serde_json::from_value(json!([producer("example-storage", "successor")])).unwrap();
+            true
+        })
+    };
+    let cases = [
+        ("producer removed from spec.producers", removed()),
+        (
+            "informer disabled",
+            registry_with(STORAGE, |o| {
+                o.spec.reporting = Reporting::Disabled;
+                true
+            }),
+        ),
+        ("informer deleted", registry_with(STORAGE, |_| false)),
+    ];
+    for (case, changed) in cases {
+        let api = Api::new();
+        let storage = storage_token();
+        api.report(STORAGE, &storage, vec![health("s", "WorkerPool", "s")])
+            .await
+            .result();
+        assert!(api.notified().await);
+        let before = api.dump();
+        let body = json!({"insights": [health("t", "WorkerPool", "t")]}).to_string();
+        let reply = report_while_the_registry_changes(&api, STORAGE, &storage, body, changed).await;
+        let error = reply.error(StatusCode::FORBIDDEN);
+        assert_eq!(error.reason, "Forbidden", "{case}");
+        assert_eq!(api.dump(), before, "{case}: nothing stored");
+        assert!(!api.notified().await, "{case}: no publication");
+    }
+
+    // A page is not staged either: once the producer is listed again, the report's other page
+    // alone does not complete it.
+    let api = Api::new();
+    let storage = storage_token();
+    let first = page_body("r1", 0, 2, &[health("p0", "WorkerPool", "p0")]);
+    let reply = report_while_the_registry_changes(&api, STORAGE, &storage, first, removed()).await;
+    reply.error(StatusCode::FORBIDDEN);
+    api.state.set_registry(registry());
+    let second = page_body("r1", 1, 2, &[health("p1", "WorkerPool", "p1")]);
+    let staged = api.page(STORAGE, &storage, second).await.staged();
+    assert_eq!(staged.staged, vec![1], "the refused page was not staged");
 }
 
 /// A body that sends one chunk, then never another and never ends.
@@ -1818,6 +2026,76 @@ async fn an_identity_over_its_burst_is_429_and_others_are_not() {
     assert_eq!(api.read_back(MCO, &a).await.insights.len(), 2);
 }
 
+/// Asserts a 429 with a `Retry-After` of at least a second.
+fn assert_too_many(reply: &Reply, case: &str) {
+    let error = reply.error(StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(error.reason, "TooManyRequests", "{case}");
+    let retry: u64 = reply
+        .headers
+        .get(header::RETRY_AFTER)
+        .unwrap_or_else(|| panic!("{case}: Retry-After"))
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry >= 1, "{case}: {retry}");
+}
+
+#[tokio::test]
+async fn read_backs_and_metrics_over_their_rate_are_429_per_identity() {
+    let api = Api::with(Options {
+        read_rate: RateLimiter::new(0.01, 2),
+        metrics_rate: RateLimiter::new(0.01, 2),
+        ..Options::default()
+    });
+    let (mco, storage) = (mco_token(), storage_token());
+    let read = |token: String, informer: &'static str| {
+        let api = &api;
+        async move {
+            api.get(
+                &format!("/v1alpha1/informers/{informer}/insights"),
+                Some(&token),
+            )
+            .await
+        }
+    };
+    // Over the burst: 429, again and again.
+    for _ in 0..2 {
+        assert_eq!(read(mco.clone(), MCO).await.status, StatusCode::OK);
+    }
+    for _ in 0..3 {
+        assert_too_many(&read(mco.clone(), MCO).await, "read-back over the burst");
+    }
+    // Per identity: another producer still reads; authorization comes first, so the limited
+    // caller asking for an informer it may not read is told 403, not 429.
+    assert_eq!(read(storage.clone(), STORAGE).await.status, StatusCode::OK);
+    read(mco.clone(), STORAGE)
+        .await
+        .error(StatusCode::FORBIDDEN);
+    // Buckets of their own: reports are not limited by reading.
+    api.report(MCO, &mco, vec![node("node-a", "a")])
+        .await
+        .result();
+
+    let metrics = metrics_token();
+    for _ in 0..2 {
+        assert_eq!(
+            api.get("/metrics", Some(&metrics)).await.status,
+            StatusCode::OK
+        );
+    }
+    for _ in 0..3 {
+        assert_too_many(
+            &api.get("/metrics", Some(&metrics)).await,
+            "metrics over the burst",
+        );
+    }
+    // A caller refused /metrics spends nothing and is told 403, whatever the readers' rate.
+    api.get("/metrics", Some(&mco))
+        .await
+        .error(StatusCode::FORBIDDEN);
+}
+
 #[tokio::test]
 async fn refused_callers_do_not_spend_a_producers_rate() {
     let api = Api::with(Options {
@@ -2009,6 +2287,56 @@ async fn error_bodies_are_generic() {
         assert!(!error.message.contains("src/"), "{error:?}");
         assert!(!error.message.contains("panicked"), "{error:?}");
     }
+}
+
+#[tokio::test]
+async fn a_huge_uid_or_type_in_a_refused_insight_is_not_echoed_whole() {
+    const LARGE: usize = 512 * 1024;
+    let api = Api::with(Options {
+        request_limits: RequestLimits {
+            body_limit: LARGE,
+            ..RequestLimits::default()
+        },
+        api_limits: ApiLimits {
+            max_body_bytes: LARGE,
+            max_insights_per_report: MAX_INSIGHTS,
+            max_insights_per_informer: MAX_PER_INFORMER,
+        },
+        ..Options::default()
+    });
+    // 100 KB each, of a two-byte character, so a cut that is not on a character boundary would
+    // not even be a string.
+    let huge = "é".repeat(50_000);
+    let mut bad_uid = health("h", "ControlPlane", "s");
+    bad_uid["uid"] = json!(huge);
+    // An unknown type, which the parser quotes in its reason.
+    let mut bad_type = health("k", "ControlPlane", "s");
+    bad_type["insight"]["type"] = json!(huge);
+    let reply = api
+        .report(
+            MCO,
+            &mco_token(),
+            vec![bad_uid, bad_type, health("fine", "ControlPlane", "s")],
+        )
+        .await;
+    let result = reply.result();
+    assert_eq!(result.accepted, 1);
+    assert_eq!(result.rejected.len(), 2, "{result:?}");
+    let uid = result.rejected[0].uid.as_deref().unwrap();
+    assert!(
+        uid.chars().count() <= update_status_controller::api::v1alpha1::Uid::MAX_LEN
+            && huge.starts_with(uid),
+        "the uid is cut to a uid's length: {} characters",
+        uid.chars().count()
+    );
+    for r in &result.rejected {
+        assert!(r.reason.len() < 1024 && r.field.len() < 1024, "{r:?}");
+    }
+    assert!(
+        reply.body.len() < 4 * 1024,
+        "the answer to 200 KB of input is {} bytes",
+        reply.body.len()
+    );
 }
 
 // ---- paged reports ----

@@ -38,6 +38,7 @@ use update_status_controller::auth::{
 use update_status_controller::clock::Clock;
 use update_status_controller::http::metrics::Metrics;
 use update_status_controller::http::ratelimit::RateLimiter;
+use update_status_controller::http::refusals::RefusalLimiter;
 use update_status_controller::http::routes::{ROUTES, router};
 use update_status_controller::http::state::{ApiLimits, AppState};
 use update_status_controller::informers::Registry;
@@ -422,6 +423,9 @@ impl Api {
             metrics_readers: vec![DEFAULT_METRICS_READER.to_owned()],
             metrics: Metrics::new(),
             rate: setup.rate,
+            refusals: RefusalLimiter::default(),
+            read_rate: RateLimiter::new(1000.0, 1000),
+            metrics_rate: RateLimiter::new(1000.0, 1000),
             changed: Arc::new(Notify::new()),
             ready: AtomicBool::new(false),
             clock: Clock::fixed("2026-06-01T12:00:00Z".parse().unwrap()),

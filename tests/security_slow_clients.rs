@@ -95,6 +95,12 @@ impl Server {
             // Attacker and producer share 127.0.0.1 (see the module docs).
             "--max-connections-per-source",
             "1024",
+            // Nor may the attacker's token-less requests (401 each) spend the producer's
+            // refused-token budget, which is per address (tests/security_refused_tokens.rs).
+            "--refused-token-rate-limit",
+            "1000000",
+            "--refused-token-burst",
+            "1000000",
             // The producer's 40 reports a second must not meet its own rate limit.
             "--rate-limit",
             "1000",

@@ -94,6 +94,13 @@ fn serve_args(server: &FakeApiServer) -> ServeArgs {
         &format!("{ROOT}/certs-dev/tls.key"),
         "--max-outstanding-token-reviews",
         &cap,
+        // The flood comes from 127.0.0.1, as the producer does: lift the per-address budget of
+        // refused tokens, so that these tests measure the TokenReview cap and its pools
+        // (tests/security_refused_tokens.rs covers that budget).
+        "--refused-token-rate-limit",
+        "1000000",
+        "--refused-token-burst",
+        "1000000",
         "--publish-interval",
         "200ms",
         "--lease-duration",

@@ -109,7 +109,8 @@ pub struct Rejection {
     /// Of a paged report: the index of its page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub page: Option<u32>,
-    /// Its uid, when it had a readable one.
+    /// Its uid, when it had a readable one; an unparsable insight's is cut to the longest valid
+    /// uid's length.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
     /// The offending field, as a JSON path below the insight (`insight.health.impact.summary`).
@@ -224,6 +225,17 @@ struct UidOnly {
     uid: Option<serde_json::Value>,
 }
 
+/// The `uid` a rejection repeats for an insight that failed to parse: the producer's own input,
+/// of any length (a body may be megabytes), so cut to the longest valid uid, [`Uid::MAX_LEN`]
+/// characters, on a character boundary. Cut rather than dropped: the start of it still tells
+/// the producer which insight was refused, and the answer no longer grows with the input.
+fn echoed_uid(uid: &str) -> String {
+    match uid.char_indices().nth(Uid::MAX_LEN) {
+        Some((at, _)) => uid[..at].to_owned(),
+        None => uid.to_owned(),
+    }
+}
+
 /// The deepest nesting of arrays and objects a report may have; a valid report needs fewer than
 /// ten levels. Checked before parsing, so a hostile body is refused whole: each insight is only
 /// captured as raw text at first, and that capture has no depth limit of its own.
@@ -305,7 +317,7 @@ pub fn parse_report(body: &[u8], max_insights: usize) -> Result<ParsedReport, Re
                 let uid = serde_json::from_str::<UidOnly>(json.get())
                     .ok()
                     .and_then(|u| u.uid)
-                    .and_then(|u| u.as_str().map(str::to_owned));
+                    .and_then(|u| u.as_str().map(echoed_uid));
                 rejected.push(reject(uid, v.field, v.reason));
             }
             Ok(insight) => {
@@ -403,6 +415,21 @@ mod tests {
                 ),
                 "{malformed}"
             );
+        }
+    }
+
+    #[test]
+    fn an_unparsable_insights_uid_is_echoed_at_most_a_uids_length() {
+        // 100 KB of a multi-byte character: a cut in the middle of one would not be UTF-8.
+        let long = "é".repeat(50_000);
+        for (uid, echoed) in [
+            (long.as_str(), "é".repeat(Uid::MAX_LEN)),
+            ("ok-uid", "ok-uid".to_owned()),
+        ] {
+            let body = serde_json::json!({"insights": [{"uid": uid, "insight": {"type": "Nope"}}]});
+            let parsed = parse_report(body.to_string().as_bytes(), 10).unwrap();
+            assert_eq!(parsed.rejected.len(), 1);
+            assert_eq!(parsed.rejected[0].uid.as_deref(), Some(echoed.as_str()));
         }
     }
 

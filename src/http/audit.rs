@@ -32,6 +32,9 @@ pub struct Audit {
     pub decision: Decision,
     /// Why it was refused.
     pub reason: Option<&'static str>,
+    /// Of a 403 from the UpdateInformers: the detailed reason (`Unregistered`, `Disabled`,
+    /// `Reserved`, `NotAProducer`), which the caller is not told.
+    pub denial: Option<&'static str>,
     /// The HTTP status code.
     pub code: u16,
     /// Insights held after the report.
@@ -62,6 +65,7 @@ impl Audit {
             identity: None,
             decision: Decision::Accepted,
             reason: None,
+            denial: None,
             code: 0,
             accepted: 0,
             rejected: 0,
@@ -88,6 +92,7 @@ impl Audit {
             informer = %self.informer,
             decision = %match self.decision { Decision::Accepted => "accepted", Decision::Refused => "refused" },
             reason = %self.reason.unwrap_or("-"),
+            denial = %self.denial.unwrap_or("-"),
             code = self.code,
             accepted = self.accepted,
             rejected = self.rejected,

@@ -1,13 +1,33 @@
-//! Per-identity rate limiting of reports: a token bucket per caller, so one noisy producer cannot
-//! crowd out the others. Keyed by the authenticated identity, never by anything a client can
-//! spoof; the number of buckets is bounded.
+//! Rate limiting by token bucket, one bucket per key, so one noisy caller cannot crowd out the
+//! others. Keyed by the authenticated identity (reports, read-backs and `/metrics`, each with
+//! buckets of its own, so reading never costs a producer a report) or by the
+//! peer address the listener saw (refused tokens, [`super::refusals`]), never by anything a
+//! client can spoof; the number of buckets is bounded.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Most identities tracked at once; beyond it, full (idle) buckets are forgotten first.
 const MAX_KEYS: usize = 10_000;
+
+/// Read-backs (`GET .../insights`) a second one identity may make on average: a restarted
+/// producer reads once to reconcile, so this is generous, yet a loop reading a large informer's
+/// insights (the whole set serialised each time) cannot take the server's time.
+pub const READ_BACK_RATE: f64 = 1.0;
+
+/// The burst of [`READ_BACK_RATE`].
+pub const READ_BACK_BURST: u32 = 10;
+
+/// `/metrics` scrapes a second one identity may make on average: the monitoring stack's
+/// replicas share one service account and scrape every 30 s; encoding every series on each
+/// request is not free.
+pub const METRICS_RATE: f64 = 1.0;
+
+/// The burst of [`METRICS_RATE`].
+pub const METRICS_BURST: u32 = 10;
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -15,15 +35,15 @@ struct Bucket {
     updated: Instant,
 }
 
-/// A token bucket per key.
+/// A token bucket per key (an identity's username unless said otherwise).
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = String> {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
     /// `rate` requests per second on average, `burst` at once.
     pub fn new(rate: f64, burst: u32) -> Self {
         Self {
@@ -34,7 +54,11 @@ impl RateLimiter {
     }
 
     /// Takes one token for `key`, or says how long until one is available.
-    pub fn check(&self, key: &str, now: Instant) -> Result<(), Duration> {
+    pub fn check<Q>(&self, key: &Q, now: Instant) -> Result<(), Duration>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let Ok(mut buckets) = self.buckets.lock() else {
             // A poisoned lock means a panic elsewhere; failing open here would lift the limit,
             // failing closed would block every producer. Refuse briefly.
@@ -61,8 +85,36 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / self.rate))
+            Err(self.wait(bucket.tokens))
         }
+    }
+
+    /// Whether `key` has a token now, without taking it (or remembering `key`): for a budget
+    /// spent only by some outcomes, checked before the work and charged with [`Self::check`]
+    /// after it.
+    pub fn peek<Q>(&self, key: &Q, now: Instant) -> Result<(), Duration>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let Ok(buckets) = self.buckets.lock() else {
+            return Err(Duration::from_secs(1));
+        };
+        let Some(bucket) = buckets.get(key) else {
+            return Ok(());
+        };
+        let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
+        let tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
+        if tokens >= 1.0 {
+            Ok(())
+        } else {
+            Err(self.wait(tokens))
+        }
+    }
+
+    /// How long until a bucket holding `tokens` holds one.
+    fn wait(&self, tokens: f64) -> Duration {
+        Duration::from_secs_f64((1.0 - tokens) / self.rate)
     }
 }
 
@@ -87,5 +139,20 @@ mod tests {
             "other identities are unaffected"
         );
         assert!(limiter.check("a", t0 + Duration::from_millis(500)).is_ok());
+    }
+
+    #[test]
+    fn peeking_takes_nothing_and_sees_an_empty_bucket() {
+        let limiter: RateLimiter<u8> = RateLimiter::new(1.0, 2);
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            assert!(limiter.peek(&1, t0).is_ok(), "peeking spends nothing");
+        }
+        assert!(limiter.check(&1, t0).is_ok());
+        assert!(limiter.check(&1, t0).is_ok());
+        let wait = limiter.peek(&1, t0).unwrap_err();
+        assert!(wait > Duration::from_millis(900), "{wait:?}");
+        assert!(limiter.peek(&2, t0).is_ok(), "other keys are unaffected");
+        assert!(limiter.peek(&1, t0 + Duration::from_secs(1)).is_ok());
     }
 }

@@ -1,8 +1,9 @@
 //! The informer API routes. Order of checks on a report, each before any more work is done:
-//! informer name → authentication → authorization → rate limit → content type → body (limited)
-//! → validation → store. Nothing the controller holds changes unless the report is accepted.
+//! informer name → the source's refused-token budget → authentication → authorization → rate
+//! limit → content type → body (limited) → authorization again → validation → store. Nothing the controller holds changes unless the report is accepted.
 
 use std::collections::HashSet;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -11,8 +12,8 @@ use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::rejection::PathRejection;
-use axum::extract::{Extension, Path, Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::{Extensions, HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use sha2::{Digest, Sha256};
@@ -25,10 +26,11 @@ use update_status_api::{VERSION, v1alpha1};
 use super::audit::{Audit, Decision};
 use super::errors::ApiError;
 use super::metrics::{InformerLabels, UNREGISTERED};
+use super::ratelimit::RateLimiter;
 use super::state::AppState;
 use crate::auth::{AuthError, Identity, bearer::bearer_token};
-use crate::informers::Grant;
 use crate::informers::paging::{IncomingPage, PageError, PageOutcome, PagingLimits, Poisoned};
+use crate::informers::{Denial, Grant};
 use crate::server::AuthMark;
 
 /// A report: the informer's complete current set of insights.
@@ -154,16 +156,17 @@ async fn discovery(State(state): State<Arc<AppState>>) -> Json<Discovery> {
 
 async fn metrics(
     State(state): State<Arc<AppState>>,
-    mark: Option<Extension<AuthMark>>,
+    extensions: Extensions,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let identity = authenticate(&state, &headers, mark.as_deref()).await?;
+    let identity = authenticate(&state, &headers, Conn::of(&extensions)).await?;
     if !state.metrics_readers.contains(&identity.username) {
         return Err(ApiError::forbidden(format!(
             "{} may not read metrics",
             identity.username
         )));
     }
+    within_rate(&state.metrics_rate, &identity.username, "metrics")?;
     let text = state.metrics.encode().map_err(|_| ApiError::internal())?;
     Ok((
         [(
@@ -175,21 +178,62 @@ async fn metrics(
         .into_response())
 }
 
+/// What the listener knows about the connection a request came on (both absent when the
+/// router is driven without the listener, as in-process tests do).
+#[derive(Clone, Copy, Default)]
+struct Conn<'a> {
+    /// The connection's "has authenticated" flag (`server::auth_mark`).
+    mark: Option<&'a AuthMark>,
+    /// The peer's IP address, which the refused-token budget is kept by.
+    source: Option<IpAddr>,
+}
+
+impl<'a> Conn<'a> {
+    fn of(extensions: &'a Extensions) -> Self {
+        Self {
+            mark: extensions.get::<AuthMark>(),
+            source: extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(peer)| peer.ip()),
+        }
+    }
+}
+
 /// Authenticates the caller from the bearer token; never logs the token. An accepted token
-/// marks the connection (`mark`, from the listener) as authenticated, which exempts it from the
-/// listener's unauthenticated-connection lifetime (`server::auth_mark`).
+/// marks the connection as authenticated, which exempts it from the listener's
+/// unauthenticated-connection lifetime (`server::auth_mark`).
+///
+/// A source that has spent its budget of refused tokens ([`super::refusals`]) is answered 429
+/// before its token is even parsed; each 401 spends from that budget, an accepted token nothing.
 async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
-    mark: Option<&AuthMark>,
+    conn: Conn<'_>,
 ) -> Result<Arc<Identity>, ApiError> {
-    let token = bearer_token(headers).map_err(auth_error)?;
-    let identity = state
-        .authenticator
-        .authenticate(token)
-        .await
-        .map_err(auth_error)?;
-    if let Some(mark) = mark {
+    if let Some(source) = conn.source
+        && let Err(wait) = state.refusals.admit(source, Instant::now())
+    {
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRefusedTokens",
+            "too many refused tokens from this address; retry later with a valid token",
+        )
+        .retry_after(wait));
+    }
+    let verified = match bearer_token(headers) {
+        Ok(token) => state.authenticator.authenticate(token).await,
+        Err(e) => Err(e),
+    };
+    let identity = verified.map_err(|e| {
+        let error = auth_error(e);
+        if let Some(source) = conn.source
+            && error.status == StatusCode::UNAUTHORIZED
+        {
+            state.refusals.charge(source, Instant::now());
+        }
+        error
+    })?;
+    if let Some(mark) = conn.mark {
         mark.authenticated();
     }
     Ok(identity)
@@ -214,12 +258,26 @@ fn auth_error(e: AuthError) -> ApiError {
     }
 }
 
+/// Takes one request of `identity` from `limiter` (after authorization: a refused caller
+/// spends nothing), or the 429 that says when to retry. `what` names the kind of request whose
+/// rate it is: reports, read-backs and `/metrics` have buckets of their own.
+fn within_rate(limiter: &RateLimiter, identity: &str, what: &str) -> Result<(), ApiError> {
+    limiter.check(identity, Instant::now()).map_err(|wait| {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            format!("{what} rate limit exceeded; retry later"),
+        )
+        .retry_after(wait)
+    })
+}
+
 /// Checks the informer name, authenticates and authorizes: everything before the body.
 async fn admit(
     state: &AppState,
     informer: &str,
     headers: &HeaderMap,
-    mark: Option<&AuthMark>,
+    conn: Conn<'_>,
     audit: &mut Audit,
 ) -> Result<Arc<Grant>, ApiError> {
     // The name is not echoed back: it is the caller's own input, of any length.
@@ -228,12 +286,12 @@ async fn admit(
             "no informer has that name: informer names are lower-case RFC 1123 labels of at most 63 characters",
         )
     })?;
-    let identity = authenticate(state, headers, mark).await?;
+    let identity = authenticate(state, headers, conn).await?;
     audit.identity = Some(Arc::clone(&identity));
     let grant = state
         .registry()
         .authorize(&name, &identity.username, identity.uid.as_deref())
-        .map_err(|d| ApiError::forbidden(d.to_string()))?;
+        .map_err(|d| denied(&d, audit))?;
     if let Some(reviewer) = &state.access_reviewer
         && !reviewer
             .allows(&identity, name.as_str())
@@ -249,6 +307,33 @@ async fn admit(
     Ok(grant)
 }
 
+/// The 403 for a caller the registry does not let report for (or read) an informer. The
+/// caller is told only [`Denial::public_message`] (a stranger cannot tell an unregistered
+/// informer from one that does not list it); why goes to the audit line and the debug log.
+fn denied(denial: &Denial, audit: &mut Audit) -> ApiError {
+    audit.denial = Some(denial.kind());
+    tracing::debug!(%denial, "authorization refused");
+    ApiError::forbidden(denial.public_message(audit.username().unwrap_or_default()))
+}
+
+/// Authorizes the caller of [`admit`] again, against the registry as it is now: reading a body
+/// may take up to the whole-request timeout, in which an administrator may have deleted or
+/// disabled the informer or removed the producer, and what was sent must then not be stored.
+/// Not authenticated again (the token was valid when presented) nor reviewed again by
+/// SubjectAccessReview (an API call per report; RBAC is checked at admission). The grant is the
+/// current one, so limits changed meanwhile apply too.
+fn still_authorized(
+    state: &AppState,
+    grant: &Grant,
+    audit: &mut Audit,
+) -> Result<Arc<Grant>, ApiError> {
+    let identity = audit.identity.clone().ok_or_else(ApiError::internal)?;
+    state
+        .registry()
+        .authorize(&grant.informer, &identity.username, identity.uid.as_deref())
+        .map_err(|d| denied(&d, audit))
+}
+
 /// The informer segment of the path, percent-decoded. One that does not decode (`%ff`) is no
 /// informer's name: it becomes the empty name, which [`admit`] answers with a JSON 404, rather
 /// than axum's plain-text rejection.
@@ -259,13 +344,19 @@ fn informer_of(path: Result<Path<String>, PathRejection>) -> String {
 async fn read_back(
     State(state): State<Arc<AppState>>,
     path: Result<Path<String>, PathRejection>,
-    mark: Option<Extension<AuthMark>>,
+    extensions: Extensions,
     headers: HeaderMap,
 ) -> Response {
     let informer = informer_of(path);
     let mut audit = Audit::new("read", &informer);
     let result = async {
-        let grant = admit(&state, &informer, &headers, mark.as_deref(), &mut audit).await?;
+        let conn = Conn::of(&extensions);
+        let grant = admit(&state, &informer, &headers, conn, &mut audit).await?;
+        within_rate(
+            &state.read_rate,
+            audit.username().unwrap_or_default(),
+            "read-back",
+        )?;
         let insights = state
             .store
             .lock()
@@ -293,8 +384,8 @@ async fn report(
     let started = Instant::now();
     let mut audit = Audit::new("report", &informer);
     let (parts, body) = request.into_parts();
-    let mark = parts.extensions.get::<AuthMark>();
-    let result = handle_report(&state, &informer, &parts.headers, mark, body, &mut audit).await;
+    let conn = Conn::of(&parts.extensions);
+    let result = handle_report(&state, &informer, &parts.headers, conn, body, &mut audit).await;
     state
         .metrics
         .latency
@@ -306,25 +397,19 @@ async fn handle_report(
     state: &AppState,
     informer: &str,
     headers: &HeaderMap,
-    mark: Option<&AuthMark>,
+    conn: Conn<'_>,
     body: Body,
     audit: &mut Audit,
 ) -> Result<Response, ApiError> {
-    let grant = admit(state, informer, headers, mark, audit).await?;
-    let identity = audit.username().unwrap_or_default();
-    if let Err(wait) = state.rate.check(identity, Instant::now()) {
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TooManyRequests",
-            "report rate limit exceeded; retry later",
-        )
-        .retry_after(wait));
-    }
+    let grant = admit(state, informer, headers, conn, audit).await?;
+    within_rate(&state.rate, audit.username().unwrap_or_default(), "report")?;
     let result = handle_admitted(state, &grant, headers, body, audit).await;
     // The administrator sees why an authorized producer's report was refused; a refusal that is
-    // the server's state (5xx), not the report, says nothing about the producer.
+    // the server's state (5xx), not the report, says nothing about the producer, and neither
+    // does a 403 after the body was read (the administrator's own change refused it).
     if let Err(e) = &result
         && e.status.is_client_error()
+        && e.status != StatusCode::FORBIDDEN
     {
         state.observed.record_rejections(
             &grant.informer,
@@ -336,8 +421,9 @@ async fn handle_report(
     result
 }
 
-/// Everything after authorization and the rate limit: content type, body, validation, policy,
-/// then the store (a whole report) or the staging area (one page of a paged report).
+/// Everything after authorization and the rate limit: content type, body, authorization again
+/// (the registry may have changed while the body arrived), validation, policy, then the store
+/// (a whole report) or the staging area (one page of a paged report).
 async fn handle_admitted(
     state: &AppState,
     grant: &Grant,
@@ -358,6 +444,7 @@ async fn handle_admitted(
     let digest: [u8; 32] = Sha256::digest(&bytes).into();
     audit.body_sha256 = Some(digest);
     audit.bytes = bytes.len();
+    let grant = &*still_authorized(state, grant, audit)?;
     let max = grant
         .max_insights
         .map_or(state.limits.max_insights_per_report, |m| {
@@ -407,8 +494,10 @@ async fn handle_admitted(
     }
     rejected.sort_by_key(|r| r.index);
     for r in &mut rejected {
-        // Parser messages can quote the producer's input; keep the answer small.
+        // Parser messages can quote the producer's input, and so could a path through a map;
+        // keep the answer small (the uid is cut by `parse_report`, or is a valid one).
         r.reason = bounded(std::mem::take(&mut r.reason));
+        r.field = bounded(std::mem::take(&mut r.field));
     }
     let now = state.clock.now();
     let Some(page) = parsed.page else {

@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 
 use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
+use super::refusals::RefusalLimiter;
 use crate::auth::{AccessReviewer, Authenticator};
 use crate::informers::Registry;
 use crate::informers::observed::Observed;
@@ -47,6 +48,12 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Per-identity report rate limit.
     pub rate: RateLimiter,
+    /// Per-identity read-back (`GET .../insights`) rate limit.
+    pub read_rate: RateLimiter,
+    /// Per-identity `/metrics` rate limit.
+    pub metrics_rate: RateLimiter,
+    /// Per-source budget of refused tokens (401), checked before any token work.
+    pub refusals: RefusalLimiter,
     /// Woken when the store changes, so the publisher writes.
     pub changed: Arc<Notify>,
     /// True once the controller can accept and publish.

@@ -8,4 +8,4 @@ pub mod registry;
 pub mod status;
 
 pub use policy::{Grant, PolicyViolation};
-pub use registry::{Denial, Registry};
+pub use registry::{Denial, NOT_ALLOWED, Registry};

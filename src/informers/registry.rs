@@ -8,7 +8,16 @@ use update_status_api::v1alpha1::{InformerName, RESERVED_INFORMER_NAMES, UpdateI
 
 use super::policy::Grant;
 
-/// Why a caller may not report for an informer (HTTP 403). Messages name only what the caller
+/// What a caller who may not report for (or read) an informer is told after its own username,
+/// whatever the reason, unless it is a listed producer of that informer: one answer for a name
+/// no UpdateInformer has, a reserved one, and an UpdateInformer that does not list the caller
+/// (enabled or not), so that the 403 does not tell a stranger which informers exist or are
+/// switched off. The username is the caller's own, from its verified token: it tells a
+/// misconfigured producer which identity it presented, and nothing about anyone else.
+pub const NOT_ALLOWED: &str = "is not a listed producer of an enabled UpdateInformer of that name (nor, where the UpdateInformer pins one, of that uid); ask a cluster administrator";
+
+/// Why a caller may not report for an informer (HTTP 403). The messages are for the log and the
+/// audit trail; the caller is told [`Denial::public_message`]. They name only what the caller
 /// asked for, never other informers or producers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denial {
@@ -17,7 +26,8 @@ pub enum Denial {
         "informer {0} is not registered: an administrator must create an UpdateInformer named {0}"
     )]
     Unregistered(String),
-    /// Registered but switched off.
+    /// Registered but switched off, and the caller is one of its listed producers (a caller
+    /// not listed is [`Denial::NotAProducer`], enabled or not).
     #[error("informer {0} is disabled (spec.reporting is Disabled)")]
     Disabled(String),
     /// Named like a built-in informer no producer may take over. The CRD refuses such a name;
@@ -30,6 +40,31 @@ pub enum Denial {
     #[error("{user} is not a producer of informer {informer}")]
     NotAProducer { user: String, informer: String },
 }
+
+impl Denial {
+    /// What the caller, `username`, is told: why, only to a listed producer (its informer is
+    /// disabled); that it is [`NOT_ALLOWED`] to everyone else, whatever the reason.
+    pub fn public_message(&self, username: &str) -> String {
+        match self {
+            Denial::Disabled(_) => DISABLED_MESSAGE.to_owned(),
+            _ => format!("{username} {NOT_ALLOWED}"),
+        }
+    }
+
+    /// The reason in one word, for the audit trail.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Denial::Unregistered(_) => "Unregistered",
+            Denial::Disabled(_) => "Disabled",
+            Denial::Reserved(_) => "Reserved",
+            Denial::NotAProducer { .. } => "NotAProducer",
+        }
+    }
+}
+
+/// What a listed producer of a disabled informer is told (the informer is its own: naming it
+/// tells it nothing new).
+const DISABLED_MESSAGE: &str = "this informer is disabled (spec.reporting is Disabled); reports are refused until a cluster administrator enables it";
 
 /// The UpdateInformers, by name.
 #[derive(Debug, Clone, Default)]
@@ -78,8 +113,9 @@ impl Registry {
     }
 
     /// Decides whether `username` (with Kubernetes `uid`, when known) may report for `informer`:
-    /// the informer must exist, be enabled, and list the caller in `spec.producers`; a producer
-    /// entry with a UID matches only that incarnation of the service account.
+    /// the informer must exist, list the caller in `spec.producers`, and be enabled; a producer
+    /// entry with a UID matches only that incarnation of the service account. The listing is
+    /// checked before the switch, so that only a listed producer is told [`Denial::Disabled`].
     pub fn authorize(
         &self,
         informer: &InformerName,
@@ -93,9 +129,6 @@ impl Registry {
         let Some(Registered { object: obj, grant }) = self.informers.get(name) else {
             return Err(Denial::Unregistered(name.to_owned()));
         };
-        if !obj.spec.is_enabled() {
-            return Err(Denial::Disabled(name.to_owned()));
-        }
         let listed = obj.spec.producers.iter().any(|p| {
             let sa = &p.service_account;
             sa.has_username(username)
@@ -110,6 +143,9 @@ impl Registry {
                 user: username.to_owned(),
                 informer: name.to_owned(),
             });
+        }
+        if !obj.spec.is_enabled() {
+            return Err(Denial::Disabled(name.to_owned()));
         }
         grant
             .clone()
@@ -161,6 +197,39 @@ mod tests {
             r.authorize(&name("machine-config"), "system:serviceaccount:st:op", None),
             Err(Denial::NotAProducer { .. })
         ));
+    }
+
+    #[test]
+    fn only_a_listed_producer_learns_more_than_one_uniform_refusal() {
+        let r = registry();
+        let stranger = "system:serviceaccount:default:default";
+        let refusals: Vec<Denial> = ["nope", "off", "machine-config", "storage", "alerts"]
+            .into_iter()
+            .map(|informer| r.authorize(&name(informer), stranger, None).unwrap_err())
+            .collect();
+        assert_eq!(
+            refusals[1],
+            Denial::NotAProducer {
+                user: stranger.into(),
+                informer: "off".into()
+            },
+            "a disabled informer that does not list the caller is not called disabled"
+        );
+        for denial in &refusals {
+            assert_eq!(
+                denial.public_message(stranger),
+                format!("{stranger} {NOT_ALLOWED}"),
+                "{denial}"
+            );
+        }
+        let own = r
+            .authorize(&name("off"), "system:serviceaccount:st:op", None)
+            .unwrap_err();
+        assert_eq!(own, Denial::Disabled("off".into()));
+        assert!(
+            own.public_message("system:serviceaccount:st:op")
+                .contains("disabled")
+        );
     }
 
     #[test]

@@ -31,7 +31,10 @@ use crate::cli::{ServeArgs, TlsProfileArg};
 use crate::clock::{Clock, wall_now};
 use crate::cluster::{ClusterSource, DirectorySource, SourceError, mock_now};
 use crate::http::metrics::Metrics;
-use crate::http::ratelimit::RateLimiter;
+use crate::http::ratelimit::{
+    METRICS_BURST, METRICS_RATE, READ_BACK_BURST, READ_BACK_RATE, RateLimiter,
+};
+use crate::http::refusals::RefusalLimiter;
 use crate::http::routes::{probe_router, router};
 use crate::http::state::{ApiLimits, AppState};
 use crate::informers::Registry;
@@ -330,6 +333,9 @@ fn new_state(
         metrics_readers: vec![DEFAULT_METRICS_READER.to_owned()],
         metrics: Metrics::new(),
         rate: RateLimiter::new(limits.rate_limit, limits.rate_burst),
+        read_rate: RateLimiter::new(READ_BACK_RATE, READ_BACK_BURST),
+        metrics_rate: RateLimiter::new(METRICS_RATE, METRICS_BURST),
+        refusals: RefusalLimiter::new(limits.refused_token_rate_limit, limits.refused_token_burst),
         changed: Arc::new(Notify::new()),
         ready: AtomicBool::new(false),
         clock,
