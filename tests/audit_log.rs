@@ -162,6 +162,7 @@ fn app(burst: u32) -> Router {
             max_insights_per_informer: 20_000,
         },
         metrics_readers: vec![],
+        scrape: None,
         metrics: Metrics::new(),
         rate: RateLimiter::new(0.001, burst),
         refusals: RefusalLimiter::default(),

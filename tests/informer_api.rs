@@ -27,7 +27,7 @@ use hyper::body::Frame;
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tower::ServiceExt as _;
-use update_status_controller::api::time::Timestamp;
+use update_status_controller::api::time::{GoDuration, Timestamp};
 use update_status_controller::api::v1alpha1::{Reporting, UpdateInformer};
 use update_status_controller::api::wire::{
     ErrorBody, InsightsResponse, PageStaged, ReportResult, ReportedInsight,
@@ -181,6 +181,7 @@ fn state(options: Options, store: Arc<Mutex<Store>>) -> Arc<AppState> {
         audience: DEFAULT_AUDIENCE.to_owned(),
         limits: options.api_limits,
         metrics_readers: vec![METRICS_READER.to_owned()],
+        scrape: None,
         metrics: Metrics::new(),
         rate: options.rate,
         refusals: options.refusals,
@@ -2875,4 +2876,31 @@ async fn rejections_across_pages_are_reported_at_commit_and_kept_for_the_adminis
         .await
         .error(StatusCode::FORBIDDEN);
     assert_eq!(api.state.observed.recent_rejections(&mco()).len(), 3);
+}
+
+/// Finding 9: a Health insight that says it starts in the future would sort above every other
+/// insight of its level for as long as that future lasts; it is refused alone, the rest kept.
+#[tokio::test]
+async fn a_health_insight_starting_in_the_future_is_refused_alone() {
+    let api = Api::new();
+    let token = network_token();
+    let at = |offset_secs: i64| {
+        let mut h = health(&format!("starts-{offset_secs}"), "ControlPlane", "x");
+        let start = t0().plus(GoDuration::from_secs(offset_secs));
+        h["insight"]["health"]["startedAt"] = json!(start.to_rfc3339_seconds());
+        h
+    };
+    // Now, a clock skew of four minutes ahead, and a day ahead.
+    let reply = api
+        .report(NETWORK, &token, vec![at(0), at(240), at(86_400)])
+        .await;
+    let result = reply.result();
+    assert_eq!(result.accepted, 2, "{result:?}");
+    assert_rejected(
+        &result,
+        2,
+        Some("starts-86400"),
+        "insight.health.startedAt",
+        "starts in the future",
+    );
 }

@@ -421,6 +421,7 @@ impl Api {
                 max_insights_per_informer: 20_000,
             },
             metrics_readers: vec![DEFAULT_METRICS_READER.to_owned()],
+            scrape: None,
             metrics: Metrics::new(),
             rate: setup.rate,
             refusals: RefusalLimiter::default(),

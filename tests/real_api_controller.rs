@@ -948,3 +948,49 @@ async fn tokens_of_a_deleted_pod_or_service_account_are_refused_within_the_cache
     cp.kubectl_run(&["delete", "updateinformer", "short-lived"])
         .unwrap();
 }
+
+/// Finding 10: the platform Prometheus scrapes `/metrics` with its own service-account token
+/// (the API server's audience), as it scrapes every OpenShift component, and RBAC decides
+/// (SubjectAccessReview `get /metrics`); a token of that audience opens nothing else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_platform_prometheus_scrapes_metrics_with_its_own_token_and_rbac_decides() {
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    let controller = Controller::start(cp, "scrape", &[]);
+    controller.wait_ready(Duration::from_secs(30)).await;
+
+    let prometheus = cp
+        .token("openshift-monitoring", "prometheus-k8s", None)
+        .unwrap();
+    for _ in 0..3 {
+        let answer = controller.get("/metrics", &prometheus).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        assert!(
+            answer
+                .body
+                .contains("update_status_controller_publications"),
+            "{}",
+            answer.body
+        );
+    }
+    // Authenticated by the API server, but without the role: 403.
+    let someone = cp.token("example-storage", "someone-else", None).unwrap();
+    let answer = controller.get("/metrics", &someone).await;
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    // The API server's audience is good for /metrics only.
+    let answer = controller
+        .report(STORAGE, &prometheus, report_saying("not a producer"))
+        .await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    let answer = controller
+        .get(
+            &format!("/v1alpha1/informers/{STORAGE}/insights"),
+            &prometheus,
+        )
+        .await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    // A token nobody issued is refused, on /metrics too.
+    let answer = controller.get("/metrics", "not-a-token").await;
+    assert_eq!(answer.status, 401, "{}", answer.body);
+    controller.stop();
+}

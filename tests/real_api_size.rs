@@ -66,15 +66,10 @@ async fn cluster() -> Option<&'static ControlPlane> {
     Some(cp)
 }
 
-/// `/metrics`, read as OpenShift's Prometheus would: its service account's token for our
-/// audience.
+/// `/metrics`, read as OpenShift's Prometheus does: with its service account's own token.
 async fn metrics(cp: &ControlPlane, controller: &Controller) -> String {
     let token = cp
-        .token(
-            "openshift-monitoring",
-            "prometheus-k8s",
-            Some(real_cluster::AUDIENCE),
-        )
+        .token("openshift-monitoring", "prometheus-k8s", None)
         .unwrap();
     let answer = controller.get("/metrics", &token).await;
     assert_eq!(answer.status, 200, "{}", answer.body);

@@ -104,11 +104,21 @@ impl ScrapeAccess {
         })
     }
 
-    /// The caller `token` identifies and whether RBAC lets it scrape. `Err` when the token is
-    /// refused (401) or the API server cannot answer (503).
+    /// The caller a token of the API server's audience identifies: `Err` when the API server
+    /// refuses it (401) or cannot answer (503).
+    pub async fn identify(&self, token: &str) -> Result<Arc<Identity>, AuthError> {
+        self.identities.authenticate(token).await
+    }
+
+    /// Whether RBAC lets `identity` scrape (`get` on `/metrics`).
+    pub async fn allows(&self, identity: &Identity) -> Result<bool, AuthError> {
+        self.authorizer.allows_scrape(identity).await
+    }
+
+    /// [`ScrapeAccess::identify`] then [`ScrapeAccess::allows`].
     pub async fn check(&self, token: &str) -> Result<(Arc<Identity>, bool), AuthError> {
-        let identity = self.identities.authenticate(token).await?;
-        let allowed = self.authorizer.allows_scrape(&identity).await?;
+        let identity = self.identify(token).await?;
+        let allowed = self.allows(&identity).await?;
         Ok((identity, allowed))
     }
 }

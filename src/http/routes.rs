@@ -159,10 +159,29 @@ async fn metrics(
     extensions: Extensions,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let identity = authenticate(&state, &headers, Conn::of(&extensions)).await?;
-    if !state.metrics_readers.contains(&identity.username) {
+    let conn = Conn::of(&extensions);
+    let identity = match &state.scrape {
+        None => authenticate(&state, &headers, conn).await?,
+        // A token our authenticator refuses may still be a scraper's own (the API server's
+        // audience); refused by both, it spends the source's budget once.
+        Some(scrape) => {
+            authenticate_with(&state, &headers, conn, async |token| {
+                match state.authenticator.authenticate(token).await {
+                    Err(AuthError::Invalid(_)) => scrape.identify(token).await,
+                    verified => verified,
+                }
+            })
+            .await?
+        }
+    };
+    let allowed = state.metrics_readers.contains(&identity.username)
+        || match &state.scrape {
+            Some(scrape) => scrape.allows(&identity).await.map_err(auth_error)?,
+            None => false,
+        };
+    if !allowed {
         return Err(ApiError::forbidden(format!(
-            "{} may not read metrics",
+            "{} may not read metrics (neither a listed metrics reader nor allowed get on /metrics by RBAC)",
             identity.username
         )));
     }
@@ -210,6 +229,19 @@ async fn authenticate(
     headers: &HeaderMap,
     conn: Conn<'_>,
 ) -> Result<Arc<Identity>, ApiError> {
+    authenticate_with(state, headers, conn, async |token| {
+        state.authenticator.authenticate(token).await
+    })
+    .await
+}
+
+/// [`authenticate`], with `verify` judging the token.
+async fn authenticate_with(
+    state: &AppState,
+    headers: &HeaderMap,
+    conn: Conn<'_>,
+    verify: impl AsyncFnOnce(&str) -> Result<Arc<Identity>, AuthError>,
+) -> Result<Arc<Identity>, ApiError> {
     if let Some(source) = conn.source
         && let Err(wait) = state.refusals.admit(source, Instant::now())
     {
@@ -221,7 +253,7 @@ async fn authenticate(
         .retry_after(wait));
     }
     let verified = match bearer_token(headers) {
-        Ok(token) => state.authenticator.authenticate(token).await,
+        Ok(token) => verify(token).await,
         Err(e) => Err(e),
     };
     let identity = verified.map_err(|e| {
@@ -480,8 +512,9 @@ async fn handle_admitted(
     let indexes = (0..).filter(|i| !refused.contains(i));
     let page_index = parsed.page.as_ref().map(|p| p.index);
     let mut accepted = Vec::with_capacity(parsed.accepted.len());
+    let received = state.clock.now();
     for (index, insight) in indexes.zip(parsed.accepted) {
-        match grant.check(&insight) {
+        match grant.check_at(&insight, received) {
             Ok(()) => accepted.push((index, insight)),
             Err(v) => rejected.push(Rejection {
                 index,

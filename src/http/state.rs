@@ -10,6 +10,7 @@ use tokio::sync::Notify;
 use super::metrics::Metrics;
 use super::ratelimit::RateLimiter;
 use super::refusals::RefusalLimiter;
+use crate::auth::scrape::ScrapeAccess;
 use crate::auth::{AccessReviewer, Authenticator};
 use crate::informers::Registry;
 use crate::informers::observed::Observed;
@@ -42,8 +43,11 @@ pub struct AppState {
     pub audience: String,
     /// Body and count limits.
     pub limits: ApiLimits,
-    /// Usernames allowed to read `/metrics`.
+    /// Usernames allowed to read `/metrics` with a token for our audience.
     pub metrics_readers: Vec<String>,
+    /// In a cluster: scrapers presenting their own token (the API server's audience), as the
+    /// platform Prometheus does, allowed by RBAC (`get` on `/metrics`).
+    pub scrape: Option<Arc<ScrapeAccess>>,
     /// Metrics.
     pub metrics: Metrics,
     /// Per-identity report rate limit.

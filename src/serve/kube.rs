@@ -19,6 +19,8 @@ use update_status_api::wire::ReportedInsight;
 use super::alerts_poller::AlertsPoller;
 use super::source_health::SourceHealth;
 use super::{CountedSink, Listeners, ServeError, apply_outputs, compute, new_state, serve_https};
+use crate::auth::scrape::ScrapeAccess;
+use crate::auth::token_review::DEFAULT_REVIEW_TIMEOUT;
 use crate::auth::{
     AccessReviewSettings, AccessReviewer, Authenticator, CachingAuthenticator, OidcPrecheck,
     PrecheckSettings, PrecheckedAuthenticator, TokenReviewAuthenticator, TokenReviewSettings,
@@ -130,12 +132,19 @@ pub async fn run_with_probe(
     let mut watches = spawn_watches(&client, &cache, &shutdown);
     let clock = Clock::wall();
     let mut state = new_state(args, Registry::default(), authenticator, clock);
-    if args.kube.subject_access_review {
+    let reviewer = if args.kube.subject_access_review {
         let reviewer = AccessReviewer::new(client.clone(), AccessReviewSettings::default())
             .map_err(|e| ServeError::Config(format!("subject access review: {e}")))?;
-        if let Some(s) = Arc::get_mut(&mut state) {
-            s.access_reviewer = Some(Arc::new(reviewer));
-        }
+        Some(Arc::new(reviewer))
+    } else {
+        None
+    };
+    // The platform Prometheus scrapes with its own token, as it does every component.
+    let scrape = ScrapeAccess::new(client.clone(), DEFAULT_REVIEW_TIMEOUT)
+        .map_err(|e| ServeError::Config(format!("scrape access: {e}")))?;
+    if let Some(s) = Arc::get_mut(&mut state) {
+        s.access_reviewer = reviewer;
+        s.scrape = Some(Arc::new(scrape));
     }
     // Read-backs and the registry work before this instance leads; start from what is published
     // (the registry is not known yet: the first publication drops what it does not list).

@@ -331,6 +331,7 @@ fn new_state(
             max_insights_per_informer: limits.max_insights_per_informer as usize,
         },
         metrics_readers: vec![DEFAULT_METRICS_READER.to_owned()],
+        scrape: None,
         metrics: Metrics::new(),
         rate: RateLimiter::new(limits.rate_limit, limits.rate_burst),
         read_rate: RateLimiter::new(READ_BACK_RATE, READ_BACK_BURST),

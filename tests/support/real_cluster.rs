@@ -108,6 +108,22 @@ pub fn sample_objects() -> Vec<Value> {
         .collect()
 }
 
+/// The platform Prometheus' service account and the RBAC OpenShift's monitoring stack gives it:
+/// `get` on the non-resource URL `/metrics`, which every component's scrape endpoint checks.
+pub fn platform_prometheus(cp: &ControlPlane) {
+    cp.service_account("openshift-monitoring", "prometheus-k8s")
+        .unwrap();
+    cp.apply(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: prometheus-k8s}\n\
+         rules: [{nonResourceURLs: [/metrics], verbs: [get]}]\n\
+         ---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: prometheus-k8s}\n\
+         roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: prometheus-k8s}\n\
+         subjects: [{kind: ServiceAccount, name: prometheus-k8s, namespace: openshift-monitoring}]\n",
+    )
+    .unwrap();
+}
+
 /// Installs everything a cluster has before the controller starts (CRDs, `manifests/`), the
 /// sample cluster with its UpdateInformer, and its producers' service accounts.
 pub fn set_up(cp: &ControlPlane) {
@@ -128,6 +144,7 @@ pub fn set_up(cp: &ControlPlane) {
         .unwrap();
     cp.service_account("example-storage", "someone-else")
         .unwrap();
+    platform_prometheus(cp);
 }
 
 /// The controller binary, run as a pod would run it.

@@ -24,8 +24,7 @@ pub fn set_up(cp: &ControlPlane) {
     real_cluster::install_crds(cp);
     real_cluster::install_manifests(cp);
     cp.load(&real_cluster::sample_objects()).unwrap();
-    cp.service_account("openshift-monitoring", "prometheus-k8s")
-        .unwrap();
+    real_cluster::platform_prometheus(cp);
 }
 
 /// Worker node `i` of the generated part of the cluster, made from the sample's last worker: a
