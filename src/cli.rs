@@ -15,6 +15,55 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The file names under which the binary is a kubectl or oc plugin, with the command users type:
+/// `kubectl update-status` and `oc update-status` run `kubectl-update_status` (or
+/// `oc-update_status`) from `PATH`.
+pub const PLUGINS: &[(&str, &str)] = &[
+    ("kubectl-update_status", "kubectl update-status"),
+    ("oc-update_status", "oc update-status"),
+];
+
+/// The command a user typed when the binary was started as a kubectl or oc plugin, judged by
+/// the file name it was run under (`argv[0]`; any directory and a `.exe` suffix ignored).
+pub fn plugin_invocation(argv0: &std::ffi::OsStr) -> Option<&'static str> {
+    let name = std::path::Path::new(argv0).file_name()?.to_str()?;
+    let name = name.strip_suffix(".exe").unwrap_or(name);
+    PLUGINS
+        .iter()
+        .find(|(file, _)| *file == name)
+        .map(|(_, command)| *command)
+}
+
+/// `kubectl update-status` / `oc update-status`: the binary installed as a plugin renders the
+/// live UpgradeStatus as `oc adm upgrade status` does, with the same `--details` flag, and
+/// nothing else (no subcommand to type). The cluster is the one kubectl would use
+/// (`KUBECONFIG`, `--kubeconfig`).
+#[derive(Parser, Debug)]
+#[command(
+    name = "kubectl update-status",
+    version,
+    about = "Show the cluster update's status as `oc adm upgrade status` does, from the UpgradeStatus the update-status-controller publishes",
+    long_about = None
+)]
+pub struct PluginCli {
+    /// What to render.
+    #[command(flatten)]
+    pub status: StatusArgs,
+}
+
+impl PluginCli {
+    /// Parses the plugin's arguments, its help and errors naming `command` (what the user
+    /// typed); exits on `--help`, `--version` or a bad argument, as clap's `parse` does.
+    pub fn parse_as(command: &'static str, args: Vec<std::ffi::OsString>) -> Self {
+        use clap::{CommandFactory, FromArgMatches};
+        let mut cli = Self::command().bin_name(command);
+        cli.try_get_matches_from_mut(args)
+            .and_then(|matches| Self::from_arg_matches(&matches))
+            .map_err(|e| e.format(&mut cli))
+            .unwrap_or_else(|e| e.exit())
+    }
+}
+
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {

@@ -2,12 +2,16 @@ use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
 use clap::Parser;
-use update_status_controller::cli::{Cli, Command};
+use update_status_controller::cli::{self, Cli, Command};
 use update_status_controller::{audit_format, commands, crds, logging};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match run(cli.command) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = match args.first().and_then(|argv0| cli::plugin_invocation(argv0)) {
+        Some(plugin) => Command::Status(cli::PluginCli::parse_as(plugin, args).status),
+        None => Cli::parse_from(args).command,
+    };
+    match run(command) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
