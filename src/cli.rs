@@ -377,6 +377,10 @@ pub struct StatusArgs {
     /// `--cluster-dir`); default: as kubectl finds one.
     #[arg(long, env = "USC_KUBECONFIG", conflicts_with_all = ["file", "cluster_dir"])]
     pub kubeconfig: Option<PathBuf>,
+    /// Keep watching the cluster's UpgradeStatus and its node objects, and render again on every
+    /// change (clearing the screen, as `watch` does) until interrupted.
+    #[arg(long, short = 'w', conflicts_with_all = ["file", "cluster_dir", "now"])]
+    pub watch: bool,
 }
 
 /// `report`.

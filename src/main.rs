@@ -62,6 +62,16 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Status(args) if commands::status::reads_a_file(&args) => {
             print(&commands::status::run(&args)?)?
         }
+        Command::Status(args) if args.watch => {
+            let stop = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            runtime()?.block_on(commands::status_watch::watch(
+                &args,
+                &mut std::io::stdout().lock(),
+                stop,
+            ))?
+        }
         Command::Status(args) => {
             print(&runtime()?.block_on(commands::status::run_cluster(&args))?)?
         }

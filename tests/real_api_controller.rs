@@ -994,3 +994,71 @@ async fn the_platform_prometheus_scrapes_metrics_with_its_own_token_and_rbac_dec
     assert_eq!(answer.status, 401, "{}", answer.body);
     controller.stop();
 }
+
+/// Issue 17: `status --watch` renders the live object again on every change, from a watch of
+/// the UpgradeStatus and its node objects: a producer's report shows on the screen within
+/// seconds, each render after a clear-screen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_watch_renders_again_when_the_published_object_changes() {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    use update_status_controller::commands::status_watch::CLEAR_SCREEN;
+
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    let controller = Controller::start(cp, "watch", &[]);
+    controller.wait_ready(Duration::from_secs(30)).await;
+    published(cp, Duration::from_secs(10), published_available).await;
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
+        .args(["status", "--watch", "--details=all", "--kubeconfig"])
+        .arg(cp.kubeconfig())
+        .env_remove("KUBECONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let screen = Arc::new(Mutex::new(String::new()));
+    let mut stdout = child.stdout.take().unwrap();
+    let sink = Arc::clone(&screen);
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        while let Ok(n @ 1..) = stdout.read(&mut chunk) {
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&chunk[..n]));
+        }
+    });
+    let wait_for = |what: &str, after: usize| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let text = screen.lock().unwrap().clone();
+            let renders: Vec<&str> = text.split(CLEAR_SCREEN).skip(1).collect();
+            if renders.len() > after && renders.last().is_some_and(|r| r.contains(what)) {
+                return renders.len();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no render with {what:?} after 20 s; {} renders, the last:\n{}",
+                renders.len(),
+                renders.last().unwrap_or(&"")
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    let first = tokio::task::block_in_place(|| wait_for("= Control Plane =", 0));
+
+    let token = cp
+        .token("example-storage", "storage-operator", Some(AUDIENCE))
+        .unwrap();
+    let answer = controller
+        .report(STORAGE, &token, report_saying("seen by the watch"))
+        .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let later = tokio::task::block_in_place(|| wait_for("seen by the watch", first));
+    assert!(later > first);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    controller.stop();
+}

@@ -5,6 +5,7 @@ pub mod pages;
 pub mod report;
 pub mod snapshot;
 pub mod status;
+pub mod status_watch;
 pub mod token;
 
 use std::path::PathBuf;

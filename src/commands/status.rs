@@ -20,16 +20,7 @@ pub async fn run_cluster(args: &StatusArgs) -> Result<String, CommandError> {
     // 10,000 node objects takes seconds, and durations printed to the second would drift.
     let now: Timestamp = parse_now(args.now.as_deref())?.unwrap_or_else(wall_now);
     let fail = |e: &dyn std::fmt::Display| CommandError::Cluster(e.to_string());
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| fail(&e))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-                .await
-                .map_err(|e| fail(&e))?
-        }
-        None => kube::Config::infer().await.map_err(|e| fail(&e))?,
-    };
-    let client = kube::Client::try_from(config).map_err(|e| fail(&e))?;
+    let client = cluster_client(args).await?;
     let status = crate::publish::apply::read_published(client.clone())
         .await
         .map_err(|e| fail(&e))?
@@ -43,6 +34,21 @@ pub async fn run_cluster(args: &StatusArgs) -> Result<String, CommandError> {
         now,
         &details(args.details),
     )?)
+}
+
+/// A client of the cluster `args` name (`--kubeconfig`, else as kubectl finds one).
+pub(super) async fn cluster_client(args: &StatusArgs) -> Result<kube::Client, CommandError> {
+    let fail = |e: &dyn std::fmt::Display| CommandError::Cluster(e.to_string());
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path).map_err(|e| fail(&e))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+                .await
+                .map_err(|e| fail(&e))?
+        }
+        None => kube::Config::infer().await.map_err(|e| fail(&e))?,
+    };
+    kube::Client::try_from(config).map_err(|e| fail(&e))
 }
 
 /// The text `oc adm upgrade status` would print for the object in the file `args` names.
@@ -69,7 +75,7 @@ pub fn run(args: &StatusArgs) -> Result<String, CommandError> {
     )?)
 }
 
-fn details(d: DetailsArg) -> Details {
+pub(super) fn details(d: DetailsArg) -> Details {
     match d {
         DetailsArg::None => Details::none(),
         DetailsArg::All => Details::all(),
