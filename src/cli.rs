@@ -94,11 +94,11 @@ pub struct ServeArgs {
     #[arg(long, env = "USC_CLUSTER_DIR")]
     pub cluster_dir: Option<PathBuf>,
     /// The address the HTTPS informer endpoint listens on (default 127.0.0.1:8443 in dev mode,
-    /// 0.0.0.0:8443 otherwise).
+    /// otherwise [::]:8443, dual-stack, falling back to 0.0.0.0:8443 where IPv6 is off).
     #[arg(long, env = "USC_LISTEN")]
     pub listen: Option<SocketAddr>,
     /// The address of the plain-HTTP probe port, which serves only /healthz and /readyz for the
-    /// kubelet, outside the HTTPS port's connection caps (default 0.0.0.0:8081; offline,
+    /// kubelet, outside the HTTPS port's connection caps (default [::]:8081, dual-stack; offline,
     /// 127.0.0.1 on a port the system picks, logged at start).
     #[arg(long, env = "USC_PROBE_LISTEN")]
     pub probe_listen: Option<SocketAddr>,

@@ -150,9 +150,19 @@ struct Server {
 
 impl Server {
     async fn start(cfg: ListenerConfig, profile: TlsProfile, certs: Arc<ReloadingCert>) -> Server {
+        Self::start_on("127.0.0.1:0", cfg, profile, certs).await
+    }
+
+    /// [`Server::start`] on `addr` rather than 127.0.0.1.
+    async fn start_on(
+        addr: &str,
+        cfg: ListenerConfig,
+        profile: TlsProfile,
+        certs: Arc<ReloadingCert>,
+    ) -> Server {
         init();
         let tls = server_config(&profile.policy(), cfg.http2, certs).unwrap();
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let shutdown = CancellationToken::new();
         let handle = tokio::spawn(serve(listener, Arc::new(tls), cfg, app(), shutdown.clone()));
@@ -1168,5 +1178,37 @@ async fn a_rapid_reset_flood_over_h2_is_cut_off_and_others_are_served() {
         "{end:?}"
     );
     assert!(served > 0);
+    server.stop().await;
+}
+
+/// Dual-stack (issue 17): the controller's default `[::]` listener serves a client on `::1` and
+/// one on 127.0.0.1, and sees the IPv4 client as `127.0.0.1`, not `::ffff:127.0.0.1`, so its
+/// per-source cap and refused-token budget are those of the address it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dual_stack_listener_serves_ipv6_and_ipv4_clients_each_as_itself() {
+    let pki = Pki::new();
+    let dir = tempfile::tempdir().unwrap();
+    let (c, k) = plain_files(dir.path(), &pki.leaf());
+    let certs = ReloadingCert::load(c, k).unwrap();
+    let server = Server::start_on(
+        "[::]:0",
+        ListenerConfig::default(),
+        TlsProfile::default(),
+        certs,
+    )
+    .await;
+    assert!(server.addr.is_ipv6());
+    let port = server.addr.port();
+    for (client, seen) in [("[::1]", "[::1]:"), ("127.0.0.1", "127.0.0.1:")] {
+        let addr: SocketAddr = format!("{client}:{port}").parse().unwrap();
+        let mut conn = connect(addr, &pki.client(BOTH, HTTP1)).await.unwrap();
+        let reply = get_on(&mut conn, "/peer").await.unwrap();
+        assert_eq!(reply.status, 200);
+        assert!(
+            reply.body.starts_with(seen),
+            "{client} seen as {}",
+            reply.body
+        );
+    }
     server.stop().await;
 }

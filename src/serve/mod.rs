@@ -10,7 +10,7 @@ pub mod offline;
 pub mod source_health;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -164,7 +164,7 @@ pub fn settings(args: &ServeArgs) -> Result<Settings, ServeError> {
         listen: args.listen.unwrap_or(if dev {
             SocketAddr::from(([127, 0, 0, 1], 8443))
         } else {
-            SocketAddr::from(([0, 0, 0, 0], 8443))
+            SocketAddr::from((Ipv6Addr::UNSPECIFIED, 8443))
         }),
         cluster_dir,
         recorded_clock: dev,
@@ -182,7 +182,7 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     }
     let listen = args
         .listen
-        .unwrap_or(SocketAddr::from(([0, 0, 0, 0], 8443)));
+        .unwrap_or(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 8443)));
     let client = kube::client(&args.kube).await?;
     let authenticator = kube::authenticator(args, client.clone()).await?;
     let listener = bind(listen).await?;
@@ -190,14 +190,14 @@ pub async fn run(args: &ServeArgs) -> Result<(), ServeError> {
     kube::run_with_probe(args, client, authenticator, listener, Some(probe), shutdown).await
 }
 
-/// The plain-HTTP probe port's address: `--probe-listen`, else 0.0.0.0:8081 in Kubernetes mode
+/// The plain-HTTP probe port's address: `--probe-listen`, else `[::]:8081` in Kubernetes mode
 /// (the Deployment's probes) and 127.0.0.1 on a port the system picks offline, so that
 /// `serve --dev` needs no flag and never fails on a port in use.
 pub fn probe_address(args: &ServeArgs) -> SocketAddr {
     args.probe_listen.unwrap_or(if is_offline(args) {
         SocketAddr::from(([127, 0, 0, 1], 0))
     } else {
-        SocketAddr::from(([0, 0, 0, 0], 8081))
+        SocketAddr::from((Ipv6Addr::UNSPECIFIED, 8081))
     })
 }
 
@@ -215,14 +215,33 @@ pub fn is_offline(args: &ServeArgs) -> bool {
     args.dev || args.cluster_dir.is_some()
 }
 
-/// Binds the listen address.
+/// Binds the listen address. `[::]` is dual-stack (Linux maps IPv4 clients into it unless
+/// `net.ipv6.bindv6only` is set), so single-stack IPv6 and IPv4 clusters alike reach the
+/// default; on a node with IPv6 switched off it falls back to `0.0.0.0` on the same port, and
+/// says so.
 pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, ServeError> {
-    tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|source| ServeError::Bind {
-            addr: listen,
-            source,
-        })
+    let bound = tokio::net::TcpListener::bind(listen).await;
+    let bound = match bound {
+        Err(e) if listen.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED) && ipv6_unavailable(&e) => {
+            let v4 = SocketAddr::from((Ipv4Addr::UNSPECIFIED, listen.port()));
+            tracing::warn!(%listen, fallback = %v4, error = %e, "IPv6 is unavailable; listening on IPv4 only");
+            tokio::net::TcpListener::bind(v4).await
+        }
+        other => other,
+    };
+    bound.map_err(|source| ServeError::Bind {
+        addr: listen,
+        source,
+    })
+}
+
+/// Whether binding failed because the system has no IPv6 (the family is not supported, or no
+/// IPv6 address can be assigned), rather than for a reason IPv4 would share.
+fn ipv6_unavailable(e: &std::io::Error) -> bool {
+    const EAFNOSUPPORT: i32 = 97;
+    const EADDRNOTAVAIL: i32 = 99;
+    e.kind() == std::io::ErrorKind::AddrNotAvailable
+        || matches!(e.raw_os_error(), Some(EAFNOSUPPORT | EADDRNOTAVAIL))
 }
 
 /// Runs the controller offline on an already bound listener until `shutdown` (tests bind
@@ -769,6 +788,24 @@ fn spawn_signal_handler(shutdown: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_default_listener_is_dual_stack_and_only_missing_ipv6_falls_back() {
+        let listener = bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, 0)))
+            .await
+            .unwrap();
+        assert!(listener.local_addr().unwrap().is_ipv6());
+        for (errno, fallback) in [(97, true), (99, true), (98, false), (13, false)] {
+            let e = std::io::Error::from_raw_os_error(errno);
+            assert_eq!(ipv6_unavailable(&e), fallback, "errno {errno}: {e}");
+        }
+        // A port in use is an error for [::] too, not a silent move to IPv4.
+        let port = listener.local_addr().unwrap().port();
+        assert!(matches!(
+            bind(SocketAddr::from((Ipv6Addr::UNSPECIFIED, port))).await,
+            Err(ServeError::Bind { .. })
+        ));
+    }
 
     fn at(s: &str) -> Timestamp {
         s.parse().unwrap()

@@ -260,6 +260,9 @@ pub async fn serve_with_metrics(
                 }
             },
         };
+        // On a dual-stack listener (`[::]`) an IPv4 client arrives as `::ffff:a.b.c.d`; the
+        // per-source cap, the refused-token budget and the logs see it as the IPv4 address it is.
+        let peer = SocketAddr::new(peer.ip().to_canonical(), peer.port());
         let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
             tracing::debug!(%peer, max = cfg.max_connections, "connection cap reached; resetting");
             shared.metrics.refused(GLOBAL_CAP);
