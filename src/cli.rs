@@ -381,6 +381,10 @@ pub struct StatusArgs {
     /// change (clearing the screen, as `watch` does) until interrupted.
     #[arg(long, short = 'w', conflicts_with_all = ["file", "cluster_dir", "now"])]
     pub watch: bool,
+    /// The controller's namespace, whose Lease tells whether the object read from the cluster is
+    /// kept current (a warning on stderr when it is not).
+    #[arg(long, env = "USC_CONTROLLER_NAMESPACE", default_value = crate::commands::freshness::DEFAULT_CONTROLLER_NAMESPACE)]
+    pub controller_namespace: String,
 }
 
 /// `report`.

@@ -73,7 +73,11 @@ fn run(command: Command) -> anyhow::Result<ExitCode> {
             ))?
         }
         Command::Status(args) => {
-            print(&runtime()?.block_on(commands::status::run_cluster(&args))?)?
+            let rendered = runtime()?.block_on(commands::status::run_cluster(&args))?;
+            if let Some(warning) = &rendered.warning {
+                eprintln!("{warning}");
+            }
+            print(&rendered.text)?
         }
         Command::Token(args) => print(&format!("{}\n", commands::token::run(&args)?))?,
         Command::Report(args) => {

@@ -130,7 +130,9 @@ async fn under_its_own_service_account_it_publishes_leads_and_writes_informer_st
         log.contains("service-account issuer keys loaded"),
         "the JWT pre-check is not active:\n{log}"
     );
-    for word in ["403", "forbidden", "Forbidden"] {
+    // A refusal by RBAC reads "forbidden" in every API error; a bare "403" would also match
+    // timestamps and hashes (it did: 00:35:46.040328).
+    for word in ["forbidden", "Forbidden", "code: 403", "code=403"] {
         assert!(!log.contains(word), "{word} in the log:\n{log}");
     }
     controller.stop();
@@ -1061,4 +1063,51 @@ async fn status_watch_renders_again_when_the_published_object_changes() {
     child.kill().unwrap();
     child.wait().unwrap();
     controller.stop();
+}
+
+/// Issue 17: a reader can tell stale data from fresh. While the controller holds its Lease,
+/// `status` prints the object and nothing else; once it has stopped (and released the Lease),
+/// the same object comes with a warning on stderr, and stdout is still what `oc` would print.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_warns_when_no_controller_keeps_the_object_current() {
+    let Some(cp) = cluster() else { return };
+    let _turn = TURN.lock().await;
+    let status = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
+            .args(["status", "--kubeconfig"])
+            .arg(cp.kubeconfig())
+            .env_remove("KUBECONFIG")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let controller = Controller::start(cp, "freshness", &[]);
+    controller.wait_ready(Duration::from_secs(30)).await;
+    published(cp, Duration::from_secs(10), published_available).await;
+    let (fresh, quiet) = tokio::task::block_in_place(status);
+    assert!(fresh.contains("= Control Plane ="), "{fresh}");
+    assert!(!quiet.contains("warning"), "{quiet}");
+
+    controller.stop();
+    let (stale, warned) = tokio::task::block_in_place(status);
+    assert!(stale.contains("= Control Plane ="), "{stale}");
+    assert!(
+        !stale.contains("warning"),
+        "stdout stays what oc prints: {stale}"
+    );
+    assert!(
+        warned.contains("the update-status-controller is not running")
+            && warned.contains(&format!(
+                "Lease {NAMESPACE}/update-status-controller released"
+            )),
+        "{warned}"
+    );
 }

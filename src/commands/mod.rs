@@ -1,6 +1,7 @@
 //! The one-shot subcommands (`snapshot`, `status`, `token`, `report`), as library functions that
 //! return what to print, so tests call them the way the binary does.
 
+pub mod freshness;
 pub mod pages;
 pub mod report;
 pub mod snapshot;

@@ -15,7 +15,7 @@ pub fn reads_a_file(args: &StatusArgs) -> bool {
 
 /// The text `oc adm upgrade status` would print for `UpgradeStatus/cluster` as the cluster
 /// holds it (kubeconfig as kubectl finds it, or `--kubeconfig`), as of now.
-pub async fn run_cluster(args: &StatusArgs) -> Result<String, CommandError> {
+pub async fn run_cluster(args: &StatusArgs) -> Result<Rendered, CommandError> {
     // "Now" is when the command was run, as `oc` takes it, not after the reads: reading
     // 10,000 node objects takes seconds, and durations printed to the second would drift.
     let now: Timestamp = parse_now(args.now.as_deref())?.unwrap_or_else(wall_now);
@@ -25,15 +25,24 @@ pub async fn run_cluster(args: &StatusArgs) -> Result<String, CommandError> {
         .await
         .map_err(|e| fail(&e))?
         .ok_or(CommandError::NotPublished)?;
-    let nodes = crate::publish::apply::read_nodes(client)
+    let nodes = crate::publish::apply::read_nodes(client.clone())
         .await
         .map_err(|e| fail(&e))?;
-    Ok(render(
-        &status,
-        nodes.values(),
-        now,
-        &details(args.details),
-    )?)
+    let warning = super::freshness::warning(client, &args.controller_namespace).await;
+    Ok(Rendered {
+        text: render(&status, nodes.values(), now, &details(args.details))?,
+        warning,
+    })
+}
+
+/// What `status` prints of the cluster: the render (stdout, as `oc` prints it) and, when the
+/// controller does not keep the object current, a warning saying so (stderr).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// The text `oc adm upgrade status` would print.
+    pub text: String,
+    /// Why the text may be out of date, if it may.
+    pub warning: Option<String>,
 }
 
 /// A client of the cluster `args` name (`--kubeconfig`, else as kubectl finds one).

@@ -4,7 +4,9 @@
 //! Both kinds are mirrored in reflector stores; a burst of events (the initial list of thousands
 //! of node objects, or a publish touching many of them) becomes one render once the events stop
 //! for [`SETTLE`]. A watch that fails is retried with backoff and says so on stderr, and the
-//! screen keeps the last render meanwhile.
+//! screen keeps the last render meanwhile. Every render, and a look every [`FRESHNESS_CHECK`],
+//! reads the controller's Lease: when nobody keeps the object current, the screen says so at
+//! its top ([`super::freshness`]).
 
 use std::io::Write;
 use std::time::Duration;
@@ -35,6 +37,7 @@ pub async fn watch(
     stop: impl std::future::Future<Output = ()>,
 ) -> Result<(), CommandError> {
     let client = cluster_client(args).await?;
+    let lease_client = client.clone();
     let (singleton, singleton_writer) = reflector::store::<UpgradeStatus>();
     let (nodes, nodes_writer) = reflector::store::<NodeProgressInsight>();
     let only_cluster =
@@ -54,26 +57,47 @@ pub async fn watch(
     .boxed();
     let mut events = futures::stream::select(singleton_events, node_events);
     let details = details(args.details);
+    let mut freshness = tokio::time::interval(FRESHNESS_CHECK);
+    let mut warning = None;
     tokio::pin!(stop);
     loop {
-        // One event, then every event that follows within SETTLE.
-        let first = tokio::select! {
+        // One event, then every event that follows within SETTLE; or, when nothing changes, a
+        // look at the controller's Lease (a stopped controller causes no event at all).
+        let changed = tokio::select! {
             () = &mut stop => return Ok(()),
-            event = events.next() => event,
+            event = events.next() => match event {
+                None => return Ok(()),
+                Some(event) => {
+                    report_failure(event);
+                    while let Ok(Some(event)) = tokio::time::timeout(SETTLE, events.next()).await {
+                        report_failure(event);
+                    }
+                    true
+                }
+            },
+            _ = freshness.tick() => false,
         };
-        let Some(event) = first else { return Ok(()) };
-        report_failure(event);
-        while let Ok(Some(event)) = tokio::time::timeout(SETTLE, events.next()).await {
-            report_failure(event);
+        let now_warning =
+            super::freshness::warning(lease_client.clone(), &args.controller_namespace).await;
+        if !changed && now_warning == warning {
+            continue;
         }
+        warning = now_warning;
         if listed(&singleton) && listed(&nodes) {
             let screen = screen(&singleton, &nodes, &details)?;
-            out.write_all(format!("{CLEAR_SCREEN}{screen}").as_bytes())
+            let warning = warning
+                .as_deref()
+                .map(|w| format!("{w}\n\n"))
+                .unwrap_or_default();
+            out.write_all(format!("{CLEAR_SCREEN}{warning}{screen}").as_bytes())
                 .and_then(|()| out.flush())
                 .map_err(|e| CommandError::Cluster(format!("writing the render: {e}")))?;
         }
     }
 }
+
+/// How often the controller's Lease is looked at while nothing else changes.
+pub const FRESHNESS_CHECK: Duration = Duration::from_secs(10);
 
 /// Whether `store` holds a complete initial list (a render before it would show a partial
 /// cluster).
