@@ -27,6 +27,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/dev_client.rs"]
+mod dev_client;
 #[path = "support/dev_token.rs"]
 mod dev_token;
 #[path = "support/ports.rs"]
@@ -36,22 +38,21 @@ mod ports;
 mod raw_http;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, timeout};
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 use update_status_controller::publish::dir::FILE_NAME;
 
+use dev_client::{dev_connector, open_from};
 use dev_token::dev_token_for as token_for;
 use ports::free_port;
 use raw_http::read_reply;
@@ -151,31 +152,6 @@ fn raise_fd_limit(need: u64) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Clients.
 
-fn connector() -> TlsConnector {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_file(format!("{ROOT}/certs-dev/ca.crt")).unwrap())
-        .unwrap();
-    let cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(cfg))
-}
-
-/// A TLS connection to `addr` from the source address `source`.
-async fn open(
-    source: Ipv4Addr,
-    addr: SocketAddr,
-    tls: &TlsConnector,
-) -> io::Result<TlsStream<TcpStream>> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    let tcp = timeout(STEP, socket.connect(addr)).await??;
-    let name = ServerName::try_from("localhost").unwrap();
-    timeout(STEP, tls.connect(name, tcp)).await?
-}
-
 /// One keep-alive request on `s`: its status and body.
 async fn request<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
@@ -212,7 +188,7 @@ async fn probe_get(addr: SocketAddr, path: &str) -> (u16, Duration) {
 /// The value of one sample of the server's `/metrics`, read over a fresh connection from
 /// 127.0.0.1 with the metrics reader's token.
 async fn metric(server: &Server, sample: &str) -> u64 {
-    let mut conn = open(Ipv4Addr::LOCALHOST, server.https, &connector())
+    let mut conn = open_from(Ipv4Addr::LOCALHOST, server.https, &dev_connector())
         .await
         .unwrap();
     let auth = format!("Authorization: Bearer {}\r\n", token_for(METRICS_READER));
@@ -280,7 +256,7 @@ async fn hoard(
             after: opened.elapsed(),
         }
     };
-    let Ok(mut conn) = open(source, addr, &tls).await else {
+    let Ok(mut conn) = open_from(source, addr, &tls).await else {
         return refused(opened);
     };
     match request(&mut conn, "/healthz", &pad).await {
@@ -344,7 +320,7 @@ async fn one_source_over_its_cap_is_reset_and_other_sources_are_served() {
     // The defaults: 64 connections per source, 30 s unauthenticated lifetime (longer than this
     // test holds its connections).
     let server = Server::start(&[]).await;
-    let tls = connector();
+    let tls = dev_connector();
     let attacker = Ipv4Addr::new(127, 0, 0, 2);
     let attack = Attack::new(16);
     let hoarders: Vec<_> = (0..100)
@@ -366,11 +342,11 @@ async fn one_source_over_its_cap_is_reset_and_other_sources_are_served() {
 
     // Other sources are served while 127.0.0.2 holds its share.
     for other in [Ipv4Addr::new(127, 0, 0, 3), Ipv4Addr::LOCALHOST] {
-        let mut conn = open(other, server.https, &tls).await.unwrap();
+        let mut conn = open_from(other, server.https, &tls).await.unwrap();
         assert_eq!(request(&mut conn, "/healthz", "").await.unwrap().0, 200);
     }
     // And 127.0.0.2 itself still gets nothing more.
-    let extra = open(attacker, server.https, &tls).await;
+    let extra = open_from(attacker, server.https, &tls).await;
     let extra_served = match extra {
         Ok(mut conn) => request(&mut conn, "/healthz", "").await.is_ok(),
         Err(_) => false,
@@ -437,7 +413,7 @@ async fn hoarding_from_many_sources_leaves_probes_answering_and_slots_come_back(
         "the open-file hard limit is below what 2,000 connections need"
     );
     let server = Server::start(&["--unauthenticated-connection-lifetime", "15s"]).await;
-    let tls = connector();
+    let tls = dev_connector();
     let attack = Attack::new(64);
     let stop = attack.stop.clone();
 
@@ -484,7 +460,7 @@ async fn hoarding_from_many_sources_leaves_probes_answering_and_slots_come_back(
     let ended = Instant::now();
     let attack_took = ended - started;
     // (c) A new client, while every hoarder that the server has not closed still holds on.
-    let after_status = match open(Ipv4Addr::LOCALHOST, server.https, &tls).await {
+    let after_status = match open_from(Ipv4Addr::LOCALHOST, server.https, &tls).await {
         Ok(mut conn) => request(&mut conn, "/healthz", "")
             .await
             .map(|(status, _)| status)
@@ -600,7 +576,7 @@ async fn hoarding_from_many_sources_leaves_probes_answering_and_slots_come_back(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_an_authenticated_connection_outlives_the_unauthenticated_lifetime() {
     let server = Server::start(&["--unauthenticated-connection-lifetime", "2s"]).await;
-    let tls = connector();
+    let tls = dev_connector();
     let good = format!("Authorization: Bearer {}\r\n", token_for(METRICS_READER));
     // Signed by another key: structurally a token, refused by the authenticator.
     let forged = {
@@ -621,7 +597,9 @@ async fn only_an_authenticated_connection_outlives_the_unauthenticated_lifetime(
         first: &str,
     ) -> (u16, Option<Duration>) {
         let opened = Instant::now();
-        let mut conn = open(Ipv4Addr::LOCALHOST, server.https, tls).await.unwrap();
+        let mut conn = open_from(Ipv4Addr::LOCALHOST, server.https, tls)
+            .await
+            .unwrap();
         let status = request(&mut conn, first_path, first).await.unwrap().0;
         while opened.elapsed() < Duration::from_secs(5) {
             tokio::time::sleep(Duration::from_millis(500)).await;

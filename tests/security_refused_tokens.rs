@@ -10,27 +10,30 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/dev_client.rs"]
+mod dev_client;
+#[path = "support/dev_token.rs"]
+mod dev_token;
+
 #[path = "support/raw_http.rs"]
 mod raw_http;
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
-use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
-use update_status_controller::auth::{DEFAULT_AUDIENCE, DEV_ISSUER, ServiceAccount, mint};
 use update_status_controller::cli::{Cli, Command, ServeArgs};
 use update_status_controller::publish::dir::FILE_NAME;
 
+use dev_client::{dev_connector, open_from};
+use dev_token::{dev_token as token, token_signed_by};
 use raw_http::{Reply, read_reply};
 
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -73,52 +76,18 @@ fn serve_args(dir: &Path) -> ServeArgs {
     }
 }
 
-/// A development token for `namespace:name`, signed with `key`.
-fn token_signed_by(key: &[u8], namespace: &str, name: &str) -> String {
-    let sa = ServiceAccount::from_username(&format!("system:serviceaccount:{namespace}:{name}"))
-        .unwrap();
-    mint(
-        key,
-        DEV_ISSUER,
-        DEFAULT_AUDIENCE,
-        &sa,
-        None,
-        jiff::Timestamp::now(),
-        Duration::from_secs(600),
-    )
-    .unwrap()
-}
-
-fn token(namespace: &str, name: &str) -> String {
-    let key = std::fs::read(format!("{ROOT}/certs-dev/token-signing.key")).unwrap();
-    token_signed_by(&key, namespace, name)
-}
-
 /// The listed producer's token, signed by a key the server does not trust.
 fn forged() -> String {
     let key = std::fs::read(format!("{ROOT}/tests/fixtures/auth/other-p256.key")).unwrap();
-    token_signed_by(&key, "example-storage", "storage-operator")
-}
-
-fn connector() -> TlsConnector {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_file(format!("{ROOT}/certs-dev/ca.crt")).unwrap())
-        .unwrap();
-    let cfg = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    TlsConnector::from(Arc::new(cfg))
+    token_signed_by(
+        &key,
+        "system:serviceaccount:example-storage:storage-operator",
+    )
 }
 
 /// A TLS connection to `addr` from the source address `source`.
 async fn open(source: Ipv4Addr, addr: SocketAddr) -> io::Result<TlsStream<TcpStream>> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    let tcp = timeout(STEP, socket.connect(addr)).await??;
-    let name = ServerName::try_from("localhost").unwrap();
-    timeout(STEP, connector().connect(name, tcp)).await?
+    open_from(source, addr, &dev_connector()).await
 }
 
 /// One keep-alive report on `s` with `token`.

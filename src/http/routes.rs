@@ -1,6 +1,7 @@
 //! The informer API routes. Order of checks on a report, each before any more work is done:
 //! informer name → the source's refused-token budget → authentication → authorization → rate
-//! limit → content type → body (limited) → authorization again → validation → store. Nothing the controller holds changes unless the report is accepted.
+//! limit → content type → body (limited) → authorization again → validation → store. Nothing
+//! the controller holds changes unless the report is accepted.
 
 use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};

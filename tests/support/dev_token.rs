@@ -19,10 +19,16 @@ pub fn dev_token(namespace: &str, name: &str) -> String {
 
 /// A development token for `username`, which must be a `system:serviceaccount:` name.
 pub fn dev_token_for(username: &str) -> String {
+    token_signed_by(DEV_KEY, username)
+}
+
+/// A token shaped as a development token for `username`, signed with `key` (another key makes
+/// a forgery the server must refuse).
+pub fn token_signed_by(key: &[u8], username: &str) -> String {
     let sa = ServiceAccount::from_username(username)
         .unwrap_or_else(|| panic!("{username} is not a service account"));
     mint(
-        DEV_KEY,
+        key,
         DEV_ISSUER,
         DEFAULT_AUDIENCE,
         &sa,
