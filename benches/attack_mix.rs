@@ -33,6 +33,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "../tests/support/dev_client.rs"]
+mod dev_client;
 #[path = "../tests/support/raw_http.rs"]
 mod raw_http;
 #[path = "../tests/support/real_cluster.rs"]
@@ -40,7 +42,7 @@ mod real_cluster;
 
 use std::collections::BTreeMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -49,6 +51,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use dev_client::open_from;
 use envtest::ControlPlane;
 use http_body_util::{BodyExt as _, Full};
 use hyper::body::Bytes;
@@ -59,15 +62,14 @@ use kube::Api;
 use kube::api::PostParams;
 use raw_http::read_reply;
 use real_cluster::{AUDIENCE, NAMESPACE, SERVICE_ACCOUNT, repo};
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::json;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::time::{Instant, MissedTickBehavior, timeout};
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 /// The listed producer's informer (the sample's) and its report path.
@@ -300,20 +302,6 @@ fn connector() -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
-/// A TLS connection to `addr` from the source address `source`.
-async fn open(
-    source: Ipv4Addr,
-    addr: SocketAddr,
-    tls: &TlsConnector,
-) -> io::Result<TlsStream<TcpStream>> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-    let tcp = timeout(STEP, socket.connect(addr)).await??;
-    tcp.set_nodelay(true)?;
-    let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
-    timeout(STEP, tls.connect(name, tcp)).await?
-}
-
 /// One keep-alive `GET` on a raw connection: its status.
 async fn raw_get<S: AsyncRead + AsyncWrite + Unpin>(
     s: &mut S,
@@ -354,7 +342,7 @@ struct Client {
 
 impl Client {
     async fn open(source: Ipv4Addr, addr: SocketAddr, tls: &TlsConnector) -> io::Result<Self> {
-        let stream = open(source, addr, tls).await?;
+        let stream = open_from(source, addr, tls).await?;
         let (sender, conn) = timeout(
             STEP,
             hyper::client::conn::http1::handshake(TokioIo::new(stream)),
@@ -438,7 +426,7 @@ async fn hoarder(
         };
         stats.attempts.fetch_add(1, Ordering::Relaxed);
         let opened = Instant::now();
-        let first = match open(source, addr, &tls).await {
+        let first = match open_from(source, addr, &tls).await {
             Ok(mut conn) => match raw_get(&mut conn, "/healthz", &pad).await {
                 Ok(200) => Some(conn),
                 _ => None,

@@ -10,6 +10,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[path = "support/dev_serve.rs"]
+mod dev_serve;
+
 #[path = "support/dev_client.rs"]
 mod dev_client;
 #[path = "support/dev_token.rs"]
@@ -23,16 +26,16 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::time::Duration;
 
-use clap::Parser;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout};
 use tokio_rustls::client::TlsStream;
 use tokio_util::sync::CancellationToken;
-use update_status_controller::cli::{Cli, Command, ServeArgs};
+use update_status_controller::cli::ServeArgs;
 use update_status_controller::publish::dir::FILE_NAME;
 
 use dev_client::{dev_connector, open_from};
+use dev_serve::dev_serve_args;
 use dev_token::{dev_token as token, token_signed_by};
 use raw_http::{Reply, read_reply};
 
@@ -52,28 +55,15 @@ const BURST: u32 = 10;
 const FLOOD: usize = 200;
 
 fn serve_args(dir: &Path) -> ServeArgs {
-    let cli = Cli::try_parse_from([
-        "update-status-controller",
-        "serve",
-        "--dev",
-        "--cluster-dir",
-        dir.to_str().unwrap(),
-        "--tls-cert-file",
-        &format!("{ROOT}/certs-dev/tls.crt"),
-        "--tls-key-file",
-        &format!("{ROOT}/certs-dev/tls.key"),
-        "--token-key-file",
-        &format!("{ROOT}/certs-dev/token-signing.pub"),
-        "--refused-token-rate-limit",
-        &RATE.to_string(),
-        "--refused-token-burst",
-        &BURST.to_string(),
-    ])
-    .unwrap();
-    match cli.command {
-        Command::Serve(args) => *args,
-        _ => unreachable!(),
-    }
+    dev_serve_args(
+        dir,
+        &[
+            "--refused-token-rate-limit",
+            &RATE.to_string(),
+            "--refused-token-burst",
+            &BURST.to_string(),
+        ],
+    )
 }
 
 /// The listed producer's token, signed by a key the server does not trust.

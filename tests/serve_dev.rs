@@ -5,6 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
+#[path = "support/dev_serve.rs"]
+mod dev_serve;
+
 #[path = "support/dev_token.rs"]
 mod dev_token;
 
@@ -12,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use dev_serve::dev_serve_args;
 use dev_token::dev_token as token;
 use tokio_util::sync::CancellationToken;
 use update_status_controller::cli::{Cli, Command, ServeArgs};
@@ -31,26 +35,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn serve_args(dir: &Path) -> ServeArgs {
-    let cli = Cli::try_parse_from([
-        "update-status-controller",
-        "serve",
-        "--dev",
-        "--cluster-dir",
-        dir.to_str().unwrap(),
-        "--tls-cert-file",
-        &format!("{ROOT}/certs-dev/tls.crt"),
-        "--tls-key-file",
-        &format!("{ROOT}/certs-dev/tls.key"),
-        "--token-key-file",
-        &format!("{ROOT}/certs-dev/token-signing.pub"),
-        "--publish-interval",
-        "200ms",
-    ])
-    .unwrap();
-    match cli.command {
-        Command::Serve(args) => *args,
-        _ => unreachable!(),
-    }
+    dev_serve_args(dir, &["--publish-interval", "200ms"])
 }
 
 const REPORT: &str = r#"{"insights": [{"uid": "slow-detach", "insight": {"type": "Health", "health": {

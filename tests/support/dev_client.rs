@@ -43,6 +43,8 @@ pub async fn open_from(
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
     let tcp = timeout(STEP, socket.connect(addr)).await??;
+    // Small requests back to back: no Nagle delay on them.
+    tcp.set_nodelay(true)?;
     let name = ServerName::try_from("localhost").map_err(io::Error::other)?;
     timeout(STEP, tls.connect(name, tcp)).await?
 }
