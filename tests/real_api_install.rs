@@ -29,12 +29,9 @@ fn apply_crds(cp: &envtest::ControlPlane) {
             panic!("the real API server refuses {}: {e}", file.display());
         }
     }
-    cp.kubectl_run(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/upgradestatuses.update.openshift.io",
-        "crd/updateinformers.update.openshift.io",
-        "--timeout=30s",
+    cp.wait_established(&[
+        "upgradestatuses.update.openshift.io",
+        "updateinformers.update.openshift.io",
     ])
     .unwrap();
 }

@@ -123,14 +123,7 @@ fn cluster() -> Option<&'static ControlPlane> {
                     .expect("the real server accepts the inline APIServer CRD");
             }
         }
-        cp.kubectl_run(&[
-            "wait",
-            "--for=condition=Established",
-            "crd",
-            "--all",
-            "--timeout=30s",
-        ])
-        .unwrap();
+        cp.wait_established(&[]).unwrap();
     });
     Some(cp)
 }

@@ -72,14 +72,7 @@ pub fn install_crds(cp: &ControlPlane) {
         cp.apply(&std::fs::read_to_string(&file).unwrap())
             .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     }
-    cp.kubectl_run(&[
-        "wait",
-        "--for=condition=Established",
-        "crd",
-        "--all",
-        "--timeout=30s",
-    ])
-    .unwrap();
+    cp.wait_established(&[]).unwrap();
     cp.apply(
         "apiVersion: v1\nkind: Namespace\nmetadata: {name: openshift-machine-config-operator}\n",
     )

@@ -231,6 +231,42 @@ impl ControlPlane {
         )
     }
 
+    /// Waits until every CRD the cluster holds (at least `names`) is Established.
+    ///
+    /// Not `kubectl wait --for=condition=Established`: it fails at once, rather than waiting,
+    /// when it reads a CRD the server has stored but not yet given any `status.conditions`
+    /// (a race that once failed CI).
+    pub fn wait_established(&self, names: &[&str]) -> Result<(), Error> {
+        let limit = Duration::from_secs(30);
+        let deadline = Instant::now() + limit;
+        let query = "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Established\")].status}{\"\\n\"}{end}";
+        loop {
+            let out = self.kubectl_run(&["get", "crd", "-o", query])?;
+            let established: Vec<&str> = out
+                .lines()
+                .filter_map(|l| l.strip_suffix("=True"))
+                .collect();
+            let mut pending: Vec<&str> = out
+                .lines()
+                .filter_map(|l| l.split_once('=').map(|(name, _)| name))
+                .chain(names.iter().copied())
+                .filter(|name| !established.contains(name))
+                .collect();
+            pending.sort_unstable();
+            pending.dedup();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(Error::Start(format!(
+                    "CRDs not Established after {limit:?}: {}",
+                    pending.join(", ")
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Stores `objects` as a cluster holds them: each created or updated by server-side apply,
     /// then its `status` written through the status subresource (which a create ignores).
     /// Server-set metadata (`uid`, `resourceVersion`, ...) of objects read from a snapshot is
