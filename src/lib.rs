@@ -12,6 +12,7 @@ pub mod clock;
 pub mod cluster;
 pub mod commands;
 pub mod crds;
+pub mod events;
 pub mod http;
 pub mod informers;
 pub mod logging;

@@ -63,6 +63,15 @@ pub struct SourceLabels {
     pub source: String,
 }
 
+/// Labels of the informer-state gauge.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InformerStateLabels {
+    /// A registered informer.
+    pub informer: String,
+    /// `Reporting`, `Stale`, `NeverReported` or `Disabled`.
+    pub state: String,
+}
+
 /// Every metric the controller exports.
 #[derive(Clone)]
 pub struct Metrics {
@@ -92,6 +101,19 @@ pub struct Metrics {
     pub source_failures: Family<SourceLabels, Counter>,
     /// The HTTPS listener's refusals and early closes (connection hoarding shows here).
     pub connections: ConnectionMetrics,
+    /// 1 while this replica holds the Lease and publishes, else 0: with every replica scraped,
+    /// a sum of 0 means nobody keeps the object current although the pods run.
+    pub leader: Gauge,
+    /// One series per registered informer and state, 1 for the state it is in: what an alert
+    /// on a stale producer selects. Informers no longer registered lose their series.
+    pub informer_state: Family<InformerStateLabels, Gauge>,
+    /// Insights left out of the last status built for publication (the size budget).
+    pub omitted_insights: Gauge,
+    /// Kubernetes Events, by result: `success`, `failure`, or `dropped` (over the rate limit
+    /// or the queue full), so a quiet event stream can be told from a suppressed one.
+    pub events: Family<ResultLabels, Counter>,
+    /// The informers [`Metrics::set_informer_states`] last exported.
+    informers_exported: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Default for Metrics {
@@ -117,6 +139,10 @@ impl Metrics {
         let source_up = Family::<SourceLabels, Gauge>::default();
         let source_failures = Family::<SourceLabels, Counter>::default();
         let connections = ConnectionMetrics::default();
+        let leader = Gauge::default();
+        let informer_state = Family::<InformerStateLabels, Gauge>::default();
+        let omitted_insights = Gauge::default();
+        let events = Family::<ResultLabels, Counter>::default();
         registry.register(
             "requests",
             "Informer API requests by informer and HTTP status code",
@@ -182,6 +208,26 @@ impl Metrics {
             "HTTPS connections open now, TLS handshakes included",
             connections.open.clone(),
         );
+        registry.register(
+            "leader",
+            "1 while this replica holds the Lease and publishes the UpgradeStatus, else 0",
+            leader.clone(),
+        );
+        registry.register(
+            "informer_state",
+            "1 for the state each registered informer is in (Reporting, Stale, NeverReported, Disabled); set by the leader",
+            informer_state.clone(),
+        );
+        registry.register(
+            "omitted_insights",
+            "Insights left out of the last UpgradeStatus built for publication, to keep it within the size budget",
+            omitted_insights.clone(),
+        );
+        registry.register(
+            "events",
+            "Kubernetes Events about informers and the controller, by result (success, failure, dropped)",
+            events.clone(),
+        );
         Self {
             registry: Arc::new(registry),
             requests,
@@ -195,7 +241,58 @@ impl Metrics {
             source_up,
             source_failures,
             connections,
+            leader,
+            informer_state,
+            omitted_insights,
+            events,
+            informers_exported: Arc::default(),
         }
+    }
+
+    /// Records the state of every registered informer; the series of informers missing from
+    /// `states` (deregistered since the last call) are removed.
+    pub fn set_informer_states<'a>(
+        &self,
+        states: impl IntoIterator<Item = (&'a str, update_status_api::v1alpha1::InformerState)>,
+    ) {
+        use update_status_api::v1alpha1::InformerState;
+        const ALL: [InformerState; 4] = [
+            InformerState::Reporting,
+            InformerState::Stale,
+            InformerState::NeverReported,
+            InformerState::Disabled,
+        ];
+        let labels = |informer: &str, state: InformerState| InformerStateLabels {
+            informer: informer.to_owned(),
+            state: format!("{state:?}"),
+        };
+        let mut now: Vec<String> = Vec::new();
+        for (informer, current) in states {
+            for state in ALL {
+                self.informer_state
+                    .get_or_create(&labels(informer, state))
+                    .set(i64::from(state == current));
+            }
+            now.push(informer.to_owned());
+        }
+        let Ok(mut exported) = self.informers_exported.lock() else {
+            return;
+        };
+        for gone in exported.iter().filter(|name| !now.contains(name)) {
+            for state in ALL {
+                self.informer_state.remove(&labels(gone, state));
+            }
+        }
+        *exported = now;
+    }
+
+    /// Counts one Kubernetes Event by what became of it: `success`, `failure` or `dropped`.
+    pub fn count_event(&self, result: &str) {
+        self.events
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc();
     }
 
     /// Records whether `source` answered its last read.
@@ -382,5 +479,60 @@ mod tests {
             text.contains("update_status_controller_budget_bytes 1048576"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn informer_states_are_one_hot_and_deregistered_informers_lose_their_series() {
+        use update_status_api::v1alpha1::InformerState;
+        let m = Metrics::new();
+        m.set_informer_states([
+            ("storage", InformerState::Stale),
+            ("machine-config", InformerState::Reporting),
+        ]);
+        let text = m.encode().unwrap();
+        let line = |informer: &str, state: &str, v: u8| {
+            format!(
+                r#"update_status_controller_informer_state{{informer="{informer}",state="{state}"}} {v}"#
+            )
+        };
+        for expected in [
+            line("storage", "Stale", 1),
+            line("storage", "Reporting", 0),
+            line("storage", "NeverReported", 0),
+            line("storage", "Disabled", 0),
+            line("machine-config", "Reporting", 1),
+        ] {
+            assert!(text.contains(&expected), "{expected} in {text}");
+        }
+        m.set_informer_states([("machine-config", InformerState::Disabled)]);
+        let text = m.encode().unwrap();
+        assert!(!text.contains(r#"informer="storage""#), "{text}");
+        assert!(
+            text.contains(&line("machine-config", "Disabled", 1)),
+            "{text}"
+        );
+        assert!(
+            text.contains(&line("machine-config", "Reporting", 0)),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn leadership_omissions_and_events_are_exported() {
+        let m = Metrics::new();
+        m.leader.set(1);
+        m.omitted_insights.set(7);
+        m.count_event("dropped");
+        m.count_event("dropped");
+        m.count_event("success");
+        let text = m.encode().unwrap();
+        for expected in [
+            "update_status_controller_leader 1",
+            "update_status_controller_omitted_insights 7",
+            r#"update_status_controller_events_total{result="dropped"} 2"#,
+            r#"update_status_controller_events_total{result="success"} 1"#,
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
     }
 }

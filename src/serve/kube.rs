@@ -11,9 +11,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+use kube::runtime::events::Reporter;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
-use update_status_api::v1alpha1::{Generation, InformerName};
+use update_status_api::v1alpha1::{Condition, Generation, InformerName, UpdateInformerStatus};
 use update_status_api::wire::ReportedInsight;
 
 use super::alerts_poller::AlertsPoller;
@@ -30,6 +31,8 @@ use crate::cli::{KubeArgs, ServeArgs};
 use crate::clock::{Clock, wall_now};
 use crate::cluster::kube::{ClusterCache, Touched, spawn_watches};
 use crate::cluster::thanos::ThanosSource;
+use crate::events::transitions::informer_happenings;
+use crate::events::{DegradedEvents, Events, Regarding};
 use crate::http::state::AppState;
 use crate::informers::Registry;
 use crate::informers::status::{Observation, informer_status};
@@ -148,12 +151,21 @@ pub async fn run_with_probe(
     }
     // Read-backs and the registry work before this instance leads; start from what is published
     // (the registry is not known yet: the first publication drops what it does not list).
-    resume(&client, &state, Leading::No).await;
+    let _ = resume(&client, &state, Leading::No).await;
 
     let elector = LeaderElector::new(client.clone(), lease_config(args, &client))
         .map_err(|e| ServeError::Config(format!("leader election: {e}")))?;
     let leader = elector.subscribe();
     tracing::info!(identity = elector.identity(), "joining the leader election");
+    let (events, events_task) = Events::start(
+        client.clone(),
+        Reporter {
+            controller: crate::events::CONTROLLER.to_owned(),
+            instance: Some(elector.identity().to_owned()),
+        },
+        state.metrics.clone(),
+        shutdown.clone(),
+    );
     let election = tokio::spawn(elector.run(shutdown.clone()));
 
     let health = Arc::new(SourceHealth::new());
@@ -167,6 +179,7 @@ pub async fn run_with_probe(
             publish: args.publish.clone(),
             started: clock.now(),
             health: Arc::clone(&health),
+            events: events.clone(),
         },
         ready_rx,
         leader,
@@ -182,6 +195,7 @@ pub async fn run_with_probe(
         client.clone(),
         state.clone(),
         Arc::clone(&health),
+        events,
         args.publish.publish_interval,
         shutdown.clone(),
     ));
@@ -199,7 +213,7 @@ pub async fn run_with_probe(
     )
     .await;
     shutdown.cancel();
-    let _ = tokio::join!(publisher, builtins, statuses, election);
+    let _ = tokio::join!(publisher, builtins, statuses, election, events_task);
     if let Some(alerts) = alerts {
         let _ = alerts.await;
     }
@@ -215,6 +229,8 @@ struct Publication {
     started: update_status_api::time::Timestamp,
     /// The data sources' state, for the `Degraded` condition.
     health: Arc<SourceHealth>,
+    /// Where changes of the `Degraded` condition are reported as Events.
+    events: Events,
 }
 
 /// The alerts poller, unless `--alerts-url` is empty.
@@ -312,9 +328,13 @@ async fn informer_status_loop(
     client: kube::Client,
     state: Arc<AppState>,
     health: Arc<SourceHealth>,
+    events: Events,
     interval: std::time::Duration,
     shutdown: CancellationToken,
 ) {
+    // What this process last wrote, per informer: the baseline of its Events until the watch
+    // shows the write (so a slow watch cannot make one transition two Events).
+    let mut written: HashMap<String, UpdateInformerStatus> = HashMap::new();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -325,6 +345,7 @@ async fn informer_status_loop(
         }
         let now = state.clock.now();
         let registry = state.registry();
+        written.retain(|name, _| registry.get(name).is_some());
         let wanted: Vec<_> = {
             let Ok(store) = state.store.lock() else {
                 continue;
@@ -344,13 +365,26 @@ async fn informer_status_loop(
                         recent_rejections: state.observed.recent_rejections(&key),
                     };
                     let next = informer_status(&seen, previous, now);
-                    needs_write(previous, &next).then(|| (name.clone(), next))
+                    needs_write(previous, &next).then(|| {
+                        let baseline = written.get(name).or(previous);
+                        let happenings = informer_happenings(baseline, &next);
+                        (
+                            name.clone(),
+                            next,
+                            Regarding::informer(informer),
+                            happenings,
+                        )
+                    })
                 })
                 .collect()
         };
-        for (name, status) in wanted {
+        for (name, status, regarding, happenings) in wanted {
             let changed = match apply_informer_status(client.clone(), &name, &status).await {
-                Ok(()) => health.succeeded(INFORMER_STATUS_SOURCE, now),
+                Ok(()) => {
+                    events.emit(&regarding, happenings);
+                    written.insert(name.clone(), status);
+                    health.succeeded(INFORMER_STATUS_SOURCE, now)
+                }
                 Err(e) => {
                     tracing::warn!(informer = %name, error = %e, "cannot write the UpdateInformer status; will retry");
                     health.failed(
@@ -437,21 +471,24 @@ async fn lead(
             () = shutdown.cancelled() => return,
             gone = async { leader.wait_for(|l| *l).await.is_err() } => if gone { return },
         }
-        let nodes = resume(&client, &state, Leading::Yes).await;
+        let (nodes, published) = resume(&client, &state, Leading::Yes).await;
         state.ready.store(true, Ordering::Relaxed);
+        state.metrics.leader.set(1);
         tracing::info!("leading: publishing the UpgradeStatus");
         let term = shutdown.child_token();
-        let sink = Arc::new(CountedSink {
-            inner: ApplySink::new(client.clone()),
-            metrics: state.metrics.clone(),
-        });
-        let changed = state.changed.clone();
-        let compute_state = state.clone();
         let Publication {
             publish,
             started,
             health,
+            events,
         } = publication.clone();
+        let sink = Arc::new(CountedSink {
+            inner: ApplySink::new(client.clone()),
+            metrics: state.metrics.clone(),
+            degraded: Some(DegradedEvents::new(events, &published)),
+        });
+        let changed = state.changed.clone();
+        let compute_state = state.clone();
         let compute_budget = Arc::clone(&budget);
         let run = publish::run(
             sink,
@@ -471,11 +508,13 @@ async fn lead(
                 run.await;
                 if elector_gone {
                     state.ready.store(false, Ordering::Relaxed);
+                    state.metrics.leader.set(0);
                     return;
                 }
             }
         }
         state.ready.store(false, Ordering::Relaxed);
+        state.metrics.leader.set(0);
         tracing::info!("no longer leading: not publishing, not ready");
         if shutdown.is_cancelled() {
             return;
@@ -495,8 +534,13 @@ enum Leading {
 /// Should the node objects not be readable, the publisher starts from none: it rewrites them
 /// all once, which costs requests but loses nothing. The leader adopts only built-in informers
 /// and registered, enabled ones, and removes the others from the published object (see
-/// [`remove_foreign_informers`]); before leading, nothing is written.
-async fn resume(client: &kube::Client, state: &AppState, leading: Leading) -> NodeObjects {
+/// [`remove_foreign_informers`]); before leading, nothing is written. Also answers the
+/// conditions the published object shows (the baseline of the `Degraded` Events).
+async fn resume(
+    client: &kube::Client,
+    state: &AppState,
+    leading: Leading,
+) -> (NodeObjects, Vec<Condition>) {
     let nodes = match read_nodes(client.clone()).await {
         Ok(nodes) => nodes,
         Err(e) => {
@@ -504,8 +548,10 @@ async fn resume(client: &kube::Client, state: &AppState, leading: Leading) -> No
             NodeObjects::new()
         }
     };
+    let mut conditions = Vec::new();
     match read_published(client.clone()).await {
         Ok(Some(published)) => {
+            conditions = published.conditions.to_vec();
             let registry = state.registry();
             let adopt = |name: &InformerName| {
                 leading == Leading::No
@@ -533,5 +579,5 @@ async fn resume(client: &kube::Client, state: &AppState, leading: Leading) -> No
             tracing::warn!(error = %e, "cannot read the published UpgradeStatus; keeping what is held")
         }
     }
-    nodes
+    (nodes, conditions)
 }

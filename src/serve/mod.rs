@@ -296,6 +296,7 @@ pub async fn run_with_probe(
         Arc::new(CountedSink {
             inner: DirSink::new(&dir),
             metrics: state.metrics.clone(),
+            degraded: None,
         }),
         {
             let state = state.clone();
@@ -515,6 +516,7 @@ fn compute(
             "removed the insights of informers no longer registered"
         );
     }
+    let mut states = Vec::new();
     for (name, informer) in registry.iter() {
         let Ok(name) = InformerName::new(name.as_str()) else {
             continue;
@@ -524,6 +526,7 @@ fn compute(
                 store.remove_informer(&name);
             }
             store.set_state(&name, InformerState::Disabled);
+            states.push((name, InformerState::Disabled));
             continue;
         }
         let interval = informer.spec.report_interval();
@@ -539,7 +542,11 @@ fn compute(
             Some(_) => InformerState::Reporting,
         };
         store.set_state(&name, next);
+        states.push((name, next));
     }
+    state
+        .metrics
+        .set_informer_states(states.iter().map(|(n, s)| (n.as_str(), *s)));
     let publish::Publication { mut status, nodes } = store.publication(
         now,
         budget.effective().saturating_sub(CONDITIONS_RESERVE_BYTES),
@@ -562,6 +569,7 @@ fn compute(
         .flat_map(|i| i.omitted.iter())
         .map(|o| i64::from(o.count.get()))
         .sum();
+    state.metrics.omitted_insights.set(omitted);
     // Within the lowered budget nothing was left out: the configured one would build the same
     // object, which fits. Back to it (and to `Degraded=False`).
     if omitted == 0 && budget.restore() {
@@ -727,10 +735,12 @@ fn apply_outputs(
     changed
 }
 
-/// A sink that counts its writes in the `publications` metric.
+/// A sink that counts its writes in the `publications` metric and, in a cluster, turns changes
+/// of the written `Degraded` condition into Events.
 struct CountedSink<S> {
     inner: S,
     metrics: Metrics,
+    degraded: Option<crate::events::DegradedEvents>,
 }
 
 impl<S: publish::Sink> publish::Sink for CountedSink<S> {
@@ -743,6 +753,9 @@ impl<S: publish::Sink> publish::Sink for CountedSink<S> {
         Box::pin(async move {
             let result = self.inner.write(status).await;
             self.metrics.count_publication(result.is_ok());
+            if let (Ok(()), Some(degraded)) = (&result, &self.degraded) {
+                degraded.published(&status.conditions);
+            }
             result
         })
     }
