@@ -233,27 +233,40 @@ impl ControlPlane {
 
     /// Waits until every CRD the cluster holds (at least `names`) is Established.
     ///
-    /// Not `kubectl wait --for=condition=Established`: it fails at once, rather than waiting,
-    /// when it reads a CRD the server has stored but not yet given any `status.conditions`
-    /// (a race that once failed CI).
+    /// Not `kubectl wait --for=condition=Established`, nor a jsonpath filter on the
+    /// conditions: both fail at once, rather than wait, on a CRD the server has stored but not
+    /// yet given any `status.conditions` (a race that failed CI twice).
     pub fn wait_established(&self, names: &[&str]) -> Result<(), Error> {
         let limit = Duration::from_secs(30);
         let deadline = Instant::now() + limit;
-        let query = "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Established\")].status}{\"\\n\"}{end}";
         loop {
-            let out = self.kubectl_run(&["get", "crd", "-o", query])?;
-            let established: Vec<&str> = out
-                .lines()
-                .filter_map(|l| l.strip_suffix("=True"))
+            let out = self.kubectl_run(&["get", "crd", "-o", "json"])?;
+            let list: serde_json::Value = serde_json::from_str(&out)
+                .map_err(|e| Error::Start(format!("kubectl get crd: {e}")))?;
+            let mut all: Vec<(String, bool)> = list["items"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|crd| {
+                    let name = crd["metadata"]["name"].as_str().unwrap_or_default();
+                    let established = crd["status"]["conditions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|c| c["type"] == "Established" && c["status"] == "True");
+                    (name.to_owned(), established)
+                })
                 .collect();
-            let mut pending: Vec<&str> = out
-                .lines()
-                .filter_map(|l| l.split_once('=').map(|(name, _)| name))
-                .chain(names.iter().copied())
-                .filter(|name| !established.contains(name))
+            for name in names {
+                if !all.iter().any(|(n, _)| n == name) {
+                    all.push(((*name).to_owned(), false));
+                }
+            }
+            let pending: Vec<&str> = all
+                .iter()
+                .filter(|(_, established)| !established)
+                .map(|(name, _)| name.as_str())
                 .collect();
-            pending.sort_unstable();
-            pending.dedup();
             if pending.is_empty() {
                 return Ok(());
             }
