@@ -37,6 +37,10 @@ const NAME: &str = "update-status-controller";
 const CRD_MANIFEST: &str = "0000_00_update-status-controller_01_crds.yaml";
 const IMAGE_REFERENCES: &str = "image-references";
 const EXAMPLES: &str = "examples";
+/// The platform Prometheus, which scrapes the controller and evaluates its alerts.
+const PROMETHEUS: (&str, &str) = ("openshift-monitoring", "prometheus-k8s");
+/// The run level of what depends on the monitoring stack's CRDs (which come at 50).
+const MONITORING_PREFIX: &str = "0000_90_update-status-controller_";
 
 /// Without both, the CVO skips the object on the two profiles this controller runs on.
 const RELEASE_ANNOTATIONS: [&str; 2] = [
@@ -71,7 +75,7 @@ const READ_VERBS: [&str; 3] = ["get", "list", "watch"];
 
 /// Every write the controller may make: (API group, resource, namespace or None for
 /// cluster-wide, verbs). Anything else that is not get, list or watch is a finding.
-const ALLOWED_WRITES: [(&str, &str, Option<&str>, &[&str]); 10] = [
+const ALLOWED_WRITES: [(&str, &str, Option<&str>, &[&str]); 9] = [
     (
         "update.openshift.io",
         "nodeprogressinsights",
@@ -108,11 +112,12 @@ const ALLOWED_WRITES: [(&str, &str, Option<&str>, &[&str]); 10] = [
         Some(NAMESPACE),
         &["create", "update"],
     ),
-    ("", "events", Some(NAMESPACE), &["create", "patch"]),
+    // Events about cluster-scoped objects (UpdateInformers, the UpgradeStatus) are accepted only
+    // in "default" or "kube-system".
     (
         "events.k8s.io",
         "events",
-        Some(NAMESPACE),
+        Some("default"),
         &["create", "patch"],
     ),
     ("authentication.k8s.io", "tokenreviews", None, &["create"]),
@@ -143,6 +148,63 @@ enum Object {
     PodDisruptionBudget(PodDisruptionBudget),
     NetworkPolicy(NetworkPolicy),
     CustomResourceDefinition(CustomResourceDefinition),
+    ServiceMonitor(ServiceMonitor),
+    PrometheusRule(PrometheusRule),
+}
+
+/// The prometheus-operator ServiceMonitor (monitoring.coreos.com/v1), as far as this deployment
+/// uses it; a field it does not name is refused, so a misspelt one cannot be ignored by the
+/// operator unnoticed.
+#[derive(Debug, serde::Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ServiceMonitor {
+    api_version: String,
+    kind: String,
+    metadata: ObjectMeta,
+    spec: ServiceMonitorSpec,
+}
+
+#[derive(Debug, serde::Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ServiceMonitorSpec {
+    selector: LabelSelector,
+    namespace_selector: NamespaceSelector,
+    endpoints: Vec<ScrapeEndpoint>,
+}
+
+#[derive(Debug, serde::Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct NamespaceSelector {
+    match_names: Vec<String>,
+}
+
+#[derive(Debug, serde::Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ScrapeEndpoint {
+    port: String,
+    scheme: String,
+    path: String,
+    interval: String,
+    bearer_token_file: String,
+    tls_config: ScrapeTls,
+}
+
+#[derive(Debug, serde::Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ScrapeTls {
+    ca_file: String,
+    server_name: String,
+}
+
+/// The prometheus-operator PrometheusRule; its `spec` is a Prometheus rule file, which
+/// `tests/alert_rules.rs` checks with promtool.
+#[derive(Debug, serde::Deserialize, Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PrometheusRule {
+    api_version: String,
+    kind: String,
+    metadata: ObjectMeta,
+    spec: Value,
 }
 
 impl Object {
@@ -159,6 +221,18 @@ impl Object {
             Object::PodDisruptionBudget(o) => &o.metadata,
             Object::NetworkPolicy(o) => &o.metadata,
             Object::CustomResourceDefinition(o) => &o.metadata,
+            Object::ServiceMonitor(o) => &o.metadata,
+            Object::PrometheusRule(o) => &o.metadata,
+        }
+    }
+
+    /// What only the monitoring stack reads: applied at run level 90, after its CRDs exist.
+    fn is_monitoring(&self) -> bool {
+        match self {
+            Object::ServiceMonitor(_) | Object::PrometheusRule(_) => true,
+            Object::Role(r) => name(&r.metadata) == PROMETHEUS.1,
+            Object::RoleBinding(b) => name(&b.metadata) == PROMETHEUS.1,
+            _ => false,
         }
     }
 
@@ -319,6 +393,8 @@ fn parse_object(raw: &Value) -> Result<Object, String> {
         "PodDisruptionBudget" => Object::PodDisruptionBudget(typed(raw)?),
         "NetworkPolicy" => Object::NetworkPolicy(typed(raw)?),
         "CustomResourceDefinition" => Object::CustomResourceDefinition(typed(raw)?),
+        "ServiceMonitor" => Object::ServiceMonitor(monitoring(raw)?),
+        "PrometheusRule" => Object::PrometheusRule(monitoring(raw)?),
         other => return Err(format!("unexpected kind {other:?}")),
     })
 }
@@ -336,6 +412,19 @@ where
         ));
     }
     let object: T = serde_json::from_value(raw.clone()).map_err(|e| format!("{}: {e}", T::KIND))?;
+    no_unknown_fields(raw, &object)?;
+    Ok(object)
+}
+
+/// A prometheus-operator object, which must be `monitoring.coreos.com/v1`.
+fn monitoring<T: DeserializeOwned + Serialize>(raw: &Value) -> Result<T, String> {
+    let api_version = raw.get("apiVersion").and_then(Value::as_str);
+    if api_version != Some("monitoring.coreos.com/v1") {
+        return Err(format!(
+            "must be apiVersion monitoring.coreos.com/v1, not {api_version:?}"
+        ));
+    }
+    let object: T = serde_json::from_value(raw.clone()).map_err(|e| e.to_string())?;
     no_unknown_fields(raw, &object)?;
     Ok(object)
 }
@@ -777,9 +866,12 @@ fn every_file_is_named_in_the_cvo_convention() {
     );
 }
 
-/// `^0000_00_update-status-controller_[0-9]{2}_[a-z0-9-]+\.yaml$`
+/// `^0000_(00|90)_update-status-controller_[0-9]{2}_[a-z0-9-]+\.yaml$`
 fn cvo_file_name(f: &str) -> bool {
-    let Some(rest) = f.strip_prefix("0000_00_update-status-controller_") else {
+    let Some(rest) = f
+        .strip_prefix("0000_00_update-status-controller_")
+        .or_else(|| f.strip_prefix(MONITORING_PREFIX))
+    else {
         return false;
     };
     let Some(what) = rest.strip_suffix(".yaml") else {
@@ -812,6 +904,8 @@ fn every_kind_is_present_as_expected() {
             Object::PodDisruptionBudget(_) => "PodDisruptionBudget",
             Object::NetworkPolicy(_) => "NetworkPolicy",
             Object::CustomResourceDefinition(_) => "CustomResourceDefinition",
+            Object::ServiceMonitor(_) => "ServiceMonitor",
+            Object::PrometheusRule(_) => "PrometheusRule",
         };
         *kinds.entry(kind).or_default() += 1;
     }
@@ -820,12 +914,14 @@ fn every_kind_is_present_as_expected() {
         ("ServiceAccount", 1),
         ("ClusterRole", 4),
         ("ClusterRoleBinding", 7),
-        ("Role", 2),
-        ("RoleBinding", 2),
+        ("Role", 4),
+        ("RoleBinding", 4),
         ("Deployment", 1),
         ("Service", 1),
         ("NetworkPolicy", 2),
         ("CustomResourceDefinition", 3),
+        ("ServiceMonitor", 1),
+        ("PrometheusRule", 1),
     ]
     .into_iter()
     .collect();
@@ -917,7 +1013,9 @@ fn every_namespaced_object_names_its_namespace() {
         let ns = d.object.metadata().namespace.as_deref();
         if d.object.namespaced() {
             let allowed = match &d.object {
-                Object::Role(_) | Object::RoleBinding(_) => [NAMESPACE, MCO_NAMESPACE].as_slice(),
+                Object::Role(_) | Object::RoleBinding(_) => {
+                    [NAMESPACE, MCO_NAMESPACE, "default"].as_slice()
+                }
                 _ => [NAMESPACE].as_slice(),
             };
             assert!(
@@ -946,6 +1044,7 @@ fn the_cvo_creates_things_in_a_working_order() {
     let deployment_file = file_of(&|o| matches!(o, Object::Deployment(_)))[0];
     for f in file_of(&|o| {
         !matches!(o, Object::Deployment(_))
+            && !o.is_monitoring()
             && o.metadata().namespace.as_deref() != Some(MCO_NAMESPACE)
     }) {
         assert!(
@@ -955,11 +1054,28 @@ fn the_cvo_creates_things_in_a_working_order() {
     }
     // The machine-config-operator namespace may not exist on a fresh install; a failure there
     // must come after the Deployment, since the CVO stops a component at its first failure.
-    let last = m.files.last().unwrap();
+    let last = m
+        .files
+        .iter()
+        .rfind(|f| !f.starts_with(MONITORING_PREFIX))
+        .unwrap();
     for f in file_of(&|o| o.metadata().namespace.as_deref() == Some(MCO_NAMESPACE)) {
-        assert_eq!(f, last, "objects in {MCO_NAMESPACE} are in the last file");
+        assert_eq!(
+            f, last,
+            "objects in {MCO_NAMESPACE} are in the last run-level-00 file"
+        );
     }
     assert!(deployment_file < last.as_str());
+    // The monitoring stack installs the ServiceMonitor and PrometheusRule CRDs at run level 50;
+    // at run level 00 the CVO would stop at them on a fresh install, before the Deployment.
+    for d in &m.docs {
+        assert_eq!(
+            d.file.starts_with(MONITORING_PREFIX),
+            d.object.is_monitoring(),
+            "{}: monitoring objects, and only they, are at run level 90",
+            d.describe()
+        );
+    }
 }
 
 #[test]
@@ -1118,7 +1234,11 @@ fn every_binding_grants_a_known_role_to_the_controller_only() {
             b.role_ref.name
         );
         bound_roles.insert((ns, b.role_ref.name.as_str()));
-        assert_only_the_controller(&what, b.subjects.as_deref());
+        if b.subjects.iter().flatten().any(is_prometheus) {
+            assert_prometheus_reads_only(m, b);
+        } else {
+            assert_only_the_controller(&what, b.subjects.as_deref());
+        }
     }
     assert_eq!(bound_roles, roles, "every Role is bound");
     assert!(
@@ -1129,6 +1249,43 @@ fn every_binding_grants_a_known_role_to_the_controller_only() {
         assert!(
             bound_cluster_roles.contains(builtin),
             "{builtin} is bound ({why})"
+        );
+    }
+}
+
+fn is_prometheus(s: &Subject) -> bool {
+    s.kind == "ServiceAccount"
+        && s.name == PROMETHEUS.1
+        && s.namespace.as_deref() == Some(PROMETHEUS.0)
+}
+
+/// The platform Prometheus' binding: it alone, in the controller's namespace, to a Role that
+/// only reads what target discovery needs.
+fn assert_prometheus_reads_only(m: &Manifests, b: &RoleBinding) {
+    let what = format!("RoleBinding {}", name(&b.metadata));
+    let subjects = b.subjects.as_deref().unwrap_or_default();
+    assert_eq!(subjects.len(), 1, "{what}: one subject");
+    assert_eq!(b.metadata.namespace.as_deref(), Some(NAMESPACE), "{what}");
+    let role = m
+        .roles()
+        .into_iter()
+        .find(|r| {
+            name(&r.metadata) == b.role_ref.name
+                && r.metadata.namespace.as_deref() == Some(NAMESPACE)
+        })
+        .unwrap();
+    let discovery = ["services", "endpoints", "pods", "endpointslices"];
+    for rule in role.rules.iter().flatten() {
+        assert!(
+            rule.verbs.iter().all(|v| READ_VERBS.contains(&v.as_str())),
+            "{what}: {rule:?}"
+        );
+        assert!(
+            rule.resources
+                .iter()
+                .flatten()
+                .all(|r| discovery.contains(&r.as_str())),
+            "{what}: {rule:?}"
         );
     }
 }
@@ -1241,9 +1398,8 @@ const NEEDED: &str = "
     create leases.coordination.k8s.io openshift-update-status-controller/
     get leases.coordination.k8s.io openshift-update-status-controller/update-status-controller
     update leases.coordination.k8s.io openshift-update-status-controller/update-status-controller
-    create events.events.k8s.io openshift-update-status-controller/
-    patch events.events.k8s.io openshift-update-status-controller/some-event
-    create events openshift-update-status-controller/
+    create events.events.k8s.io default/
+    patch events.events.k8s.io default/some-event
 ";
 
 /// What the controller must not be able to do, each a plausible mistake.
@@ -1273,7 +1429,10 @@ const REFUSED: &str = "
     create leases.coordination.k8s.io kube-system/
     update leases.coordination.k8s.io openshift-update-status-controller/someone-else
     create events default/
-    create events.events.k8s.io default/
+    delete events.events.k8s.io default/some-event
+    create events.events.k8s.io kube-system/
+    create events.events.k8s.io openshift-update-status-controller/
+    create configmaps default/
 ";
 
 #[test]
@@ -1986,4 +2145,89 @@ fn name_checks_catch_bad_names() {
     assert!(cel_findings(&informer("machine-config", "Node")).is_empty());
     assert!(!cel_findings(&informer("Bad_Name", "Health")).is_empty());
     assert!(!cel_findings(&informer("alerts", "Health")).is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Monitoring
+
+#[test]
+fn the_service_monitor_scrapes_the_service_as_openshift_components_are_scraped() {
+    let m = manifests();
+    let monitor = m.one("ServiceMonitor", |o| match o {
+        Object::ServiceMonitor(r) => Some(r),
+        _ => None,
+    });
+    assert_eq!(monitor.metadata.namespace.as_deref(), Some(NAMESPACE));
+    let service = m.service();
+    let labels = service.metadata.labels.clone().unwrap_or_default();
+    assert!(
+        selects(&monitor.spec.selector, &labels),
+        "the ServiceMonitor selects the Service"
+    );
+    assert_eq!(monitor.spec.namespace_selector.match_names, [NAMESPACE]);
+    assert_eq!(monitor.spec.endpoints.len(), 1);
+    let e = &monitor.spec.endpoints[0];
+    let ports: Vec<&str> = service
+        .spec
+        .iter()
+        .flat_map(|s| s.ports.iter().flatten())
+        .filter_map(|p| p.name.as_deref())
+        .collect();
+    assert!(
+        ports.contains(&e.port.as_str()),
+        "{} not in {ports:?}",
+        e.port
+    );
+    assert_eq!((e.scheme.as_str(), e.path.as_str()), ("https", "/metrics"));
+    // Prometheus' own token, which the controller checks with TokenReview and RBAC.
+    assert_eq!(
+        e.bearer_token_file,
+        "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    );
+    // The service CA signs the serving certificate for <service>.<namespace>.svc.
+    assert_eq!(
+        e.tls_config.ca_file,
+        "/etc/prometheus/configmaps/serving-certs-ca-bundle/service-ca.crt"
+    );
+    assert_eq!(
+        e.tls_config.server_name,
+        format!("{}.{NAMESPACE}.svc", name(&service.metadata))
+    );
+    // The alerts select job="<service name>", the label prometheus-operator gives the target.
+    let rule = m.one("PrometheusRule", |o| match o {
+        Object::PrometheusRule(r) => Some(r),
+        _ => None,
+    });
+    let job = format!("job=\"{}\"", name(&service.metadata));
+    let exprs: Vec<&str> = rule.spec["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|g| g["rules"].as_array().into_iter().flatten())
+        .filter_map(|r| r["expr"].as_str())
+        .collect();
+    assert!(!exprs.is_empty());
+    for expr in exprs {
+        assert!(expr.contains(&job), "{expr} does not select {job}");
+    }
+}
+
+#[test]
+fn the_monitoring_checks_catch_what_they_are_meant_to() {
+    // A misspelt ServiceMonitor field is refused, not ignored.
+    let raw: Value = serde_json::json!({
+        "apiVersion": "monitoring.coreos.com/v1", "kind": "ServiceMonitor",
+        "metadata": {"name": "x", "namespace": NAMESPACE},
+        "spec": {"selector": {}, "namespaceSelector": {"matchNames": [NAMESPACE]},
+                 "endpoints": [{"port": "https", "scheme": "https", "path": "/metrics", "interval": "30s",
+                                "bearerTokenFiles": "/t", "tlsConfig": {"caFile": "/c", "serverName": "s"}}]}
+    });
+    assert!(parse_object(&raw).is_err());
+    // A monitoring object at run level 00 is out of place.
+    assert!(cvo_file_name(
+        "0000_90_update-status-controller_01_servicemonitor.yaml"
+    ));
+    assert!(!cvo_file_name(
+        "0000_50_update-status-controller_01_servicemonitor.yaml"
+    ));
 }

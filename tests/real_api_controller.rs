@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use envtest::ControlPlane;
 use real_cluster::{
-    AUDIENCE, Controller, NAMESPACE, condition, every_node_published, node_insights, node_objects,
-    not_owned_by_the_singleton, published, report_saying, summaries_from, upgrade_status, versions,
+    AUDIENCE, Controller, NAMESPACE, condition, event_with_reason, every_node_published,
+    node_insights, node_objects, not_owned_by_the_singleton, published, report_saying,
+    summaries_from, upgrade_status, versions,
 };
 
 const STORAGE: &str = "example-storage-operator";
@@ -286,12 +287,28 @@ async fn a_removed_binding_is_a_clear_error_and_a_degraded_condition() {
             .contains("cannot write the UpdateInformer status"),
         "no clear error in the log"
     );
+    // Also an Event, which `kubectl describe upgradestatus cluster` shows.
+    let limit = Duration::from_secs(10);
+    let cluster = ("UpgradeStatus", "cluster");
+    let event =
+        event_with_reason(cp, cluster, "Degraded", "InformerStatusNotWritable", limit).await;
+    assert_eq!(event.type_, "Warning");
     // The binding back: the next write succeeds and Degraded clears.
     drop(rebind);
     published(cp, Duration::from_secs(15), |s| {
         condition(s, "Degraded").is_some_and(|c| c["status"] == "False")
     })
     .await;
+    let event =
+        event_with_reason(cp, cluster, "Recovered", "InformerStatusNotWritable", limit).await;
+    assert_eq!(event.type_, "Normal");
+    let described = cp
+        .kubectl_run(&["describe", "upgradestatus", "cluster"])
+        .unwrap();
+    assert!(
+        described.contains("Degraded") && described.contains("Recovered"),
+        "{described}"
+    );
     controller.stop();
     cp.kubectl_run(&["delete", "updateinformer", "binding-check"])
         .unwrap();

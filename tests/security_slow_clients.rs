@@ -31,6 +31,8 @@
 
 #[path = "support/dev_token.rs"]
 mod dev_token;
+#[path = "support/tools.rs"]
+mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
@@ -326,18 +328,7 @@ fn check(what: &str, stats: &AttackStats, results: &[(u16, Duration)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_producer_is_served_during_slowloris_and_slow_body_attacks() {
-    let found = Process::new("slowhttptest")
-        .arg("-h")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "slowhttptest is required in CI: apt-get install -y slowhttptest"
-        );
-        println!("SKIPPED: slowhttptest is not installed (apt-get install -y slowhttptest)");
+    if !tools::tool_available("slowhttptest", "-h", "slowhttptest") {
         return;
     }
     let server = Server::start().await;

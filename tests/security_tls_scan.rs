@@ -28,6 +28,10 @@ use tokio_util::sync::CancellationToken;
 use update_status_controller::cli::{Cli, Command, ServeArgs};
 use update_status_controller::publish::dir::FILE_NAME;
 
+#[path = "support/tools.rs"]
+mod tools;
+use tools::tool_available;
+
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// The subject (CN) and DNS SAN of the certificate the tests configure: the in-cluster name of
 /// the Service, as OpenShift's service CA would issue it.
@@ -150,25 +154,6 @@ impl Server {
             .unwrap()
             .unwrap();
     }
-}
-
-/// Whether `tool` can be run; if not, fails under `CI=true` and otherwise says the test is
-/// skipped.
-fn tool_available(tool: &str, package: &str) -> bool {
-    let found = Process::new(tool)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok();
-    if !found {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{tool} is required in CI: apt-get install -y {package}"
-        );
-        println!("SKIPPED: {tool} is not installed (apt-get install -y {package})");
-    }
-    found
 }
 
 /// Runs `sslscan --xml=-` against `addr` (bounded at 90 s) and returns the XML.
@@ -370,7 +355,7 @@ async fn scan(profile: &str, cert: &ServingCert) -> Scan {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sslscan_intermediate_offers_tls12_and_tls13_with_ecdhe_aead_only() {
-    if !tool_available("sslscan", "sslscan") {
+    if !tool_available("sslscan", "--version", "sslscan") {
         return;
     }
     let scan = scan("intermediate", &ecdsa_cert()).await;
@@ -385,7 +370,7 @@ async fn sslscan_intermediate_offers_tls12_and_tls13_with_ecdhe_aead_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sslscan_intermediate_with_an_rsa_certificate_offers_ecdhe_rsa_aead_only() {
-    if !tool_available("sslscan", "sslscan") {
+    if !tool_available("sslscan", "--version", "sslscan") {
         return;
     }
     let scan = scan("intermediate", &rsa_cert()).await;
@@ -403,7 +388,7 @@ async fn sslscan_intermediate_with_an_rsa_certificate_offers_ecdhe_rsa_aead_only
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sslscan_modern_offers_tls13_only() {
-    if !tool_available("sslscan", "sslscan") {
+    if !tool_available("sslscan", "--version", "sslscan") {
         return;
     }
     let scan = scan("modern", &ecdsa_cert()).await;

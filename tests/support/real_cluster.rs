@@ -62,11 +62,13 @@ pub fn objects_of(path: &Path) -> Vec<Value> {
     out
 }
 
-/// The OpenShift CRDs the built-in informers read, then ours, Established; and the namespace of
-/// the machine-config operator, which every OpenShift cluster has.
+/// The OpenShift CRDs the built-in informers read, the monitoring stack's (stand-ins), then
+/// ours, Established; and the namespace of the machine-config operator, which every OpenShift
+/// cluster has.
 pub fn install_crds(cp: &ControlPlane) {
     for file in yaml_files(&openshift_crds_dir())
         .into_iter()
+        .chain([repo("tests/support/monitoring-crds.yaml")])
         .chain(yaml_files(&repo("crds")))
     {
         cp.apply(&std::fs::read_to_string(&file).unwrap())
@@ -499,4 +501,75 @@ pub fn summaries_from(status: &Value, informer: &str) -> Vec<String> {
                 .map(str::to_owned)
         })
         .collect()
+}
+
+/// One Event as `oc describe` shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenEvent {
+    /// `Normal` or `Warning`.
+    pub type_: String,
+    /// The reason.
+    pub reason: String,
+    /// The note (message).
+    pub note: String,
+    /// How many times it happened (1, or the series count).
+    pub count: i64,
+    /// The reporting controller.
+    pub reporter: String,
+}
+
+/// The Events (events.k8s.io/v1) in `default` about the object of `kind` named `name`, oldest
+/// first.
+pub fn events_about(cp: &ControlPlane, kind: &str, name: &str) -> Vec<SeenEvent> {
+    let out = cp
+        .kubectl_run(&["get", "events.events.k8s.io", "-n", "default", "-o", "json"])
+        .unwrap();
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let mut events: Vec<(String, SeenEvent)> = list["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["regarding"]["kind"] == kind && e["regarding"]["name"] == name)
+        .map(|e| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_owned();
+            (
+                text(&e["eventTime"]),
+                SeenEvent {
+                    type_: text(&e["type"]),
+                    reason: text(&e["reason"]),
+                    note: text(&e["note"]),
+                    count: e["series"]["count"].as_i64().unwrap_or(1),
+                    reporter: text(&e["reportingController"]),
+                },
+            )
+        })
+        .collect();
+    events.sort_by(|a, b| a.0.cmp(&b.0));
+    events.into_iter().map(|(_, e)| e).collect()
+}
+
+/// Waits up to `limit` for an Event about `kind`/`name` with `reason` and a note containing
+/// `note` (which may be empty), and returns it.
+pub async fn event_with_reason(
+    cp: &ControlPlane,
+    (kind, name): (&str, &str),
+    reason: &str,
+    note: &str,
+    limit: Duration,
+) -> SeenEvent {
+    let deadline = Instant::now() + limit;
+    loop {
+        let events = events_about(cp, kind, name);
+        if let Some(e) = events
+            .iter()
+            .find(|e| e.reason == reason && e.note.contains(note))
+        {
+            return e.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no {reason} Event about {kind} {name} within {limit:?}; there are: {events:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
