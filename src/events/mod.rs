@@ -125,8 +125,7 @@ impl Events {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             metrics: metrics.clone(),
-            per_reason: RateLimiter::new(1.0 / PER_REASON_INTERVAL.as_secs_f64(), PER_REASON_BURST),
-            all: RateLimiter::new(RATE, BURST),
+            throttle: Throttle::default(),
         };
         let task = tokio::spawn(writer.run(notices, shutdown));
         (
@@ -185,13 +184,34 @@ impl DegradedEvents {
     }
 }
 
+/// The two rate limits every Event passes: one per object and reason, one for all.
+struct Throttle {
+    per_reason: RateLimiter<String>,
+    all: RateLimiter<()>,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Self {
+            per_reason: RateLimiter::new(1.0 / PER_REASON_INTERVAL.as_secs_f64(), PER_REASON_BURST),
+            all: RateLimiter::new(RATE, BURST),
+        }
+    }
+}
+
+impl Throttle {
+    /// Whether an Event keyed `key` may be written at `now`.
+    fn admit(&self, key: &str, now: Instant) -> bool {
+        self.per_reason.check(key, now).is_ok() && self.all.check(&(), now).is_ok()
+    }
+}
+
 /// Owns the recorder and the rate limits.
 struct Writer {
     recorder: Recorder,
     client: kube::Client,
     metrics: Metrics,
-    per_reason: RateLimiter<String>,
-    all: RateLimiter<()>,
+    throttle: Throttle,
 }
 
 impl Writer {
@@ -215,7 +235,7 @@ impl Writer {
         } = notice;
         let now = Instant::now();
         let key = regarding.key(happening.reason);
-        if self.per_reason.check(&key, now).is_err() || self.all.check(&(), now).is_err() {
+        if !self.throttle.admit(&key, now) {
             tracing::debug!(event = %key, "event over the rate limit; not written");
             self.metrics.count_event("dropped");
             return;
@@ -269,5 +289,70 @@ impl Writer {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_object_and_reason_gets_two_events_then_one_per_interval_and_all_share_a_budget() {
+        let throttle = Throttle::default();
+        let start = Instant::now();
+        let stale = Regarding::Informer {
+            name: "storage".into(),
+            uid: None,
+        }
+        .key("Stale");
+        let admitted = (0..100).filter(|_| throttle.admit(&stale, start)).count();
+        assert_eq!(admitted, PER_REASON_BURST as usize);
+        // Another reason about the same object has a budget of its own.
+        let refused = Regarding::Informer {
+            name: "storage".into(),
+            uid: None,
+        }
+        .key("ReportRefused");
+        assert!(throttle.admit(&refused, start));
+        // One more for that object and reason after the interval.
+        let later = start + PER_REASON_INTERVAL;
+        assert!(throttle.admit(&stale, later));
+        assert!(!throttle.admit(&stale, later));
+
+        // Many objects at once: the shared burst, then nothing until it refills.
+        let throttle = Throttle::default();
+        let admitted = (0..100)
+            .filter(|i| throttle.admit(&format!("UpdateInformer/i{i}/Stale"), start))
+            .count();
+        assert_eq!(admitted, BURST as usize);
+        let after = start + Duration::from_secs(2);
+        assert!(throttle.admit("UpdateInformer/late/Stale", after));
+        assert!(!throttle.admit("UpdateInformer/later/Stale", after));
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let metrics = Metrics::new();
+        let (queue, _unread) = mpsc::channel(2);
+        let events = Events {
+            queue: Some(queue),
+            metrics: metrics.clone(),
+        };
+        let happening = || Happening {
+            severity: Severity::Warning,
+            reason: "Stale",
+            action: "Observe",
+            note: String::new(),
+        };
+        events.emit(&Regarding::UpgradeStatus, (0..5).map(|_| happening()));
+        let text = metrics.encode().unwrap_or_default();
+        assert!(
+            text.contains(r#"update_status_controller_events_total{result="dropped"} 3"#),
+            "{text}"
+        );
+        // Off (no cluster): nothing is queued, nothing counted.
+        let off = Events::off(Metrics::new());
+        off.emit(&Regarding::UpgradeStatus, [happening()]);
+        assert!(!off.metrics.encode().unwrap_or_default().contains("dropped"));
     }
 }
