@@ -42,10 +42,8 @@ fn apply_crds(cp: &envtest::ControlPlane) {
     .unwrap();
 }
 
-#[test]
-fn every_crd_and_manifest_applies_and_the_crds_become_established() {
-    let Some(cp) = envtest::shared() else { return };
-    apply_crds(cp);
+/// Every object in `manifests/`, server-side applied; answers how many were applied.
+fn apply_manifests(cp: &envtest::ControlPlane) -> usize {
     // The machine-config operator's namespace exists in every OpenShift cluster; the payload
     // grants it a Role there (manifest 09).
     cp.apply(
@@ -65,6 +63,14 @@ fn every_crd_and_manifest_applies_and_the_crds_become_established() {
             Err(e) => panic!("the real API server refuses {}: {e}", file.display()),
         }
     }
+    applied
+}
+
+#[test]
+fn every_crd_and_manifest_applies_and_the_crds_become_established() {
+    let Some(cp) = envtest::shared() else { return };
+    apply_crds(cp);
+    let applied = apply_manifests(cp);
     // `image-references` is read by the payload build, not applied; everything else was.
     assert!(applied >= 20, "only {applied} objects applied");
     let established = cp
@@ -160,5 +166,69 @@ fn double_rules(value: &mut serde_json::Value) -> usize {
         }
         serde_json::Value::Array(items) => items.iter_mut().map(double_rules).sum(),
         _ => 0,
+    }
+}
+
+/// Whether the real authorizer lets `user` do `request` (`kubectl auth can-i` words).
+fn can(cp: &envtest::ControlPlane, user: &str, request: &[&str]) -> bool {
+    let out = cp
+        .kubectl()
+        .args(["auth", "can-i", "--as", user])
+        .args(request)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim() == "yes"
+}
+
+/// What the new RBAC of the monitoring and Events manifests grants, asked of the real
+/// authorizer: the platform Prometheus may discover the scrape target and read nothing else;
+/// the controller may write Events where the API server takes them, and nowhere else.
+#[test]
+fn prometheus_may_discover_the_target_and_the_controller_write_events_only_in_default() {
+    let Some(cp) = envtest::shared() else { return };
+    apply_crds(cp);
+    apply_manifests(cp);
+    let ns = "openshift-update-status-controller";
+    let prometheus = "system:serviceaccount:openshift-monitoring:prometheus-k8s";
+    for request in [
+        ["list", "endpoints"],
+        ["watch", "endpointslices.discovery.k8s.io"],
+        ["get", "services"],
+        ["list", "pods"],
+    ] {
+        assert!(
+            can(cp, prometheus, &[request[0], request[1], "-n", ns]),
+            "prometheus cannot {request:?} in {ns}"
+        );
+    }
+    for request in [
+        ["get", "secrets", "-n", ns],
+        ["update", "services", "-n", ns],
+        ["list", "endpoints", "-n", "default"],
+        ["create", "servicemonitors.monitoring.coreos.com", "-n", ns],
+    ] {
+        assert!(!can(cp, prometheus, &request), "prometheus can {request:?}");
+    }
+    let controller = format!("system:serviceaccount:{ns}:update-status-controller");
+    for request in [
+        ["create", "events.events.k8s.io", "-n", "default"],
+        ["patch", "events.events.k8s.io", "-n", "default"],
+    ] {
+        assert!(
+            can(cp, &controller, &request),
+            "controller cannot {request:?}"
+        );
+    }
+    for request in [
+        ["create", "events.events.k8s.io", "-n", ns],
+        ["create", "events.events.k8s.io", "-n", "kube-system"],
+        ["delete", "events.events.k8s.io", "-n", "default"],
+        ["list", "events.events.k8s.io", "-n", "default"],
+        ["create", "configmaps", "-n", "default"],
+    ] {
+        assert!(
+            !can(cp, &controller, &request),
+            "controller can {request:?}"
+        );
     }
 }
