@@ -992,6 +992,26 @@ async fn the_platform_prometheus_scrapes_metrics_with_its_own_token_and_rbac_dec
             answer.body
         );
     }
+    // What the shipped alerts select: this replica leads, and the registered informer is in
+    // exactly one state (which one depends on what earlier tests had it report).
+    let answer = controller.get("/metrics", &prometheus).await;
+    let scraped = &answer.body;
+    assert!(
+        scraped.contains("update_status_controller_leader 1"),
+        "{scraped}"
+    );
+    let prefix = format!("update_status_controller_informer_state{{informer=\"{STORAGE}\"");
+    let states: Vec<&str> = scraped.lines().filter(|l| l.starts_with(&prefix)).collect();
+    assert_eq!(states.len(), 4, "{scraped}");
+    assert_eq!(
+        states.iter().filter(|l| l.ends_with(" 1")).count(),
+        1,
+        "{states:?}"
+    );
+    assert!(
+        scraped.contains("update_status_controller_omitted_insights 0"),
+        "{scraped}"
+    );
     // Authenticated by the API server, but without the role: 403.
     let someone = cp.token("example-storage", "someone-else", None).unwrap();
     let answer = controller.get("/metrics", &someone).await;

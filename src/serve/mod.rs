@@ -287,6 +287,8 @@ pub async fn run_with_probe(
         tracing::info!(%addr, cluster_dir = %dir.display(), "offline mode: the cluster, the UpdateInformers and the UpgradeStatus are files");
     }
 
+    // Offline, this process is the only publisher: it leads by construction.
+    state.metrics.leader.set(1);
     let interval = args.publish.publish_interval;
     let budget = Arc::new(publish::Budget::new(
         args.publish.budget_bytes,
