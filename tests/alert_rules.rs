@@ -78,20 +78,22 @@ fn promtool(dir: &Path, args: &[&str]) -> String {
     text
 }
 
+/// A directory holding `rules` as `rules.yaml` and `tests` as `tests.yaml` (JSON is YAML:
+/// promtool reads both).
+fn workdir(rules: &Value, tests: &Value) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("rules.yaml"), rules.to_string()).unwrap();
+    std::fs::write(dir.path().join("tests.yaml"), tests.to_string()).unwrap();
+    dir
+}
+
 #[test]
 fn the_alerting_rules_parse_and_pass_their_unit_tests_in_promtool() {
     if !tools::tool_available("promtool", "--version", "prometheus") {
         return;
     }
     let rules = rule_file();
-    let dir = tempfile::tempdir().unwrap();
-    // JSON is YAML: promtool reads both.
-    std::fs::write(dir.path().join("rules.yaml"), rules.to_string()).unwrap();
-    std::fs::write(
-        dir.path().join("tests.yaml"),
-        tests_with_annotations(&rules).to_string(),
-    )
-    .unwrap();
+    let dir = workdir(&rules, &tests_with_annotations(&rules));
     let checked = promtool(dir.path(), &["check", "rules", "rules.yaml"]);
     assert!(
         checked.contains(&format!(
@@ -110,8 +112,6 @@ fn a_broken_expectation_fails_promtool() {
         return;
     }
     let rules = rule_file();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("rules.yaml"), rules.to_string()).unwrap();
     let mut tests = tests_with_annotations(&rules);
     // The stale informer is "storage"; expecting another name must fail.
     let stale = tests["tests"]
@@ -122,7 +122,7 @@ fn a_broken_expectation_fails_promtool() {
         .find(|c| c["alertname"] == "UpdateStatusInformerStale" && c["exp_alerts"] != json!([]))
         .unwrap();
     stale["exp_alerts"][0]["exp_labels"]["informer"] = json!("machine-config");
-    std::fs::write(dir.path().join("tests.yaml"), tests.to_string()).unwrap();
+    let dir = workdir(&rules, &tests);
     let out = Command::new("promtool")
         .args(["test", "rules", "tests.yaml"])
         .current_dir(dir.path())
