@@ -101,7 +101,7 @@ pub struct Metrics {
     pub source_failures: Family<SourceLabels, Counter>,
     /// The HTTPS listener's refusals and early closes (connection hoarding shows here).
     pub connections: ConnectionMetrics,
-    /// 1 while this replica holds the Lease and publishes, else 0: with every replica scraped,
+    /// 1 while this replica holds the Lease and publishes, else 0 (set by [`Metrics::set_leading`]): with every replica scraped,
     /// a sum of 0 means nobody keeps the object current although the pods run.
     pub leader: Gauge,
     /// One series per registered informer and state, 1 for the state it is in: what an alert
@@ -284,6 +284,17 @@ impl Metrics {
             }
         }
         *exported = now;
+    }
+
+    /// Records that this replica leads (or stopped leading). A replica that stopped drops the
+    /// informer states and the omission count it set while leading: frozen, they would keep an
+    /// alert firing after the new leader saw the problem clear.
+    pub fn set_leading(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+        if !leading {
+            self.set_informer_states([]);
+            self.omitted_insights.set(0);
+        }
     }
 
     /// Counts one Kubernetes Event by what became of it: `success`, `failure` or `dropped`.
@@ -515,6 +526,16 @@ mod tests {
             text.contains(&line("machine-config", "Reporting", 0)),
             "{text}"
         );
+        // No longer leading: what it set as leader goes.
+        m.omitted_insights.set(3);
+        m.set_leading(false);
+        let text = m.encode().unwrap();
+        assert!(!text.contains(r#"informer="machine-config""#), "{text}");
+        assert!(
+            text.contains("update_status_controller_omitted_insights 0"),
+            "{text}"
+        );
+        assert!(text.contains("update_status_controller_leader 0"), "{text}");
     }
 
     #[test]

@@ -341,6 +341,9 @@ async fn informer_status_loop(
             () = tokio::time::sleep(interval) => {}
         }
         if !state.ready.load(Ordering::Relaxed) {
+            // Another leader may write meanwhile: its status is the baseline when this one
+            // leads again.
+            written.clear();
             continue;
         }
         let now = state.clock.now();
@@ -473,7 +476,7 @@ async fn lead(
         }
         let (nodes, published) = resume(&client, &state, Leading::Yes).await;
         state.ready.store(true, Ordering::Relaxed);
-        state.metrics.leader.set(1);
+        state.metrics.set_leading(true);
         tracing::info!("leading: publishing the UpgradeStatus");
         let term = shutdown.child_token();
         let Publication {
@@ -508,13 +511,13 @@ async fn lead(
                 run.await;
                 if elector_gone {
                     state.ready.store(false, Ordering::Relaxed);
-                    state.metrics.leader.set(0);
+                    state.metrics.set_leading(false);
                     return;
                 }
             }
         }
         state.ready.store(false, Ordering::Relaxed);
-        state.metrics.leader.set(0);
+        state.metrics.set_leading(false);
         tracing::info!("no longer leading: not publishing, not ready");
         if shutdown.is_cancelled() {
             return;

@@ -288,7 +288,7 @@ pub async fn run_with_probe(
     }
 
     // Offline, this process is the only publisher: it leads by construction.
-    state.metrics.leader.set(1);
+    state.metrics.set_leading(true);
     let interval = args.publish.publish_interval;
     let budget = Arc::new(publish::Budget::new(
         args.publish.budget_bytes,
