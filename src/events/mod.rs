@@ -95,23 +95,14 @@ struct Notice {
     happening: Happening,
 }
 
-/// Where Events are handed over: cheap to clone, never blocks. [`Events::off`] (dev mode, no
-/// cluster) discards them.
+/// Where Events are handed over: cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct Events {
-    queue: Option<mpsc::Sender<Notice>>,
+    queue: mpsc::Sender<Notice>,
     metrics: Metrics,
 }
 
 impl Events {
-    /// Discards every Event (there is no API server to write them to).
-    pub fn off(metrics: Metrics) -> Self {
-        Self {
-            queue: None,
-            metrics,
-        }
-    }
-
     /// Starts the task that writes Events through `client` as `reporter` (the Deployment's
     /// name and this pod's), until `shutdown`.
     pub fn start(
@@ -128,27 +119,18 @@ impl Events {
             throttle: Throttle::default(),
         };
         let task = tokio::spawn(writer.run(notices, shutdown));
-        (
-            Self {
-                queue: Some(queue),
-                metrics,
-            },
-            task,
-        )
+        (Self { queue, metrics }, task)
     }
 
     /// Hands `happenings` about `regarding` to the writer.
     pub fn emit(&self, regarding: &Regarding, happenings: impl IntoIterator<Item = Happening>) {
-        let Some(queue) = &self.queue else {
-            return;
-        };
         for happening in happenings {
             tracing::debug!(?regarding, reason = happening.reason, "event");
             let notice = Notice {
                 regarding: regarding.clone(),
                 happening,
             };
-            if queue.try_send(notice).is_err() {
+            if self.queue.try_send(notice).is_err() {
                 self.metrics.count_event("dropped");
             }
         }
@@ -335,7 +317,7 @@ mod tests {
         let metrics = Metrics::new();
         let (queue, _unread) = mpsc::channel(2);
         let events = Events {
-            queue: Some(queue),
+            queue,
             metrics: metrics.clone(),
         };
         let happening = || Happening {
@@ -350,9 +332,5 @@ mod tests {
             text.contains(r#"update_status_controller_events_total{result="dropped"} 3"#),
             "{text}"
         );
-        // Off (no cluster): nothing is queued, nothing counted.
-        let off = Events::off(Metrics::new());
-        off.emit(&Regarding::UpgradeStatus, [happening()]);
-        assert!(!off.metrics.encode().unwrap_or_default().contains("dropped"));
     }
 }
