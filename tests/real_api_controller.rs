@@ -814,17 +814,14 @@ async fn a_restart_rewrites_no_node_object_that_did_not_change() {
 /// What `snapshot` makes of the sample cluster's files offline: a `List`, the UpgradeStatus
 /// first, then one NodeProgressInsight per node.
 fn offline_list() -> serde_json::Value {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
-        .args(["snapshot", "-o", "json"])
-        .arg(real_cluster::repo("samples/cluster"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let out = envtest::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
+            .args(["snapshot", "-o", "json"])
+            .arg(real_cluster::repo("samples/cluster")),
+        None,
+    )
+    .unwrap();
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(list["kind"], "List");
     assert_eq!(list["items"][0]["kind"], "UpgradeStatus");
     list

@@ -133,16 +133,16 @@ async fn a_report_is_published_within_two_seconds_and_a_repeat_writes_nothing() 
     );
 
     // status --cluster-dir renders it.
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_update-status-controller"))
-        .args(["status", "--cluster-dir", dir.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("Volume pvc-0a1b2c detaches slowly"));
+    let rendered = envtest::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_update-status-controller")).args([
+            "status",
+            "--cluster-dir",
+            dir.to_str().unwrap(),
+        ]),
+        None,
+    )
+    .unwrap();
+    assert!(rendered.contains("Volume pvc-0a1b2c detaches slowly"));
 
     // Read-back returns what the producer holds.
     let read_back = read_back(&url, &producer, &ca, &ca_path).await;
